@@ -1,0 +1,59 @@
+# The two commands of the README: `make demo` and `make test`. Each sets up .venv by itself on a fresh machine.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test venv export clean-nbs check-sync nbtest pytest readme bench lab
+
+# The venv is rebuilt when the package's requirements change.
+# pip (not uv) takes torch from this machine's local files; see settings.ini.
+$(STAMP): settings.ini setup.py
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/pmdice demo
+
+test: $(STAMP) check-sync nbtest pytest
+
+# Exported modules must match the notebooks, and notebooks must be committed clean.
+check-sync: $(STAMP)
+	$(BIN)/nbdev_export
+	@if [ -n "$$(git status --porcelain -- pmdice_nb)" ]; then git status --porcelain -- pmdice_nb; git diff --stat -- pmdice_nb; \
+	  echo "pmdice_nb/ is out of sync with nbs/: run nbdev_export and commit"; exit 1; fi
+	$(BIN)/nbdev_clean
+	@if [ -n "$$(git status --porcelain -- nbs)" ]; then git status --porcelain -- nbs; \
+	  echo "notebooks are not clean: run nbdev_clean and commit"; exit 1; fi
+
+nbtest: $(STAMP)
+	$(BIN)/nbdev_test --n_workers 2 --timing
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+# All notebooks, the slow ones too (training runs, full real-sample checks).
+test-slow: $(STAMP)
+	$(BIN)/nbdev_test --n_workers 2 --flags "slow data" --timing
+
+export: $(STAMP)
+	$(BIN)/nbdev_export
+
+clean-nbs: $(STAMP)
+	$(BIN)/nbdev_clean
+
+# README.md from nbs/index.ipynb without Quarto (which cannot be installed offline).
+readme: $(STAMP)
+	$(BIN)/python scripts/render_readme.py nbs/index.ipynb README.md
+
+bench: $(STAMP)
+	$(BIN)/python bench/losses.py
+	$(BIN)/python bench/surface_dice.py
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab nbs

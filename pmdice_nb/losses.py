@@ -11,12 +11,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['VMDiceLoss', 'LOSSES', 'PAPER_LOSSES', 'prepare_inputs', 'soft_dice', 'class_mean', 'SegLoss', 'one_hot_labels',
-           'WeightedDiceLoss', 'DiceLoss', 'PMDiceLoss', 'toy_polyp_prediction', 'LogDiceLoss', 'FocalDiceLoss',
-           'keep_top_fraction', 'TopKDiceLoss', 'TNFocalDiceLoss', 'pixel_cross_entropy', 'CELoss', 'FocalCELoss',
-           'TopKCELoss', 'CompoundLoss', 'get_loss']
+__all__ = ['VMDiceLoss', 'LOSSES', 'PAPER_LOSSES', 'prepare_inputs', 'WeightedDiceSums', 'soft_dice', 'class_mean', 'SegLoss',
+           'one_hot_labels', 'WeightedDiceLoss', 'DiceLoss', 'PMDiceLoss', 'toy_polyp_prediction', 'LogDiceLoss',
+           'FocalDiceLoss', 'keep_top_fraction', 'TopKDiceLoss', 'TNFocalDiceLoss', 'pixel_cross_entropy', 'CELoss',
+           'FocalCELoss', 'TopKCELoss', 'CompoundLoss', 'get_loss']
 
-# %% ../nbs/01_losses.ipynb #9ec43fdc
+# %% ../nbs/01_losses.ipynb #fc01b910
 def _plain(x:torch.Tensor) -> torch.Tensor:
     "Drop fastai's tensor subclasses (TensorImage, TensorMask, ...) so torch runs its fast paths."
     return x.as_subclass(torch.Tensor) if type(x) is not torch.Tensor else x
@@ -46,10 +46,13 @@ def prepare_inputs(logits:torch.Tensor, # network output (N, C, *spatial), 2 or 
     elif target.dtype == torch.bool: pass
     elif target.is_complex(): raise ValueError(f"target must hold integer class indices, got dtype {target.dtype}")
     target = target.long()
-    if check_labels:
-        bad = (target < 0) | (target >= c)
-        if ignore_index is not None: bad &= target != ignore_index
-        if bool(bad.any()):
+    if check_labels and target.numel():
+        lo, hi = torch.aminmax(target) if ignore_index is None else (None, None)
+        bad = None
+        if lo is None or lo.item() < 0 or hi.item() >= c:
+            bad = (target < 0) | (target >= c)
+            if ignore_index is not None: bad &= target != ignore_index
+        if bad is not None and bool(bad.any()):
             vals = torch.unique(target[bad])[:10].tolist()
             raise ValueError(f"target has labels {vals} outside [0, {c}) for C={c} classes"
                              + (f" (ignore_index={ignore_index})" if ignore_index is not None else ""))
@@ -58,25 +61,40 @@ def prepare_inputs(logits:torch.Tensor, # network output (N, C, *spatial), 2 or 
         raise ValueError("logits contain NaN or Inf values")
     return logits.reshape(n, c, -1), target.reshape(n, -1)
 
-# %% ../nbs/01_losses.ipynb #e94daf43
+# %% ../nbs/01_losses.ipynb #c61a61ee
+class WeightedDiceSums(torch.autograd.Function):
+    "Σ w·y·p and Σ w·(y + p²) over the last axis; gradient through `p` only (`w` and `y` are constants)."
+    @staticmethod
+    def forward(ctx, p:torch.Tensor, y:torch.Tensor, w:torch.Tensor|None):
+        if w is None:
+            inter, denom = torch.linalg.vecdot(p, y), y.sum(-1) + torch.linalg.vecdot(p, p)
+        else:
+            wp = w * p
+            inter, denom = torch.linalg.vecdot(wp, y), torch.linalg.vecdot(w, y) + torch.linalg.vecdot(wp, p)
+        ctx.save_for_backward(p, y, w)
+        return inter, denom
+
+    @staticmethod
+    def backward(ctx, g_inter:torch.Tensor, g_denom:torch.Tensor):
+        p, y, w = ctx.saved_tensors
+        grad = torch.addcmul(y * g_inter.unsqueeze(-1), p, 2 * g_denom.unsqueeze(-1))
+        if w is not None: grad = grad * w
+        return grad, None, None
+
+# %% ../nbs/01_losses.ipynb #9cc28694
 def soft_dice(probs:torch.Tensor, # softmax probabilities (N, C, S)
-              onehot:torch.Tensor, # one-hot labels (N, C, S), bool or float
-              weight:torch.Tensor|None=None, # per-pixel weights (N, C, S) or broadcastable; None = all ones
+              onehot:torch.Tensor, # one-hot labels (N, C, S), float (0 where a pixel is ignored)
+              weight:torch.Tensor|None=None, # per-pixel weights (N, C, S) or (N, 1, S), no gradient; None = all ones
               eps:float=1e-6, # smoothing of numerator and denominator
               batch_dice:bool=False, # also sum over the batch: one Dice per class
              ) -> tuple[torch.Tensor, torch.Tensor]:
     "Pixel-weighted soft Dice with squared denominator: (Dice (N, C) or (C,), class present in the labels (same shape))."
     y = onehot.to(probs.dtype)
-    dims = (0, 2) if batch_dice else (2,)
-    if weight is None:
-        inter = (probs * y).sum(dims)
-        denom = y.sum(dims) + (probs * probs).sum(dims)
-    else:
-        wp = weight * probs
-        inter = (wp * y).sum(dims)
-        denom = (weight * y).sum(dims) + (wp * probs).sum(dims)  # y**2 == y for one-hot labels
-    present = onehot.sum(dims) > 0
-    return (2 * inter + eps) / (denom + eps), present
+    if weight is not None: weight = weight.detach().to(probs.dtype)
+    inter, denom = WeightedDiceSums.apply(probs, y, weight)
+    count = y.sum(-1)
+    if batch_dice: inter, denom, count = inter.sum(0), denom.sum(0), count.sum(0)
+    return (2 * inter + eps) / (denom + eps), count > 0
 
 # %% ../nbs/01_losses.ipynb #4c51d0a4
 def class_mean(values:torch.Tensor, # per-class values (N, C) or (C,)
@@ -129,18 +147,21 @@ class SegLoss(nn.Module):
 
     def _hparams(self) -> dict: return {}
 
-# %% ../nbs/01_losses.ipynb #1389de9f
+# %% ../nbs/01_losses.ipynb #ea130cdf
 def one_hot_labels(target:torch.Tensor, # long class indices (N, S)
                    n_classes:int,
                    ignore_index:int|None=None,
                   ) -> tuple[torch.Tensor, torch.Tensor|None]:
-    "Bool one-hot labels (N, C, S), and the (N, 1, S) bool mask of pixels that count (None when nothing is ignored)."
-    classes = torch.arange(n_classes, device=target.device).view(1, -1, 1)
-    onehot = target.unsqueeze(1) == classes
-    valid = None if ignore_index is None else (target != ignore_index).unsqueeze(1)
+    "Float one-hot labels (N, C, S) (all zero at ignored pixels) and the (N, 1, S) float mask of pixels that count (None when nothing is ignored)."
+    if ignore_index is None:
+        return torch.zeros(target.shape[0], n_classes, target.shape[1], device=target.device).scatter_(1, target.unsqueeze(1), 1.), None
+    valid = (target != ignore_index).unsqueeze(1)
+    safe = torch.where(valid, target.unsqueeze(1), 0)
+    valid = valid.float()
+    onehot = torch.zeros(target.shape[0], n_classes, target.shape[1], device=target.device).scatter_(1, safe, valid)
     return onehot, valid
 
-# %% ../nbs/01_losses.ipynb #e2ba6837
+# %% ../nbs/01_losses.ipynb #8c9da240
 class WeightedDiceLoss(SegLoss):
     "Soft Dice loss (eq. 4) with a per-pixel weight map from `weight_map` and a per-class term from `class_term`."
     def __init__(self, eps:float=1e-6, # smoothing factor, 1e-6 as in the paper
@@ -154,7 +175,7 @@ class WeightedDiceLoss(SegLoss):
         self.eps, self.batch_dice, self.include_background, self.classes = eps, batch_dice, include_background, classes
 
     def weight_map(self, probs:torch.Tensor, onehot:torch.Tensor) -> torch.Tensor|None:
-        "Per-pixel weights (N, C, S) computed without gradient; None means all ones."
+        "Per-pixel weights (N, C, S) from detached probabilities and float one-hot labels; None means all ones."
         return None
 
     def class_term(self, dice:torch.Tensor) -> torch.Tensor:
@@ -164,10 +185,9 @@ class WeightedDiceLoss(SegLoss):
     def per_image(self, logits, target):
         probs = F.softmax(logits, dim=1)
         onehot, valid = one_hot_labels(target, logits.shape[1], self.ignore_index)
-        with torch.no_grad(): weight = self.weight_map(probs.detach(), onehot)
-        if valid is not None:
-            onehot = onehot & valid
-            weight = valid if weight is None else weight * valid
+        with torch.no_grad():
+            weight = self.weight_map(probs.detach(), onehot)
+            if valid is not None: weight = valid if weight is None else weight * valid
         dice, present = soft_dice(probs, onehot, weight, self.eps, self.batch_dice)
         loss = class_mean(self.class_term(dice), present, self.classes, self.include_background)
         return loss.reshape(-1)
@@ -197,7 +217,7 @@ def _per_class(value, n_classes:int, name:str, like:torch.Tensor) -> torch.Tenso
         raise ValueError(f"{name} has {len(value)} values {value} but the logits have C={n_classes} classes")
     return torch.tensor(value, dtype=like.dtype, device=like.device).view(1, -1, 1)
 
-# %% ../nbs/01_losses.ipynb #36514fb2
+# %% ../nbs/01_losses.ipynb #cbeef399
 class PMDiceLoss(WeightedDiceLoss):
     "Pixel-wise Modulated Dice loss (eq. 5): Dice with each pixel term weighted by m = |y − p̂|^γ, p̂ without gradient."
     def __init__(self, gamma:float|Sequence[float]=1.0, # focusing parameter γ, or one per class (background first)
@@ -208,11 +228,10 @@ class PMDiceLoss(WeightedDiceLoss):
 
     def weight_map(self, probs, onehot):
         gamma = _per_class(self.gamma, probs.shape[1], 'gamma', probs)
-        err = torch.where(onehot, 1 - probs, probs)        # |y − p̂| for one-hot y
-        if isinstance(gamma, float):
-            if gamma == 0: return None                      # m = 1 everywhere: the Dice loss
-            if gamma == 1: return err
-        return err.pow(gamma)
+        if isinstance(gamma, float) and gamma == 0: return None   # m = 1 everywhere: the Dice loss
+        err = (onehot - probs).abs_()                              # |y − p̂|
+        if isinstance(gamma, float) and gamma == 1: return err
+        return err.pow_(gamma)
 
     def _hparams(self): return dict(gamma=self.gamma, **super()._hparams())
 
@@ -269,7 +288,7 @@ def keep_top_fraction(err:torch.Tensor, # per-pixel error (N, C, S)
     rank_ok = torch.arange(kmax, device=err.device) < n_keep.unsqueeze(-1)
     return keep.scatter(-1, idx, rank_ok) | keep
 
-# %% ../nbs/01_losses.ipynb #c4869f3d
+# %% ../nbs/01_losses.ipynb #813a8ad7
 def _check_percent(k, name='k') -> float:
     if not (isinstance(k, (int, float)) and 0 < k <= 100): raise ValueError(f"{name} must be a percentage in (0, 100], got {k!r}")
     return float(k)
@@ -281,7 +300,7 @@ class TopKDiceLoss(WeightedDiceLoss):
         super().__init__(**kwargs)
         self.k = _check_percent(k)
 
-    def weight_map(self, probs, onehot): return keep_top_fraction(1 - probs, onehot, self.k).to(probs.dtype)
+    def weight_map(self, probs, onehot): return keep_top_fraction(1 - probs, onehot > 0, self.k).to(probs.dtype)
     def _hparams(self): return dict(k=self.k, **super()._hparams())
 
 class TNFocalDiceLoss(WeightedDiceLoss):
@@ -291,7 +310,7 @@ class TNFocalDiceLoss(WeightedDiceLoss):
         super().__init__(**kwargs)
         self.k = _check_percent(k)
 
-    def weight_map(self, probs, onehot): return keep_top_fraction(probs, ~onehot, self.k).to(probs.dtype)
+    def weight_map(self, probs, onehot): return keep_top_fraction(probs, onehot == 0, self.k).to(probs.dtype)
     def _hparams(self): return dict(k=self.k, **super()._hparams())
 
 # %% ../nbs/01_losses.ipynb #1d036a24

@@ -49,6 +49,8 @@ clean-nbs: $(STAMP)
 
 # README.md from nbs/index.ipynb without Quarto (which cannot be installed offline).
 readme: $(STAMP)
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace nbs/index.ipynb
+	$(BIN)/nbdev_clean --fname nbs/index.ipynb
 	$(BIN)/python scripts/render_readme.py nbs/index.ipynb README.md
 
 bench: $(STAMP)

@@ -1,0 +1,245 @@
+"Integration tests of pmdice_nb.metrics: agreement with DeepMind's surface-distance code, and bad-input matrices."
+import math, pickle
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from pmdice_nb import metrics
+from pmdice_nb.metrics import (surface_dice, case_metrics, summarize_cases, seg_metrics, confusion_matrix,
+                               surfel_area_table, CaseMetricsAccumulator)
+import reference_surface_distance as reference
+
+TOLERANCES = (0.0, 0.5, 1.0, 1.6, 2.0, 3.7)
+
+
+def reference_nsd(pred, target, tolerance, spacing):
+    distances = reference.compute_surface_distances(np.asarray(target, bool), np.asarray(pred, bool), spacing)
+    with np.errstate(invalid='ignore'):
+        return float(reference.compute_surface_dice_at_tolerance(distances, tolerance))
+
+
+def blob(shape, sigma, fraction, rng):
+    "A random smooth mask covering about `fraction` of the image: Gaussian-smoothed noise, thresholded."
+    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma)
+    return field > np.quantile(field, 1 - fraction)
+
+
+def random_pairs(ndim, n, seed):
+    rng = np.random.default_rng(seed)
+    shape = (64, 80) if ndim == 2 else (20, 36, 32)
+    for _ in range(n):
+        target = blob(shape, rng.uniform(1.5, 4), rng.uniform(0.1, 0.5), rng)
+        kind = rng.integers(3)
+        if kind == 0: pred = blob(shape, rng.uniform(1.5, 4), rng.uniform(0.1, 0.5), rng)   # unrelated blob
+        elif kind == 1: pred = target ^ blob(shape, 1.0, 0.05, rng)                        # noisy copy
+        else: pred = ndimage.binary_dilation(target, iterations=int(rng.integers(1, 3)))     # grown copy
+        spacing = tuple(float(s) for s in rng.uniform(0.4, 2.5, ndim))
+        yield pred, target, spacing
+
+
+@pytest.mark.parametrize('ndim', [2, 3])
+def test_surface_dice_matches_deepmind_on_random_masks(ndim):
+    worst = 0.0
+    for pred, target, spacing in random_pairs(ndim, 8, seed=ndim):
+        for tolerance in TOLERANCES:
+            ours, theirs = surface_dice(pred, target, tolerance, spacing), reference_nsd(pred, target, tolerance, spacing)
+            worst = max(worst, abs(ours - theirs))
+            assert ours == pytest.approx(theirs, abs=1e-6), (spacing, tolerance)
+    assert worst < 1e-6
+
+
+@pytest.mark.parametrize('spacing', [(1.0, 1.0), (1.0, 1.0, 1.0), (2.0, 1.0), (3.0, 1.0, 1.0), (1.5, 0.8, 0.8)])
+def test_surface_dice_matches_deepmind_on_integer_and_paper_spacings(spacing):
+    "Distances that equal the tolerance exactly (integer spacings) must be counted as DeepMind counts them."
+    rng = np.random.default_rng(7)
+    shape = (48, 48) if len(spacing) == 2 else (16, 24, 24)
+    for _ in range(4):
+        pred, target = blob(shape, 2.5, 0.3, rng), blob(shape, 2.5, 0.3, rng)
+        for tolerance in (0.0, 1.0, 2.0, 3.0, math.sqrt(2), 5.0):
+            assert surface_dice(pred, target, tolerance, spacing) == pytest.approx(
+                reference_nsd(pred, target, tolerance, spacing), abs=1e-6)
+
+
+def test_distance_transform_path_matches_deepmind(monkeypatch):
+    "With no budget for offset lookups, every surfel is measured with the distance transform."
+    monkeypatch.setattr(metrics, '_GATHERS_PER_VOXEL', 0)
+    for ndim in (2, 3):
+        for pred, target, spacing in random_pairs(ndim, 3, seed=10 + ndim):
+            for tolerance in (0.0, 1.0, 2.5):
+                assert surface_dice(pred, target, tolerance, spacing) == pytest.approx(
+                    reference_nsd(pred, target, tolerance, spacing), abs=1e-6)
+
+
+def test_large_tolerance_and_infinite_tolerance():
+    rng = np.random.default_rng(3)
+    pred, target = blob((20, 30, 30), 3, 0.3, rng), blob((20, 30, 30), 3, 0.3, rng)
+    for tolerance in (8.0, 40.0, math.inf):
+        assert surface_dice(pred, target, tolerance, (1.5, 0.8, 0.8)) == pytest.approx(
+            reference_nsd(pred, target, tolerance, (1.5, 0.8, 0.8)), abs=1e-6)
+    assert surface_dice(pred, target, math.inf) == 1.0
+
+
+@pytest.mark.parametrize('ndim', [2, 3])
+def test_empty_and_tiny_masks(ndim):
+    shape, spacing = ((9, 11), (1.3, 0.7)) if ndim == 2 else ((5, 9, 11), (2.0, 1.3, 0.7))
+    empty = np.zeros(shape, bool)
+    one = empty.copy(); one[(1,) * ndim] = True
+    corner = empty.copy(); corner[(-1,) * ndim] = True                   # touches the end of every axis
+    edge = empty.copy(); edge[(0,) * ndim] = True; edge[(slice(None),) + (0,) * (ndim - 1)] = True
+    assert math.isnan(surface_dice(empty, empty, 1.0, spacing))
+    assert math.isnan(reference_nsd(empty, empty, 1.0, spacing))
+    for mask in (one, corner, edge):
+        assert surface_dice(mask, empty, 1.0, spacing) == 0.0 == reference_nsd(mask, empty, 1.0, spacing)
+        assert surface_dice(empty, mask, 1.0, spacing) == 0.0 == reference_nsd(empty, mask, 1.0, spacing)
+        assert surface_dice(mask, mask, 0.0, spacing) == 1.0
+        for other in (one, corner, edge):
+            for tolerance in (0.0, 1.0, 3.0):
+                assert surface_dice(mask, other, tolerance, spacing) == pytest.approx(
+                    reference_nsd(mask, other, tolerance, spacing), abs=1e-9)
+
+
+def test_area_tables_equal_deepmind():
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        s3 = tuple(float(s) for s in rng.uniform(0.2, 3, 3))
+        np.testing.assert_allclose(surfel_area_table(s3),
+                                   reference.create_table_neighbour_code_to_surface_area(s3), rtol=1e-14, atol=0)
+        s2 = s3[:2]
+        np.testing.assert_array_equal(surfel_area_table(s2), reference.create_table_neighbour_code_to_contour_length(s2))
+
+
+def test_surface_dice_inputs():
+    mask = np.zeros((8, 8), bool); mask[2:5, 2:6] = True
+    assert surface_dice(mask.astype(np.uint8) * 7, torch.tensor(mask), 0.0) == 1.0
+    assert surface_dice(mask, mask, 1, spacing=np.array([1, 2])) == 1.0
+    bad = [(lambda: surface_dice(mask, mask[:, :7], 1.0), 'shape'),
+           (lambda: surface_dice(mask[0], mask[0], 1.0), '2D or 3D'),
+           (lambda: surface_dice(mask[None, None], mask[None, None], 1.0), '2D or 3D'),
+           (lambda: surface_dice(mask, mask, 1.0, spacing=(1.0,)), 'spacing'),
+           (lambda: surface_dice(mask, mask, 1.0, spacing=(1.0, -1.0)), 'spacing'),
+           (lambda: surface_dice(mask, mask, 1.0, spacing=(1.0, math.nan)), 'spacing'),
+           (lambda: surface_dice(mask, mask, -0.5), 'tolerance'),
+           (lambda: surface_dice(mask, mask, math.nan), 'tolerance'),
+           (lambda: surface_dice(mask.astype(str), mask, 1.0), 'dtype')]
+    for call, message in bad:
+        with pytest.raises(ValueError, match=message): call()
+
+
+def numpy_scores(pred, target, c):
+    p, t = pred == c, target == c
+    tp, fp, fn = np.sum(p & t), np.sum(p & ~t), np.sum(~p & t)
+    if tp + fp + fn == 0: return [math.nan] * 4
+    return [2 * tp / (2 * tp + fp + fn), tp / (tp + fp + fn),
+            tp / (tp + fp) if tp + fp else 0.0, tp / (tp + fn) if tp + fn else 0.0]
+
+
+@pytest.mark.parametrize('shape', [(40, 50), (10, 24, 24)])
+def test_case_metrics_match_numpy(shape):
+    rng = np.random.default_rng(len(shape))
+    spacing = (1.0, 0.5) if len(shape) == 2 else (2.5, 1.0, 1.0)
+    for _ in range(4):
+        target = rng.integers(0, 4, shape)
+        pred = np.where(rng.random(shape) < 0.7, target, rng.integers(0, 4, shape))
+        pred[pred == 3] = 0                   # class 3 never predicted
+        scores = case_metrics(torch.tensor(pred), target, 4, spacing=spacing, tolerance=1.5)
+        for c in (1, 2, 3):
+            expected = numpy_scores(pred, target, c)
+            got = [scores[k][c - 1] for k in ('dice', 'iou', 'precision', 'recall')]
+            np.testing.assert_allclose(got, expected, rtol=1e-12)
+            assert scores['nsd'][c - 1] == pytest.approx(
+                reference_nsd(pred == c, target == c, 1.5, spacing), abs=1e-6)
+        assert scores['precision'][2] == 0.0 and scores['dice'][2] == 0.0
+
+
+def test_case_metrics_empty_conventions():
+    target = np.zeros((6, 6), int); target[1:3, 1:3] = 1
+    pred = np.zeros((6, 6), int); pred[4:6, 4:6] = 2
+    scores = case_metrics(pred, target, n_classes=4)
+    for key in ('dice', 'iou', 'precision', 'recall', 'nsd'):
+        assert scores[key].dtype == np.float64 and scores[key].shape == (3,)
+        assert scores[key][0] == 0.0 and scores[key][1] == 0.0   # present in one map only
+        assert math.isnan(scores[key][2])                         # absent from both
+    background_only = case_metrics(np.zeros((4, 4), int), np.zeros((4, 4), int), n_classes=2)
+    assert all(math.isnan(v[0]) for v in background_only.values())
+    perfect = case_metrics(target, target, n_classes=2)
+    assert all(v[0] == 1.0 for v in perfect.values())
+
+
+def test_case_metrics_bad_inputs():
+    labels = np.zeros((5, 5), int)
+    bad = [(lambda: case_metrics(labels + 2, labels, 2), 'label 2'),
+           (lambda: case_metrics(labels, labels - 1, 2), 'label -1'),
+           (lambda: case_metrics(labels, labels[:4], 2), 'shape'),
+           (lambda: case_metrics(labels, labels, 1), 'n_classes'),
+           (lambda: case_metrics(labels, labels, 2.5), 'n_classes'),
+           (lambda: case_metrics(labels + 0.5, labels, 2), 'integer labels'),
+           (lambda: case_metrics(labels.astype(str), labels, 2), 'dtype'),
+           (lambda: case_metrics(labels, labels, 2, spacing=(1.0, 1.0, 1.0)), 'spacing'),
+           (lambda: case_metrics(labels[0], labels[0], 2), '2D or 3D')]
+    for call, message in bad:
+        with pytest.raises(ValueError, match=message): call()
+    assert case_metrics(labels[0], labels[0], 2, nsd=False)['dice'].shape == (1,)
+    assert confusion_matrix(np.array([0, 1, 1]), np.array([1, 1, 0]), 2).tolist() == [[0, 1], [1, 1]]
+
+
+def test_summarize_cases_averaging():
+    rng = np.random.default_rng(5)
+    records = []
+    for _ in range(6):
+        target = rng.integers(0, 3, (12, 12)); pred = rng.integers(0, 3, (12, 12))
+        target[target == 2] = rng.integers(0, 2) * 2 * (target[target == 2] > 0)   # class 2 sometimes absent
+        pred[target == 0] = 0
+        records.append(case_metrics(pred, target, 3))
+    summary = summarize_cases(records, ['background', 'a', 'b'])
+    dice = np.stack([r['dice'] for r in records])
+    per_class = [np.nanmean(dice[:, 0]), np.nanmean(dice[:, 1])]
+    assert summary['Dice_a'] == pytest.approx(per_class[0]) and summary['Dice_b'] == pytest.approx(per_class[1])
+    assert summary['mDice'] == pytest.approx(np.mean(per_class))
+    assert summary['n_nan'] == int(np.isnan(dice).sum()) and summary['n_cases'] == 6
+    for key, name in (('mIoU', 'iou'), ('mPrec', 'precision'), ('mRec', 'recall'), ('mNSD', 'nsd')):
+        values = np.stack([r[name] for r in records])
+        assert summary[key] == pytest.approx(np.mean(np.nanmean(values, 0)))
+        assert 0.0 <= summary[key] <= 1.0
+    no_nsd = summarize_cases([case_metrics(pred, target, 3, nsd=False)])
+    assert math.isnan(no_nsd['mNSD'])
+    with pytest.raises(ValueError, match='empty'): summarize_cases([])
+    with pytest.raises(ValueError, match='class_names'): summarize_cases(records, ['x'])
+    with pytest.raises(ValueError, match="no 'iou'"): summarize_cases([{'dice': [1.0]}])
+    with pytest.raises(ValueError, match='different numbers'):
+        summarize_cases([case_metrics(pred, target, 3), case_metrics(pred, target, 4)])
+
+
+class FakeLearner:
+    def __init__(self, pred, target): self.pred, self.yb = pred, (target,)
+
+
+def test_seg_metrics_share_one_accumulator(monkeypatch):
+    calls = []
+    original = metrics.case_metrics
+    monkeypatch.setattr(metrics, 'case_metrics', lambda *a, **k: calls.append(1) or original(*a, **k))
+    rng = np.random.default_rng(0)
+    logits = torch.tensor(rng.standard_normal((6, 3, 10, 12)), dtype=torch.float32)
+    targets = torch.tensor(rng.integers(0, 3, (6, 10, 12)))
+    mets = seg_metrics(3, tolerance=2.0, spacing=(1.0, 0.5))
+    for m in mets: m.reset()
+    for i in range(0, 6, 2):
+        learn = FakeLearner(logits[i:i + 2], targets[i:i + 2])
+        for m in mets: m.accumulate(learn)
+    assert len(calls) == 6                                    # one call per case, not per metric
+    expected = summarize_cases([original(l.argmax(0), t, 3, (1.0, 0.5), 2.0) for l, t in zip(logits, targets)])
+    for m in mets: assert m.value == pytest.approx(expected[m.name], nan_ok=True)
+    assert pickle.loads(pickle.dumps(mets))[0].value == pytest.approx(expected['mDice'])
+
+
+def test_seg_metrics_bad_inputs_and_no_nsd():
+    with pytest.raises(ValueError, match='Dice_5'): seg_metrics(3, names=('Dice_5',))
+    with pytest.raises(ValueError, match='n_classes'): seg_metrics(1)
+    with pytest.raises(ValueError, match='tolerance'): seg_metrics(3, tolerance=-1)
+    mets = seg_metrics(3, names=('mDice', 'Dice_1'))
+    assert mets[0].accumulator.nsd is False
+    accumulator = CaseMetricsAccumulator(3)
+    with pytest.raises(ValueError, match='channels'): accumulator.add_batch(np.zeros((2, 4, 5, 5)), np.zeros((2, 5, 5), int))
+    with pytest.raises(ValueError, match='shape'): accumulator.add_batch(np.zeros((2, 3, 5, 5)), np.zeros((2, 5, 4), int))
+    accumulator.add_batch(np.zeros((2, 3, 4, 5, 5)), np.zeros((2, 1, 4, 5, 5), int))   # 3D cases, (N,1,...) targets
+    assert accumulator.summary()['n_cases'] == 2 and accumulator.summary()['n_nan'] == 4

@@ -88,7 +88,7 @@ def make_fake_acdc(root:str|Path,            # folder that gets `training/`
         nib.Nifti1Image(cine, _affine(spacing, False)).to_filename(str(folder/f'{pid}_4d.nii.gz'))
     return root
 
-# %% ../../nbs/03e_data.fakes.ipynb #2c1d41f9
+# %% ../../nbs/03e_data.fakes.ipynb #a6c0672f
 def brain_phantom(shape:tuple,        # (D, H, W)
                   rng:np.random.Generator,
                   n_lesions:int=3,    # spherical lesions in the white matter
@@ -101,6 +101,8 @@ def brain_phantom(shape:tuple,        # (D, H, W)
     tissue[(r >= 0.65) & (r < 0.85)] = 2
     tissue[(np.abs(grid[0]) < 0.3) & (np.abs(grid[1]) < 0.12) & (np.abs(np.abs(grid[2]) - 0.15) < 0.08)] = 1
     wm = np.argwhere(ndimage.binary_erosion(tissue == 3, iterations=1))
+    if len(wm) == 0: wm = np.argwhere(tissue > 0)                         # tiny volumes: anywhere in the brain
+    if len(wm) == 0: raise ValueError(f'shape {shape} is too small for a brain phantom')
     lesions, voxels = np.zeros(shape, bool), np.indices(shape)
     for _ in range(n_lesions):
         centre = wm[rng.integers(len(wm))]

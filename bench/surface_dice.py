@@ -1,4 +1,4 @@
-"""Time `pmdice_nb.metrics.surface_dice` against DeepMind's reference code (tests/reference_surface_distance.py).
+"""Time `pmdice_nb.metrics.surface_dice` against DeepMind's reference code (PyPI surface-distance, via tests/deepmind_surface_distance.py).
 
 One timed run of each on a 96x160x160 volume with spacing (1.5, 0.8, 0.8) mm and on a 320x320 image, for a few
 tolerances; prints seconds, the speed-up (reference time / ours) and the absolute difference of the two NSD values.
@@ -12,7 +12,7 @@ from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / 'tests'))
-import reference_surface_distance as reference  # noqa: E402
+import deepmind_surface_distance as reference  # noqa: E402
 from pmdice_nb.metrics import surface_dice      # noqa: E402
 from pmdice_nb.core import atomic_write_json, git_commit, package_versions  # noqa: E402
 

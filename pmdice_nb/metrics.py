@@ -120,16 +120,16 @@ def neighbour_codes(mask:np.ndarray, # 2D or 3D boolean mask
         bits *= 2
     return code
 
-# %% ../nbs/02_metrics.ipynb #850f4388
+# %% ../nbs/02_metrics.ipynb #06ab8d77
 _MAX_BALL_OFFSETS = 100_000  # beyond this many candidate offsets, use the distance transform only
-_GATHERS_PER_VOXEL = 8       # offset lookups allowed per grid voxel before switching to the distance transform
+_GATHERS_PER_VOXEL = 32      # offset lookups allowed per grid voxel (about the cost of one distance transform)
 
 @lru_cache(maxsize=256)
 def ball_offsets(tolerance:float, # maximum distance, in spacing units
                  spacing:tuple,   # voxel spacing per axis
                 ) -> np.ndarray|None:
     "Integer offsets of length <= `tolerance` (nearest first), or None when there would be too many."
-    radius = [tolerance / s for s in spacing]
+    radius = [tolerance / s + 1 for s in spacing]  # +1: the test below decides, with the rounding of the distance map
     if not all(math.isfinite(r) for r in radius) or math.prod(2*int(r) + 1 for r in radius) > _MAX_BALL_OFFSETS:
         return None
     grids = np.meshgrid(*[np.arange(-int(r), int(r) + 1) for r in radius], indexing='ij')
@@ -144,7 +144,7 @@ def ball_offsets(tolerance:float, # maximum distance, in spacing units
     offsets.flags.writeable = False  # shared by the cache
     return offsets
 
-# %% ../nbs/02_metrics.ipynb #26c7bbc4
+# %% ../nbs/02_metrics.ipynb #0cf0b28d
 def _matched_area(points:np.ndarray,  # flat indices, in the padded corner grid, of the surfels to test
                   areas:np.ndarray,   # their lengths or areas
                   other:np.ndarray,   # border corners of the other mask, on the same padded grid
@@ -164,10 +164,12 @@ def _matched_area(points:np.ndarray,  # flat indices, in the padded corner grid,
             matched += areas[hit].sum()
             points, areas = points[~hit], areas[~hit]
         else: return matched
-    inner = tuple(slice(m, n - m) for m, n in zip(margin, other.shape))
-    distance = ndimage.distance_transform_edt(~other[inner], sampling=spacing)
     corners = np.unravel_index(points, other.shape)
-    return matched + areas[distance[tuple(c - m for c, m in zip(corners, margin))] <= tolerance].sum()
+    if offsets is None: box = tuple(slice(m, n - m) for m, n in zip(margin, other.shape))
+    else: box = tuple(slice(int(c.min()) - m, int(c.max()) + m + 1) for c, m in zip(corners, margin))
+    if not other[box].any(): return matched
+    distance = ndimage.distance_transform_edt(~other[box], sampling=spacing)
+    return matched + areas[distance[tuple(c - b.start for c, b in zip(corners, box))] <= tolerance].sum()
 
 # %% ../nbs/02_metrics.ipynb #f3d6bb03
 def _to_numpy(x):
@@ -226,15 +228,17 @@ def surface_dice(pred,  # predicted mask, 2D or 3D, bool/int (non-zero is foregr
                _matched_area(points_pred, areas_pred, border_target, offsets, margin, spacing, tolerance, budget))
     return float(matched / (areas_target.sum() + areas_pred.sum()))
 
-# %% ../nbs/02_metrics.ipynb #c64398f1
+# %% ../nbs/02_metrics.ipynb #75aa18d3
 def _label_map(x, name:str, n_classes:int) -> np.ndarray:
     "`x` as an integer label map with labels in [0, n_classes)."
     x = _to_numpy(x)
     if x.dtype == bool: x = x.astype(np.int64)
     elif np.issubdtype(x.dtype, np.floating):
-        if not np.array_equal(x, np.round(x)): raise ValueError(f'{name} must hold integer labels, got dtype {x.dtype} with fractions')
+        if not np.array_equal(x, np.round(x)):
+            raise ValueError(f'{name} must hold integer labels, got dtype {x.dtype} with fractions')
         x = x.astype(np.int64)
-    elif not np.issubdtype(x.dtype, np.integer): raise ValueError(f'{name} must be an integer label map, got dtype {x.dtype}')
+    elif not np.issubdtype(x.dtype, np.integer):
+        raise ValueError(f'{name} must be an integer label map, got dtype {x.dtype}')
     if x.size and (x.min() < 0 or x.max() >= n_classes):
         bad = x.min() if x.min() < 0 else x.max()
         raise ValueError(f'{name} has label {bad} outside [0, {n_classes})')
@@ -258,7 +262,7 @@ def case_metrics(pred,    # predicted label map (H,W) or (D,H,W), NumPy or torch
                  tolerance:float=1.0, # NSD tolerance tau in spacing units (our choice; the paper gives none)
                  nsd:bool=True, # compute NSD (the slowest score); NaN when False
                 ) -> dict:
-    "Dice, IoU, precision, recall and NSD of each foreground class 1..n_classes-1 of one case (NaN: class absent in both)."
+    "Dice, IoU, precision, recall and NSD of foreground classes 1..n_classes-1 in one case (NaN: absent in both)."
     if int(n_classes) != n_classes or n_classes < 2: raise ValueError(f'n_classes {n_classes} must be an integer >= 2')
     n_classes = int(n_classes)
     pred, target = _label_map(pred, 'pred', n_classes), _label_map(target, 'target', n_classes)
@@ -312,7 +316,7 @@ def summarize_cases(records:list, # `case_metrics` results, one per case
     summary['n_cases'], summary['n_nan'] = len(records), int(np.isnan(stacked['dice']).sum())
     return summary
 
-# %% ../nbs/02_metrics.ipynb #5841021f
+# %% ../nbs/02_metrics.ipynb #1df67f82
 class CaseMetricsAccumulator:
     "Collects `case_metrics` of cases one at a time or a batch at a time, and summarizes them."
     def __init__(self,
@@ -321,7 +325,8 @@ class CaseMetricsAccumulator:
                  spacing=None, # voxel spacing per axis (default 1 per axis)
                  nsd:bool=True, # compute NSD
                  class_names:list|None=None): # names of the foreground classes, for 'Dice_<name>'
-        if int(n_classes) != n_classes or n_classes < 2: raise ValueError(f'n_classes {n_classes} must be an integer >= 2')
+        if int(n_classes) != n_classes or n_classes < 2:
+            raise ValueError(f'n_classes {n_classes} must be an integer >= 2')
         if not float(tolerance) >= 0: raise ValueError(f'tolerance {tolerance} must be >= 0')
         self.n_classes, self.tolerance, self.spacing, self.nsd = int(n_classes), float(tolerance), spacing, nsd
         self.class_names = _foreground_names(class_names, self.n_classes - 1)
@@ -344,7 +349,8 @@ class CaseMetricsAccumulator:
             raise ValueError(f'logits have {logits.shape[1]} channels, expected n_classes={self.n_classes}')
         target = _to_numpy(target)
         if target.ndim == pred.ndim + 1 and target.shape[1] == 1: target = target[:, 0]
-        if target.shape != pred.shape: raise ValueError(f'target shape {target.shape} does not match logits {tuple(logits.shape)}')
+        if target.shape != pred.shape:
+            raise ValueError(f'target shape {target.shape} does not match logits {tuple(logits.shape)}')
         for p, t in zip(pred, target): self.add_case(p, t)
 
     def summary(self) -> dict|None:

@@ -8,7 +8,7 @@ from scipy import ndimage
 from pmdice_nb import metrics
 from pmdice_nb.metrics import (surface_dice, case_metrics, summarize_cases, seg_metrics, confusion_matrix,
                                surfel_area_table, CaseMetricsAccumulator)
-import reference_surface_distance as reference
+import deepmind_surface_distance as reference
 
 TOLERANCES = (0.0, 0.5, 1.0, 1.6, 2.0, 3.7)
 
@@ -43,7 +43,8 @@ def test_surface_dice_matches_deepmind_on_random_masks(ndim):
     worst = 0.0
     for pred, target, spacing in random_pairs(ndim, 8, seed=ndim):
         for tolerance in TOLERANCES:
-            ours, theirs = surface_dice(pred, target, tolerance, spacing), reference_nsd(pred, target, tolerance, spacing)
+            ours = surface_dice(pred, target, tolerance, spacing)
+            theirs = reference_nsd(pred, target, tolerance, spacing)
             worst = max(worst, abs(ours - theirs))
             assert ours == pytest.approx(theirs, abs=1e-6), (spacing, tolerance)
     assert worst < 1e-6
@@ -69,6 +70,29 @@ def test_distance_transform_path_matches_deepmind(monkeypatch):
             for tolerance in (0.0, 1.0, 2.5):
                 assert surface_dice(pred, target, tolerance, spacing) == pytest.approx(
                     reference_nsd(pred, target, tolerance, spacing), abs=1e-6)
+
+
+def test_distance_transform_box_reaches_beyond_the_surface(monkeypatch):
+    "The other border may lie outside the box of the unmatched surfels, but within the tolerance of them."
+    monkeypatch.setattr(metrics, '_GATHERS_PER_VOXEL', 0)
+    square = np.zeros((20, 20), bool); square[6:12, 5:13] = True
+    cube = np.zeros((14, 16, 16), bool); cube[4:9, 5:11, 4:12] = True
+    for mask, spacing in ((square, (1.0, 0.7)), (cube, (1.5, 0.8, 0.8))):
+        grown = ndimage.binary_dilation(mask, iterations=2)
+        for tolerance in (1.0, 1.6, 2.5, 3.1):
+            for pred, target in ((grown, mask), (mask, grown)):
+                assert surface_dice(pred, target, tolerance, spacing) == pytest.approx(
+                    reference_nsd(pred, target, tolerance, spacing), abs=1e-9)
+
+
+def test_tolerance_equal_to_a_multiple_of_the_spacing():
+    "3 * 0.35 / 0.35 < 3 in floating point, yet the distance map counts a 3-voxel offset at tolerance 3 * 0.35."
+    tolerance, spacing = 3 * 0.35, (0.35, 1.0)
+    square = np.zeros((16, 10), bool); square[3:8, 2:7] = True
+    shifted = np.roll(square, 3, axis=0)
+    expected = reference_nsd(shifted, square, tolerance, spacing)
+    assert expected == pytest.approx(1.0)
+    assert surface_dice(shifted, square, tolerance, spacing) == pytest.approx(expected, abs=1e-12)
 
 
 def test_large_tolerance_and_infinite_tolerance():
@@ -106,7 +130,8 @@ def test_area_tables_equal_deepmind():
         np.testing.assert_allclose(surfel_area_table(s3),
                                    reference.create_table_neighbour_code_to_surface_area(s3), rtol=1e-14, atol=0)
         s2 = s3[:2]
-        np.testing.assert_array_equal(surfel_area_table(s2), reference.create_table_neighbour_code_to_contour_length(s2))
+        np.testing.assert_array_equal(surfel_area_table(s2),
+                                      reference.create_table_neighbour_code_to_contour_length(s2))
 
 
 def test_surface_dice_inputs():
@@ -239,7 +264,9 @@ def test_seg_metrics_bad_inputs_and_no_nsd():
     mets = seg_metrics(3, names=('mDice', 'Dice_1'))
     assert mets[0].accumulator.nsd is False
     accumulator = CaseMetricsAccumulator(3)
-    with pytest.raises(ValueError, match='channels'): accumulator.add_batch(np.zeros((2, 4, 5, 5)), np.zeros((2, 5, 5), int))
-    with pytest.raises(ValueError, match='shape'): accumulator.add_batch(np.zeros((2, 3, 5, 5)), np.zeros((2, 5, 4), int))
+    with pytest.raises(ValueError, match='channels'):
+        accumulator.add_batch(np.zeros((2, 4, 5, 5)), np.zeros((2, 5, 5), int))
+    with pytest.raises(ValueError, match='shape'):
+        accumulator.add_batch(np.zeros((2, 3, 5, 5)), np.zeros((2, 5, 4), int))
     accumulator.add_batch(np.zeros((2, 3, 4, 5, 5)), np.zeros((2, 1, 4, 5, 5), int))   # 3D cases, (N,1,...) targets
     assert accumulator.summary()['n_cases'] == 2 and accumulator.summary()['n_nan'] == 4

@@ -10,7 +10,12 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'git_commit', 'package_versions', 'device_name']
 
-# %% ../nbs/00_core.ipynb #e8e0bed4
+# %% ../nbs/00_core.ipynb #382f329e
+def _umask() -> int:
+    "The process's umask (read by setting and restoring it)."
+    m = os.umask(0o022); os.umask(m); return m
+
+# %% ../nbs/00_core.ipynb #83af7b16
 def atomic_write_bytes(path:str|Path, # file to write; parent folders are created
                        data:bytes):   # the whole content
     "Write `data` to `path` atomically (temporary file in the same folder, then rename)."
@@ -20,6 +25,7 @@ def atomic_write_bytes(path:str|Path, # file to write; parent folders are create
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(data); f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp): os.unlink(tmp)

@@ -1,0 +1,168 @@
+"Integration tests of pmdice_nb.learner: DataLoaders for every dataset kind, models, pretrained fallback, evaluation."
+import warnings
+from pathlib import Path
+import numpy as np
+import pytest
+import torch
+from fastai.torch_core import TensorMask, set_seed
+
+import pmdice_nb.learner as learner
+from pmdice_nb.learner import (SegImage, ElasticDeform, RandomCropPair, UNet, prepare_case, predict_case, evaluate,
+                               seg_dataloaders, seg_learner, fit_poly, imagenet_weights_available, PolyLR)
+from pmdice_nb.data.core import Case
+from pmdice_nb.data.synthetic import SyntheticPolyps, SyntheticCardiac, SyntheticMS
+from pmdice_nb.data.kvasir import KvasirSEG
+from pmdice_nb.data.acdc import ACDC
+from pmdice_nb.data.msseg import MSLesions
+from pmdice_nb.data.fakes import make_fake_acdc, make_fake_msseg2016
+
+SAMPLES = Path(__file__).resolve().parents[1] / 'data' / 'samples'
+
+
+@pytest.fixture(autouse=True, scope='module')
+def one_thread():
+    "On a few shared cores one torch thread is much faster than several fighting."
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _check_batch(dls, n_channels, n_classes, size):
+    x, y = dls.one_batch()
+    assert isinstance(x, SegImage) and isinstance(y, TensorMask)
+    assert x.dtype == torch.float32 and y.dtype == torch.long
+    assert x.shape[1] == n_channels and tuple(x.shape[-2:]) == tuple(size) and tuple(y.shape[-2:]) == tuple(size)
+    assert 0 <= int(y.min()) and int(y.max()) < n_classes
+    assert dls.c == n_classes
+
+
+def test_dataloaders_synthetic_kinds():
+    for ds, ch, c in ((SyntheticPolyps(n=6, size=32), 3, 2), (SyntheticCardiac(n=6, size=32), 1, 4),
+                      (SyntheticMS(n=6, size=32), SyntheticMS(n=1, size=32).n_channels, 2)):
+        dls = seg_dataloaders(ds, bs=2, size=(32, 32), crop=(24, 24), device='cpu')
+        _check_batch(dls, ch, c, (24, 24))
+        xv, _ = dls.valid.one_batch()
+        assert tuple(xv.shape[-2:]) == (32, 32)
+
+
+def test_dataloaders_kvasir_sample_uses_paper_sizes(tmp_path):
+    ds = KvasirSEG(SAMPLES / 'kvasir-seg-sample', cache_dir=tmp_path / 'cache')
+    split = {'train': [0, 1, 2], 'valid': [3], 'test': [4]}
+    dls = seg_dataloaders(ds, split, bs=2, device='cpu', augment=False)
+    assert dls.image_size == (320, 320) and dls.crop_size == (256, 256)
+    _check_batch(dls, 3, 2, (256, 256))
+    x, y = dls.valid.one_batch()
+    assert tuple(x.shape) == (1, 3, 320, 320) and set(y.unique().tolist()) <= {0, 1}
+
+
+def test_dataloaders_acdc_fake_slices_volumes(tmp_path):
+    ds = ACDC(make_fake_acdc(tmp_path / 'acdc'), cache_dir=None)
+    split = ds.split(0)
+    depth = sum(ds[i].mask.shape[0] for i in split['train'])
+    dls = seg_dataloaders(ds, split, bs=2, size=(32, 32), device='cpu')
+    assert len(dls.train_ds) == depth  # one item per slice
+    _check_batch(dls, 1, 4, (32, 32))
+
+
+def test_dataloaders_msseg_fake_five_modalities(tmp_path):
+    ds = MSLesions(make_fake_msseg2016(tmp_path / 'ms'), layout='msseg2016', cache_dir=None)
+    dls = seg_dataloaders(ds, bs=2, size=(24, 24), device='cpu')
+    _check_batch(dls, 5, 2, (24, 24))
+    dls.show_batch(max_n=2)  # five channels are shown by the first one
+
+
+def test_prepare_case_resizes_and_scales_spacing():
+    image = np.random.rand(2, 3, 40, 20).astype(np.float32)
+    mask = np.zeros((3, 40, 20), np.uint8); mask[:, 10:30, 5:15] = 1
+    case = Case('v', image, mask, (3., 0.5, 1.))
+    x, y, spacing = prepare_case(case, (20, 10))
+    assert tuple(x.shape) == (3, 2, 20, 10) and tuple(y.shape) == (3, 20, 10)
+    assert spacing == (3., 1., 2.)
+    assert set(y.unique().tolist()) == {0, 1}
+
+
+def test_crop_pads_small_slices_and_keeps_pairs_aligned():
+    x = SegImage(torch.arange(36.).reshape(1, 6, 6)); y = TensorMask(torch.arange(36).reshape(6, 6))
+    xc, yc = RandomCropPair((8, 4))((x, y), split_idx=0)
+    assert tuple(xc.shape) == (1, 8, 4) and tuple(yc.shape) == (8, 4)
+    assert torch.equal(xc[0].as_subclass(torch.Tensor).long(), yc.as_subclass(torch.Tensor))  # same crop for both
+
+
+def test_elastic_zero_magnitude_is_identity():
+    x = SegImage(torch.rand(2, 4, 16, 16)); y = TensorMask(torch.randint(0, 3, (2, 16, 16)))
+    xe, ye = ElasticDeform(p=1., magnitude=0.)((x, y), split_idx=0)
+    plain = lambda t: t.as_subclass(torch.Tensor)
+    assert torch.allclose(plain(xe), plain(x), atol=1e-5) and torch.equal(plain(ye), plain(y))
+    with pytest.raises(ValueError, match='1.5'): ElasticDeform(p=1.5)
+
+
+def test_unet_shapes_and_bad_values():
+    for head in ('full', 'quarter'):
+        assert tuple(UNet(2, 3, features=4, head=head)(torch.rand(1, 2, 33, 47)).shape) == (1, 3, 33, 47)
+    with pytest.raises(ValueError, match='-1'): UNet(2, 3, features=-1)
+
+
+def test_poly_lr():
+    assert PolyLR(1e-4)(0.) == 1e-4 and PolyLR(1e-4)(1.) == 0.
+    assert PolyLR(1.)(0.5) == pytest.approx(0.5 ** 0.9)
+
+
+def test_pretrained_fallback_warns_once(monkeypatch):
+    monkeypatch.setattr(learner, 'imagenet_weights_available', lambda *a, **k: False)
+    dls = seg_dataloaders(SyntheticPolyps(n=6, size=32), bs=2, size=(32, 32), crop=False, device='cpu')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        learn = seg_learner(dls, arch='resnet34', loss='dice', pretrained=True, head='quarter', checkpoint=None)
+    ours = [w for w in caught if 'ImageNet' in str(w.message)]
+    assert len(ours) == 1 and 'random weights' in str(ours[0].message)
+    assert learn.pretrained is False
+    assert tuple(learn.model(torch.rand(2, 3, 32, 32)).shape) == (2, 2, 32, 32)
+    assert all(p.requires_grad for p in learn.model.parameters())  # the encoder is trained too
+
+
+def test_imagenet_weights_unreadable_cache_is_not_available(tmp_path, monkeypatch):
+    "A broken file in torch's cache means no weights (and no network is needed to find out)."
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    ckpt = tmp_path / 'hub' / 'checkpoints'; ckpt.mkdir(parents=True)
+    (ckpt / 'resnet34-b627a593.pth').write_bytes(b'not a checkpoint')
+    assert imagenet_weights_available() is False
+
+
+def test_seg_learner_bad_values():
+    dls = seg_dataloaders(SyntheticPolyps(n=6, size=32), bs=2, size=(32, 32), crop=False, device='cpu')
+    with pytest.raises(ValueError, match="'vgg16'"): seg_learner(dls, arch='vgg16')
+    with pytest.raises(ValueError, match="'pm_dicee'"): seg_learner(dls, arch='unet', loss='pm_dicee')
+    with pytest.raises(ValueError, match="'half'"): seg_learner(dls, arch='unet', head='half')
+    with pytest.raises(ValueError, match='bs must be >= 1, got 0'): seg_dataloaders(SyntheticPolyps(n=6, size=32), bs=0)
+
+
+def test_train_evaluate_volumes_reassembled(tmp_path):
+    "ACDC fake: train one epoch, evaluate whole volumes at the resized grid with scaled spacing; checkpoints written."
+    ds = ACDC(make_fake_acdc(tmp_path / 'acdc'), cache_dir=None)
+    split = ds.split(0)
+    dls = seg_dataloaders(ds, split, bs=2, size=(16, 16), device='cpu')
+    learn = seg_learner(dls, arch='unet', features=4, loss='ce+pm_dice', path=tmp_path / 'work', seed=0)
+    with learn.no_bar(), learn.no_logging(): fit_poly(learn, 1)
+    assert (tmp_path / 'work' / 'models' / 'last.pth').is_file()
+    case = ds[split['test'][0]]
+    pred, target, spacing = predict_case(learn, case)
+    assert pred.shape == target.shape == (case.mask.shape[0], 16, 16)
+    assert spacing[0] == case.spacing[0] and spacing[1] == pytest.approx(case.spacing[1] * case.mask.shape[1] / 16)
+    summary, per_case = evaluate(learn, ds, split['test'], progress=False)
+    assert len(per_case) == len(split['test']) and per_case[0]['id'] == case.id
+    assert {'mDice', 'mNSD', 'Dice_RV', 'Dice_MYO', 'Dice_LV'} <= set(summary)
+    assert all(0 <= summary[k] <= 1 for k in ('mDice', 'mIoU') if np.isfinite(summary[k]))
+
+
+def test_training_learns_synthetic_polyps():
+    "A few epochs of a small U-Net beat the trivial all-polyp prediction by far."
+    set_seed(0)
+    ds = SyntheticPolyps(n=60, size=64, seed=0)
+    split = ds.split(0)
+    dls = seg_dataloaders(ds, split, bs=8, size=(64, 64), crop=False, device='cpu')
+    learn = seg_learner(dls, arch='unet', features=8, lr=3e-3, loss='pm_dice', checkpoint=None, seed=0)
+    with learn.no_bar(), learn.no_logging(): fit_poly(learn, 12)
+    summary, _ = evaluate(learn, ds, split['test'], progress=False)
+    trivial = np.mean([2 * (ds[i].mask > 0).mean() / ((ds[i].mask > 0).mean() + 1) for i in split['test']])
+    assert summary['mDice'] > trivial + 0.3, (summary['mDice'], trivial)

@@ -19,13 +19,7 @@ TINY = dict(arch='unet', features=4, epochs=1, bs=4, size=(32, 32), crop=False, 
             dataset_kwargs={'n': 8, 'size': 32})
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    "On a few shared cores one torch thread is much faster than several fighting."
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures('one_thread')   # tests/conftest.py
 
 
 def _all_files(runs):

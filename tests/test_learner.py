@@ -19,13 +19,7 @@ from pmdice_nb.data.fakes import make_fake_acdc, make_fake_msseg2016
 SAMPLES = Path(__file__).resolve().parents[1] / 'data' / 'samples'
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    "On a few shared cores one torch thread is much faster than several fighting."
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures('one_thread')   # tests/conftest.py
 
 
 def _check_batch(dls, n_channels, n_classes, size):

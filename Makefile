@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv export clean-nbs check-sync nbtest pytest readme bench lab
+.PHONY: demo test venv export clean-nbs check-sync nbtest pytest readme bench lab outputs
 
 # The venv is rebuilt when the package's requirements change.
 # pip (not uv) takes torch from this machine's local files; see settings.ini.
@@ -52,6 +52,14 @@ readme: $(STAMP)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace nbs/index.ipynb
 	$(BIN)/nbdev_clean --fname nbs/index.ipynb
 	$(BIN)/python scripts/render_readme.py nbs/index.ipynb README.md
+
+# Execute the notebooks whose outputs (figures, tables) teach, so the docs site shows them; then clean metadata.
+OUTPUT_NBS := nbs/01_losses.ipynb nbs/02_metrics.ipynb nbs/03_data.core.ipynb nbs/03a_data.synthetic.ipynb \
+	nbs/03b_data.kvasir.ipynb nbs/03c_data.acdc.ipynb nbs/03d_data.msseg.ipynb nbs/04_learner.ipynb nbs/05_experiments.ipynb
+outputs: $(STAMP)
+	for nb in $(OUTPUT_NBS); do $(BIN)/jupyter nbconvert --to notebook --execute --inplace $$nb || exit 1; done
+	$(BIN)/python scripts/tidy_outputs.py $(OUTPUT_NBS)
+	$(BIN)/nbdev_clean
 
 bench: $(STAMP)
 	$(BIN)/python bench/losses.py

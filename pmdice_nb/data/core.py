@@ -315,16 +315,18 @@ def show_case(case:Case,             # a 2D or 3D case
     "Show `case` with its mask overlaid; returns the axes."
     import matplotlib.pyplot as plt
     if title is None: title = case.id
+    origin = 'upper'
     if case.ndim == 3:
         if slice_index is None: slice_index = int(np.argmax((np.asarray(case.mask) > 0).sum((1, 2))))
         case, title = slice_case(case, slice_index), f'{title} [{slice_index}]'
+        origin = 'lower'   # volumes are (D, H, W) = (S, A, R) in RAS: anterior up, the patient's right on the right
     img = case.channels_first()
     img = img.transpose(1, 2, 0) if (channel is None and img.shape[0] == 3) else img[channel or 0]
     if ax is None: _, ax = plt.subplots(figsize=(3, 3))
-    ax.imshow(img, cmap=None if img.ndim == 3 else 'gray', vmin=0, vmax=1)
+    ax.imshow(img, cmap=None if img.ndim == 3 else 'gray', vmin=0, vmax=1, origin=origin)
     colours = plt.get_cmap('tab10')
     overlay = np.zeros(case.mask.shape + (4,), np.float32)
     for k in range(1, int(case.mask.max()) + 1):
         overlay[case.mask == k] = (*colours((k - 1) % 10)[:3], alpha)
-    ax.imshow(overlay); ax.set_title(title, fontsize=8); ax.axis('off')
+    ax.imshow(overlay, origin=origin); ax.set_title(title, fontsize=8); ax.axis('off')
     return ax

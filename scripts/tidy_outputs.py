@@ -1,0 +1,16 @@
+"""Curate executed notebooks' outputs for the docs: drop warnings (stderr) and finished progress bars, keep figures,
+tables and printed results.  Usage: python scripts/tidy_outputs.py nbs/X.ipynb [...]"""
+import json, sys
+from pathlib import Path
+
+def keep(o):
+    if o.get('output_type') == 'stream' and o.get('name') == 'stderr': return False
+    html = ''.join(o.get('data', {}).get('text/html', ''))
+    if '<progress' in html: return False
+    return True
+
+for f in sys.argv[1:]:
+    nb = json.loads(Path(f).read_text(encoding='utf-8'))
+    for c in nb['cells']:
+        if 'outputs' in c: c['outputs'] = [o for o in c['outputs'] if keep(o)]
+    Path(f).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n', encoding='utf-8')

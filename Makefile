@@ -22,14 +22,16 @@ demo: $(STAMP)
 
 test: $(STAMP) check-sync nbtest pytest
 
-# Exported modules must match the notebooks, and notebooks must be committed clean.
+# Exported modules must match the notebooks, and notebooks must be clean: nbdev_export and nbdev_clean
+# must change nothing (compared with a copy taken before they run, so uncommitted work is not flagged).
 check-sync: $(STAMP)
-	$(BIN)/nbdev_export
-	@if [ -n "$$(git status --porcelain -- pmdice_nb)" ]; then git status --porcelain -- pmdice_nb; git diff --stat -- pmdice_nb; \
-	  echo "pmdice_nb/ is out of sync with nbs/: run nbdev_export and commit"; exit 1; fi
-	$(BIN)/nbdev_clean
-	@if [ -n "$$(git status --porcelain -- nbs)" ]; then git status --porcelain -- nbs; \
-	  echo "notebooks are not clean: run nbdev_clean and commit"; exit 1; fi
+	@tmp=$$(mktemp -d); cp -r pmdice_nb nbs $$tmp/; \
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean || exit 1; \
+	if ! diff -r -q -x __pycache__ $$tmp/pmdice_nb pmdice_nb; then \
+	  echo "pmdice_nb/ is out of sync with nbs/: run nbdev_export and commit the result"; rm -rf $$tmp; exit 1; fi; \
+	if ! diff -r -q -x .ipynb_checkpoints $$tmp/nbs nbs; then \
+	  echo "notebooks are not clean: run nbdev_clean and commit the result"; rm -rf $$tmp; exit 1; fi; \
+	rm -rf $$tmp; echo "pmdice_nb/ in sync with nbs/, notebooks clean"
 
 nbtest: $(STAMP)
 	$(BIN)/nbdev_test --n_workers 2 --timing

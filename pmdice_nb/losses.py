@@ -61,27 +61,29 @@ def prepare_inputs(logits:torch.Tensor, # network output (N, C, *spatial), 2 or 
         raise ValueError("logits contain NaN or Inf values")
     return logits.reshape(n, c, -1), target.reshape(n, -1)
 
-# %% ../nbs/01_losses.ipynb #c61a61ee
+# %% ../nbs/01_losses.ipynb #fad0ee87
 class WeightedDiceSums(torch.autograd.Function):
-    "Σ w·y·p and Σ w·(y + p²) over the last axis; gradient through `p` only (`w` and `y` are constants)."
+    "Σ w·y·p, Σ w·(y + p²) and Σ y over the last axis; gradient through `p` only (`w` and `y` are constants)."
     @staticmethod
     def forward(ctx, p:torch.Tensor, y:torch.Tensor, w:torch.Tensor|None):
+        count = y.sum(-1)
         if w is None:
-            inter, denom = torch.linalg.vecdot(p, y), y.sum(-1) + torch.linalg.vecdot(p, p)
+            inter, denom = torch.linalg.vecdot(p, y), count + torch.linalg.vecdot(p, p)
         else:
             wp = w * p
             inter, denom = torch.linalg.vecdot(wp, y), torch.linalg.vecdot(w, y) + torch.linalg.vecdot(wp, p)
         ctx.save_for_backward(p, y, w)
-        return inter, denom
+        ctx.mark_non_differentiable(count)
+        return inter, denom, count
 
     @staticmethod
-    def backward(ctx, g_inter:torch.Tensor, g_denom:torch.Tensor):
+    def backward(ctx, g_inter:torch.Tensor, g_denom:torch.Tensor, g_count):
         p, y, w = ctx.saved_tensors
         grad = torch.addcmul(y * g_inter.unsqueeze(-1), p, 2 * g_denom.unsqueeze(-1))
         if w is not None: grad = grad * w
         return grad, None, None
 
-# %% ../nbs/01_losses.ipynb #9cc28694
+# %% ../nbs/01_losses.ipynb #8d2b73af
 def soft_dice(probs:torch.Tensor, # softmax probabilities (N, C, S)
               onehot:torch.Tensor, # one-hot labels (N, C, S), float (0 where a pixel is ignored)
               weight:torch.Tensor|None=None, # per-pixel weights (N, C, S) or (N, 1, S), no gradient; None = all ones
@@ -91,8 +93,7 @@ def soft_dice(probs:torch.Tensor, # softmax probabilities (N, C, S)
     "Pixel-weighted soft Dice with squared denominator: (Dice (N, C) or (C,), class present in the labels (same shape))."
     y = onehot.to(probs.dtype)
     if weight is not None: weight = weight.detach().to(probs.dtype)
-    inter, denom = WeightedDiceSums.apply(probs, y, weight)
-    count = y.sum(-1)
+    inter, denom, count = WeightedDiceSums.apply(probs, y, weight)
     if batch_dice: inter, denom, count = inter.sum(0), denom.sum(0), count.sum(0)
     return (2 * inter + eps) / (denom + eps), count > 0
 
@@ -147,18 +148,16 @@ class SegLoss(nn.Module):
 
     def _hparams(self) -> dict: return {}
 
-# %% ../nbs/01_losses.ipynb #ea130cdf
+# %% ../nbs/01_losses.ipynb #a157978c
 def one_hot_labels(target:torch.Tensor, # long class indices (N, S)
                    n_classes:int,
                    ignore_index:int|None=None,
                   ) -> tuple[torch.Tensor, torch.Tensor|None]:
     "Float one-hot labels (N, C, S) (all zero at ignored pixels) and the (N, 1, S) float mask of pixels that count (None when nothing is ignored)."
-    if ignore_index is None:
-        return torch.zeros(target.shape[0], n_classes, target.shape[1], device=target.device).scatter_(1, target.unsqueeze(1), 1.), None
-    valid = (target != ignore_index).unsqueeze(1)
-    safe = torch.where(valid, target.unsqueeze(1), 0)
-    valid = valid.float()
-    onehot = torch.zeros(target.shape[0], n_classes, target.shape[1], device=target.device).scatter_(1, safe, valid)
+    onehot = (target.unsqueeze(1) == torch.arange(n_classes, device=target.device).view(1, -1, 1)).float()
+    if ignore_index is None: return onehot, None
+    valid = (target != ignore_index).unsqueeze(1).float()
+    if 0 <= ignore_index < n_classes: onehot *= valid   # an ignored value that is also a class index
     return onehot, valid
 
 # %% ../nbs/01_losses.ipynb #8c9da240

@@ -4,8 +4,10 @@
 
 # %% ../nbs/06_cli.ipynb #09463078
 from __future__ import annotations
-import argparse, json, sys
+import argparse, json, sys, warnings
 from pathlib import Path
+# torch warns about fastai's use of torch.jit.script at import; it is noise on a command line
+warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 from .losses import PAPER_LOSSES
 from .ablations import ABLATIONS, run_ablation
 from .experiments import (DATASETS, RunConfig, grid_configs, run_one, run_grid, write_tables, run_demo,

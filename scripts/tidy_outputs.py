@@ -6,7 +6,8 @@ from pathlib import Path
 def keep(o):
     if o.get('output_type') == 'stream' and o.get('name') == 'stderr': return False
     html = ''.join(o.get('data', {}).get('text/html', ''))
-    if '<progress' in html: return False
+    if '<progress' in html or 'progress {' in html: return False   # fastprogress bars and their style block
+    if 'text/html' in o.get('data', {}) and not html.strip(): return False
     return True
 
 for f in sys.argv[1:]:

@@ -28,7 +28,7 @@ from .metrics import case_metrics, summarize_cases, seg_metrics
 
 # %% auto #0
 __all__ = ['resize_slices', 'resized_spacing', 'prepare_case', 'SegImage', 'SegSlices', 'RandomCropPair', 'ElasticDeform',
-           'seg_augmentations', 'seg_dataloaders', 'UNet', 'BilinearToInput', 'quarter_scale_head',
+           'seg_augmentations', 'SegDataLoaders', 'seg_dataloaders', 'UNet', 'BilinearToInput', 'quarter_scale_head',
            'imagenet_weights_available', 'Checkpoints', 'seg_learner', 'PolyLR', 'fit_poly', 'predict_case', 'evaluate']
 
 # %% ../nbs/04_learner.ipynb #3bd1cf34
@@ -79,7 +79,7 @@ class SegImage(TensorImage):
         args = {**self._show_args, 'cmap': 'gray'} if x.shape[-3] == 1 else self._show_args
         return show_image(x.clamp(0, 1), ctx=ctx, **{**args, **kwargs})
 
-# %% ../nbs/04_learner.ipynb #7736186b
+# %% ../nbs/04_learner.ipynb #e3cf888f
 class SegSlices:
     "The 2D slices of some cases of a `SegDataset`, resized once and kept in memory, as fastai items."
     def __init__(self, dataset, # a `pmdice_nb.data.SegDataset`
@@ -95,6 +95,11 @@ class SegSlices:
             self.images += list(x.to(torch.float16)); self.masks += list(y.to(torch.uint8)); self.case_of += [i] * len(x)
     def __len__(self): return len(self.images)
     def __getitem__(self, i): return SegImage(self.images[i].float()), TensorMask(self.masks[i].long())
+    def new_empty(self):
+        "An empty copy: what `Learner.export` keeps of the data."
+        new = object.__new__(type(self))
+        new.split_idx, new.indices, new.images, new.masks, new.case_of = self.split_idx, [], [], [], []
+        return new
 
 # %% ../nbs/04_learner.ipynb #18d2c04b
 class RandomCropPair(RandTransform):
@@ -159,7 +164,26 @@ def seg_augmentations(max_rotate:float=15., # largest rotation, degrees
                           p_affine=0.75, pad_mode='zeros')
     return tfms + ([ElasticDeform(elastic_p, elastic_magnitude)] if elastic else [])
 
-# %% ../nbs/04_learner.ipynb #35134bc6
+# %% ../nbs/04_learner.ipynb #d8219500
+class SegDataLoaders(DataLoaders):
+    "fastai `DataLoaders` of slices whose `test_dl` takes images (C, H, W) or 2D `Case`s, as `Learner.predict` needs."
+    def test_dl(self, test_items, rm_type_tfms=None, with_labels:bool=False, **kwargs):
+        items = []
+        for item in test_items:
+            if isinstance(item, tuple): item = item[0]
+            if hasattr(item, 'channels_first'):   # a Case
+                if item.ndim != 2: raise ValueError(f"case {item.id!r} is a volume: use `predict_case` for 3D cases")
+                x = prepare_case(item, getattr(self, 'image_size', None))[0][0]
+            else:
+                x = torch.as_tensor(np.asarray(item) if not isinstance(item, torch.Tensor) else item).float()
+                if x.ndim != 3: raise ValueError(f"expected an image (C, H, W), got shape {tuple(x.shape)}")
+                size = getattr(self, 'image_size', None)
+                if size is not None and tuple(x.shape[-2:]) != tuple(size):
+                    x = resize_slices(x[None], torch.zeros(1, *x.shape[-2:], dtype=torch.long), size)[0][0]
+            items.append((SegImage(x),))
+        return self.valid.new(items, shuffle=False, drop_last=False, **kwargs)
+
+# %% ../nbs/04_learner.ipynb #507561de
 def seg_dataloaders(dataset, # a `pmdice_nb.data.SegDataset`
                     split:dict|None=None, # {'train': [...], 'valid': [...], 'test': [...]} case indices; None: `dataset.split(seed)`
                     bs:int=8, # batch size
@@ -189,7 +213,7 @@ def seg_dataloaders(dataset, # a `pmdice_nb.data.SegDataset`
                       after_batch=after_batch, num_workers=num_workers, device=device)
     valid_dl = TfmdDL(valid, bs=bs, shuffle=False, after_item=after_item, after_batch=after_batch,
                       num_workers=num_workers, device=device)
-    dls = DataLoaders(train_dl, valid_dl, device=device)
+    dls = SegDataLoaders(train_dl, valid_dl, device=device)
     dls.c, dls.classes = len(dataset.classes), list(dataset.classes)
     dls.n_channels, dls.image_size, dls.crop_size, dls.split = dataset.n_channels, size, crop, split
     return dls

@@ -160,3 +160,24 @@ def test_training_learns_synthetic_polyps():
     summary, _ = evaluate(learn, ds, split['test'], progress=False)
     trivial = np.mean([2 * (ds[i].mask > 0).mean() / ((ds[i].mask > 0).mean() + 1) for i in split['test']])
     assert summary['mDice'] > trivial + 0.3, (summary['mDice'], trivial)
+
+
+def test_predict_export_and_load_learner_on_multichannel_data(tmp_path):
+    "fastai's inference API on the library's learner: predict (image or 2D case), export, load_learner; volumes refused."
+    from fastai.learner import load_learner
+    ds = SyntheticMS(n=8, size=32, seed=0)
+    split = ds.split(seed=0)
+    dls = learner.seg_dataloaders(ds, split, bs=4, size=(32, 32), crop=False, device='cpu')
+    learn = learner.seg_learner(dls, arch='unet', features=4, loss='ce+pm_dice', checkpoint=None, path=tmp_path)
+    with learn.no_bar(), learn.no_logging(): learner.fit_poly(learn, 1)
+    case = ds[split['test'][0]]
+    with learn.no_bar():
+        labels, _, probs = learn.predict(case)
+        assert labels.shape == (32, 32) and probs.shape == (2, 32, 32)
+        assert torch.equal(learn.predict(case.channels_first())[0], labels)        # array (C, H, W)
+        learn.export(tmp_path / 'export.pkl')
+    loaded = load_learner(tmp_path / 'export.pkl')
+    with loaded.no_bar(): assert torch.equal(loaded.predict(case)[0], labels)
+    volume = Case('v', np.zeros((5, 2, 8, 8), np.float32), np.zeros((2, 8, 8), np.uint8), (1., 1., 1.))
+    with pytest.raises(ValueError, match='volume'): dls.test_dl([volume])
+    with pytest.raises(ValueError, match=r'\(C, H, W\)'): dls.test_dl([np.zeros((8, 8))])

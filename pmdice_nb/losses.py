@@ -200,14 +200,16 @@ class DiceLoss(WeightedDiceLoss):
     "Soft Dice loss of eq. 4: 1 − mean over present classes of the squared-denominator soft Dice."
     pass
 
-# %% ../nbs/01_losses.ipynb #c1c83899
-def _check_gamma(gamma, name:str='gamma') -> float|tuple[float, ...]:
-    "A non-negative float, or a tuple of them (one per class)."
+# %% ../nbs/01_losses.ipynb #93d54935
+def _check_gamma(gamma, name:str='gamma', per_class:bool=True) -> float|tuple[float, ...]:
+    "A non-negative float, or (when `per_class`) a tuple of them, one per class."
     if isinstance(gamma, torch.Tensor): gamma = gamma.tolist()
-    vals = tuple(float(g) for g in gamma) if isinstance(gamma, Sequence) and not isinstance(gamma, str) else (float(gamma),)
+    many = isinstance(gamma, Sequence) and not isinstance(gamma, str)
+    if many and not per_class: raise ValueError(f"{name} must be one number here, got {gamma!r}")
+    vals = tuple(float(g) for g in gamma) if many else (float(gamma),)
     if not vals or any(not (g >= 0 and math.isfinite(g)) for g in vals):
         raise ValueError(f"{name} must be a non-negative finite number or one per class, got {gamma!r}")
-    return vals if isinstance(gamma, Sequence) else vals[0]
+    return vals if many else vals[0]
 
 def _per_class(value, n_classes:int, name:str, like:torch.Tensor) -> torch.Tensor|float:
     "A per-class tuple as a (1, C, 1) tensor (checking its length against C), a float as is."
@@ -249,14 +251,13 @@ def toy_polyp_prediction(size:int=96, # image side in pixels
     logits = torch.stack([torch.zeros_like(fg_logit), fg_logit])[None]
     return logits, mask[None]
 
-# %% ../nbs/01_losses.ipynb #41bc8b80
+# %% ../nbs/01_losses.ipynb #655ff542
 class LogDiceLoss(WeightedDiceLoss):
     "Logarithmic Dice loss [38]: mean over present classes of (−ln Dice_c)^γ."
     def __init__(self, gamma:float=0.3, # exponent of the log term, 0.3 in [38]
                  **kwargs): # `WeightedDiceLoss` options
         super().__init__(**kwargs)
-        self.gamma = _check_gamma(gamma)
-        if isinstance(self.gamma, tuple): raise ValueError(f"LogDiceLoss takes one gamma, got {gamma!r}")
+        self.gamma = _check_gamma(gamma, per_class=False)
 
     def class_term(self, dice): return (-dice.clamp(1e-12, 1).log()).clamp_min(1e-6).pow(self.gamma)
     def _hparams(self): return dict(gamma=self.gamma, **super()._hparams())
@@ -312,7 +313,7 @@ class TNFocalDiceLoss(WeightedDiceLoss):
     def weight_map(self, probs, onehot): return keep_top_fraction(probs, onehot == 0, self.k).to(probs.dtype)
     def _hparams(self): return dict(k=self.k, **super()._hparams())
 
-# %% ../nbs/01_losses.ipynb #1d036a24
+# %% ../nbs/01_losses.ipynb #8aa0dc89
 def pixel_cross_entropy(logits:torch.Tensor, # float32 (N, C, S)
                         target:torch.Tensor, # long (N, S)
                         ignore_index:int|None=None,
@@ -331,10 +332,10 @@ class CELoss(SegLoss):
     "Cross-entropy loss (eq. 1), mean over the pixels of each image."
     def __init__(self, **kwargs): # `SegLoss` options: ignore_index, reduction, check_labels, check_finite
         super().__init__(**kwargs)
-    focal_gamma = 0.
     def per_image(self, logits, target):
-        ce, valid = pixel_cross_entropy(logits, target, self.ignore_index, self.focal_gamma)
+        ce, valid = pixel_cross_entropy(logits, target, self.ignore_index, self._focal_gamma())
         return ce.sum(1) / valid.sum(1).clamp_min(1)
+    def _focal_gamma(self) -> float: return 0.   # plain CE
     def _hparams(self): return dict(ignore_index=self.ignore_index)
 
 class FocalCELoss(CELoss):
@@ -342,8 +343,8 @@ class FocalCELoss(CELoss):
     def __init__(self, gamma:float=2.0, # focusing parameter, 2 as in [2]
                  **kwargs):
         super().__init__(**kwargs)
-        self.focal_gamma = self.gamma = _check_gamma(gamma)
-        if isinstance(self.gamma, tuple): raise ValueError(f"FocalCELoss takes one gamma, got {gamma!r}")
+        self.gamma = _check_gamma(gamma, per_class=False)
+    def _focal_gamma(self) -> float: return self.gamma
     def _hparams(self): return dict(gamma=self.gamma, ignore_index=self.ignore_index)
 
 class TopKCELoss(SegLoss):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_learner.ipynb #96f47526
 from __future__ import annotations
-import contextlib, random, warnings
+import contextlib, pickle, random, warnings
 from pathlib import Path
 from typing import Sequence
 import numpy as np
@@ -29,7 +29,8 @@ from .metrics import case_metrics, summarize_cases, seg_metrics
 # %% auto #0
 __all__ = ['resize_slices', 'resized_spacing', 'prepare_case', 'SegImage', 'SegSlices', 'RandomCropPair', 'ElasticDeform',
            'seg_augmentations', 'SegDataLoaders', 'seg_dataloaders', 'UNet', 'BilinearToInput', 'quarter_scale_head',
-           'imagenet_weights_available', 'Checkpoints', 'seg_learner', 'PolyLR', 'fit_poly', 'predict_case', 'evaluate']
+           'imagenet_weights_available', 'load_weights', 'Checkpoints', 'seg_learner', 'PolyLR', 'fit_poly',
+           'predict_case', 'evaluate']
 
 # %% ../nbs/04_learner.ipynb #3bd1cf34
 def resize_slices(images:torch.Tensor, # float (S, C, H, W)
@@ -290,6 +291,15 @@ def imagenet_weights_available(weights=ResNet34_Weights.IMAGENET1K_V1, # torchvi
     return True
 
 # %% ../nbs/04_learner.ipynb #b358ac0b
+def load_weights(learn:Learner, # the learner whose model (and optimizer) state is replaced
+                 name:str, # file in `learn.path/learn.model_dir`, without `.pth`
+                ) -> Learner:
+    "`learn.load(name)` with `torch.load(weights_only=True)`: tensors and plain containers only, never arbitrary pickle."
+    file = Path(learn.path) / learn.model_dir / f'{name}.pth'
+    try: return learn.load(name, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{file} is not a weights file that loads without unpickling code; refusing to load it ({e})") from None
+
 class Checkpoints(TrackerCallback):
     "Save `best` when the monitored value improves and `last` at the end of training; keep `use` in the learner."
     order = TrackerCallback.order + 1
@@ -306,7 +316,7 @@ class Checkpoints(TrackerCallback):
     def after_fit(self):
         super().after_fit()
         self.learn.save('last')
-        if self.use == 'best' and self.best_epoch is not None: self.learn.load('best', weights_only=False)
+        if self.use == 'best' and self.best_epoch is not None: load_weights(self.learn, 'best')
 
 # %% ../nbs/04_learner.ipynb #8ce971c5
 def seg_learner(dls:DataLoaders, # from `seg_dataloaders`

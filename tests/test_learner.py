@@ -181,3 +181,33 @@ def test_predict_export_and_load_learner_on_multichannel_data(tmp_path):
     volume = Case('v', np.zeros((5, 2, 8, 8), np.float32), np.zeros((2, 8, 8), np.uint8), (1., 1., 1.))
     with pytest.raises(ValueError, match='volume'): dls.test_dl([volume])
     with pytest.raises(ValueError, match=r'\(C, H, W\)'): dls.test_dl([np.zeros((8, 8))])
+
+
+class _Payload:
+    "Unpickling this object creates `marker`: a stand-in for code hidden in a checkpoint."
+    def __init__(self, marker): self.marker = str(marker)
+    def __reduce__(self): return (open, (self.marker, 'w'))
+
+
+def test_checkpoint_loading_never_unpickles_code(tmp_path):
+    "A pickle dropped in a run's work folder as best.pth is refused with a clear error, not executed."
+    from fastai.callback.core import Callback
+    marker = tmp_path / 'pwned'
+    class DropPickle(Callback):
+        order = learner.Checkpoints.order + 1   # right after `Checkpoints` saved best.pth
+        def after_epoch(self): torch.save({'model': _Payload(marker)}, tmp_path / 'work' / 'models' / 'best.pth')
+    dls = seg_dataloaders(SyntheticPolyps(n=6, size=32), bs=2, size=(32, 32), crop=False, device='cpu')
+    learn = seg_learner(dls, arch='unet', features=4, loss='dice', checkpoint='best', path=tmp_path / 'work', seed=0)
+    with pytest.raises(ValueError, match='best.pth'):
+        with learn.no_bar(), learn.no_logging(): fit_poly(learn, 1, cbs=[DropPickle()])
+    assert not marker.exists()
+
+
+def test_checkpoint_best_reloads_weights(tmp_path):
+    "`checkpoint='best'` still restores the saved weights through the safe path."
+    dls = seg_dataloaders(SyntheticPolyps(n=6, size=32), bs=2, size=(32, 32), crop=False, device='cpu')
+    learn = seg_learner(dls, arch='unet', features=4, loss='dice', checkpoint='best', path=tmp_path, seed=0)
+    with learn.no_bar(), learn.no_logging(): fit_poly(learn, 2)
+    from fastcore.foundation import L
+    with torch.serialization.safe_globals([L]): best = torch.load(tmp_path / 'models' / 'best.pth', weights_only=True)['model']
+    assert all(torch.equal(v, best[k]) for k, v in learn.model.state_dict().items())

@@ -178,10 +178,16 @@ def _to_numpy(x):
     return np.asarray(x)
 
 def _as_mask(x, name:str) -> np.ndarray:
+    "`x` as a boolean mask; numeric masks must hold only 0 and 1 (NaN, 255 or a label 2 is an error)."
     x = _to_numpy(x)
-    if x.dtype != bool and not np.issubdtype(x.dtype, np.number):
+    if x.dtype == bool: return x
+    if not np.issubdtype(x.dtype, np.number):
         raise ValueError(f'{name} must be a boolean or numeric mask, got dtype {x.dtype}')
-    return x if x.dtype == bool else x != 0
+    binary = (x == 0) | (x == 1)
+    if not binary.all():
+        raise ValueError(f'{name} must be a binary mask of 0 and 1, got the value {x[~binary].flat[0].item()!r} '
+                         f'(dtype {x.dtype}); threshold it first, e.g. `mask > 0` or `labels == c`')
+    return x == 1
 
 def _check_spacing(spacing, ndim:int) -> tuple:
     if spacing is None: return (1.0,) * ndim
@@ -199,7 +205,7 @@ def _bounding_box(mask:np.ndarray) -> tuple|None:
         box.append(slice(int(hit[0]), int(hit[-1]) + 1))
     return tuple(box)
 
-def surface_dice(pred,  # predicted mask, 2D or 3D, bool/int (non-zero is foreground), NumPy or torch
+def surface_dice(pred,  # predicted mask, 2D or 3D, bool or 0/1 numbers, NumPy or torch
                  target, # ground-truth mask, same shape
                  tolerance:float, # tau: maximum border distance counted as overlap, in spacing units (e.g. mm)
                  spacing=None, # voxel spacing per axis (default 1 per axis)

@@ -136,7 +136,8 @@ def test_area_tables_equal_deepmind():
 
 def test_surface_dice_inputs():
     mask = np.zeros((8, 8), bool); mask[2:5, 2:6] = True
-    assert surface_dice(mask.astype(np.uint8) * 7, torch.tensor(mask), 0.0) == 1.0
+    assert surface_dice(mask.astype(np.uint8), torch.tensor(mask), 0.0) == 1.0
+    assert surface_dice(mask.astype(np.float32), torch.tensor(mask).double(), 0.0) == 1.0
     assert surface_dice(mask, mask, 1, spacing=np.array([1, 2])) == 1.0
     bad = [(lambda: surface_dice(mask, mask[:, :7], 1.0), 'shape'),
            (lambda: surface_dice(mask[0], mask[0], 1.0), '2D or 3D'),
@@ -149,6 +150,17 @@ def test_surface_dice_inputs():
            (lambda: surface_dice(mask.astype(str), mask, 1.0), 'dtype')]
     for call, message in bad:
         with pytest.raises(ValueError, match=message): call()
+
+
+@pytest.mark.parametrize('value', [math.nan, math.inf, -1.0, 0.5, 2.0, 255.0])
+def test_surface_dice_rejects_non_binary_masks(value):
+    "NaN pixels used to count as foreground (NaN != 0): every value but 0 and 1 is an error naming the value."
+    mask = np.zeros((8, 8)); mask[2:5, 2:6] = 1
+    bad = mask.copy(); bad[6, 6] = value
+    for args in ((bad, mask), (mask, bad), (torch.tensor(bad), mask)):
+        with pytest.raises(ValueError, match=f'value {value!r}'.replace('(', r'\(')): surface_dice(*args, 1.0)
+    labels = (mask * 2).astype(np.int64)                       # a label map {0, 2}: threshold it first
+    with pytest.raises(ValueError, match='value 2'): surface_dice(labels, mask, 1.0)
 
 
 def numpy_scores(pred, target, c):

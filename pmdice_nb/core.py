@@ -57,7 +57,7 @@ def package_versions() -> dict:
     "Versions of Python and of the packages a result depends on."
     from importlib.metadata import version, PackageNotFoundError
     out = {'python': platform.python_version()}
-    for name in ('pmdice_nb', 'torch', 'torchvision', 'fastai', 'fastcore', 'numpy', 'scipy', 'nibabel', 'pandas'):
+    for name in ('pmdice_nb', 'torch', 'torchvision', 'fastai', 'fastcore', 'numpy', 'scipy', 'nibabel', 'pandas', 'h5py'):
         try: out[name] = version(name)
         except PackageNotFoundError: out[name] = None
     return out

@@ -10,10 +10,12 @@ from pmdice_nb.data.kvasir import KvasirSEG
 from pmdice_nb.data.acdc import ACDC, ACDC_TEST, ACDC_VALID
 from pmdice_nb.data.msseg import MSLesions
 from pmdice_nb.data.synthetic import SyntheticPolyps, SyntheticCardiac, SyntheticMS, PolypConfig
-from pmdice_nb.data.fakes import (make_fake_kvasir, make_fake_acdc, make_fake_msseg2016, make_fake_msseg2,
-                                  make_fake_open_ms, write_nifti)
+from pmdice_nb.data.fakes import (make_fake_kvasir, make_fake_acdc, make_fake_acdc_ssl4mis, make_fake_msseg2016,
+                                  make_fake_msseg2, make_fake_open_ms, write_nifti)
 
 SAMPLES = Path(__file__).resolve().parents[1]/'data'/'samples'
+SHARED = Path(__file__).resolve().parents[2]/'shared'/'data'    # the real datasets beside the repository, when present
+needs_shared = lambda name: pytest.mark.skipif(not (SHARED/name).is_dir(), reason=f'{SHARED/name} not present')
 
 
 def check_protocol(ds: SegDataset):
@@ -100,6 +102,60 @@ def test_kvasir_official_lists(tmp_path):
     with pytest.raises(FileNotFoundError, match='val.txt'): KvasirSEG(root)
 
 
+def test_kvasir_named_splits(tmp_path):
+    root = make_fake_kvasir(tmp_path/'k', n=8, split_lists=True, pranet_lists=True)
+    assert KvasirSEG(root, cache_dir=None).split_name == 'pranet'              # default: PraNet lists when present
+    ds = KvasirSEG(root, cache_dir=None, split='pranet')
+    s = ds.split(0)
+    assert [ds.ids[i] for i in s['test']] == ['fake006', 'fake007'] and len(s['valid']) == 1 and len(s['train']) == 5
+    assert s == ds.split(0) and not set(s['valid']) & set(s['test'])
+    d = ds.describe()
+    assert d['split'] == 'pranet' and d['n_listed'] == {'train': 6, 'test': 2} and d['nsd_units'] == 'px'
+    assert d['split_files'][1].endswith('splits/pranet_test.txt')
+    json.dumps(d)                                                              # storable in a record
+    assert KvasirSEG(root, cache_dir=None, split='official').split_name == 'official'
+    r = KvasirSEG(root, cache_dir=None, split='random')
+    assert r.split_name == 'random' and r.split_lists is None and r.split(0) == r.split(0) and r.split(0) != r.split(1)
+    # a split given as two id lists, or two list files
+    c = KvasirSEG(root, cache_dir=None, split=(['fake000', 'fake001', 'fake002', 'fake003'], ['fake007']))
+    assert c.split_name == 'custom' and [c.ids[i] for i in c.split(0)['test']] == ['fake007']
+    (tmp_path/'a.txt').write_text('fake000.jpg\nfake001\n'); (tmp_path/'b.txt').write_text('fake005\n')
+    f = KvasirSEG(root, cache_dir=None, split=(tmp_path/'a.txt', str(tmp_path/'b.txt')), val_fraction=0)
+    assert f.split(0) == {'train': [0, 1], 'valid': [5], 'test': [5]} and f.describe()['split_files'][0].endswith('a.txt')
+    # a name reads splits/<name>_train.txt and _test.txt
+    (root/'splits'/'mine_train.txt').write_text('fake000\nfake001\n'); (root/'splits'/'mine_test.txt').write_text('fake002\n')
+    assert KvasirSEG(root, cache_dir=None, split='mine').split(0, )['test'] == [2]
+    # no lists: the random split is the default
+    plain = make_fake_kvasir(tmp_path/'plain', n=5)
+    assert KvasirSEG(plain, cache_dir=None).split_name == 'random'
+
+
+def test_kvasir_split_errors(tmp_path):
+    root = make_fake_kvasir(tmp_path/'k', n=6, pranet_lists=True)
+    with pytest.raises(FileNotFoundError, match=r'galdran_train.txt: split list of split=.galdran. not found'):
+        KvasirSEG(root, split='galdran')
+    with pytest.raises(ValueError, match='in both train and test'): KvasirSEG(root, split=(['fake000'], ['fake000', 'fake001']))
+    with pytest.raises(ValueError, match=r"the train ids of split: 1 listed ids have no image, e.g. \['nope'\]"):
+        KvasirSEG(root, split=(['nope'], ['fake001']))
+    with pytest.raises(ValueError, match='listed more than once'): KvasirSEG(root, split=(['fake000', 'fake000'], ['fake001']))
+    with pytest.raises(ValueError, match='split must be'): KvasirSEG(root, split=3)
+    with pytest.raises(FileNotFoundError, match='missing.txt: split list not found'):
+        KvasirSEG(root, split=(tmp_path/'missing.txt', tmp_path/'missing2.txt'))
+    os.remove(root/'splits'/'pranet_test.txt')                                 # half a named split is an error, not random
+    with pytest.raises(FileNotFoundError, match='pranet_test.txt'): KvasirSEG(root)
+
+
+@needs_shared('kvasir-seg')
+def test_kvasir_real_pranet_split():
+    ds = KvasirSEG(SHARED/'kvasir-seg', cache_dir=None, split='pranet')
+    s = ds.split(0)
+    assert (len(s['train']), len(s['valid']), len(s['test'])) == (810, 90, 100)
+    listed = (SHARED/'kvasir-seg'/'splits'/'pranet_test.txt').read_text().split()
+    assert sorted(ds.ids[i] for i in s['test']) == sorted(listed)
+    c = ds[s['test'][0]]
+    assert c.image.ndim == 3 and set(np.unique(c.mask)) == {0, 1}
+
+
 def test_kvasir_bad_input(tmp_path):
     with pytest.raises(FileNotFoundError, match='not found'): KvasirSEG(tmp_path/'nothing')
     (tmp_path/'empty').mkdir()
@@ -178,6 +234,77 @@ def test_acdc_bad_input(tmp_path):
     with pytest.raises(ValueError, match='Info.cfg: no integer ED and ES'): ACDC(tmp_path)
     os.remove(p3/'Info.cfg')
     with pytest.raises(FileNotFoundError, match='patient003/Info.cfg: Info.cfg not found'): ACDC(tmp_path)
+
+
+def test_acdc_ssl4mis_fake(tmp_path):
+    root = make_fake_acdc_ssl4mis(tmp_path/'acdc', train=(3, 4, 5), valid=(2,), test=(1, 6), shape=(3, 24, 20))
+    ds = ACDC(tmp_path/'acdc', cache_dir=tmp_path/'cache')
+    check_protocol(ds)
+    assert ds.layout == 'ssl4mis' and ds.nsd_units == 'px' and ds.split_name == 'ssl4mis' and len(ds) == 12
+    s = ds.split(7)
+    assert {k: [ds.ids[i] for i in v] for k, v in s.items()} == {
+        'train': ['patient003_ED', 'patient003_ES', 'patient004_ED', 'patient004_ES', 'patient005_ED', 'patient005_ES'],
+        'valid': ['patient002_ED', 'patient002_ES'],
+        'test': ['patient001_ED', 'patient001_ES', 'patient006_ED', 'patient006_ES']}
+    import h5py
+    c = ds[ds.ids.index('patient004_ES')]                                      # stacked from slices 1..3 in order
+    for k in range(3):
+        with h5py.File(root/'data'/f'patient004_frame02_slice_{k + 1}.h5') as f:
+            assert np.array_equal(c.mask[k], f['label'][()]) and np.allclose(c.image[0, k], f['image'][()])
+    assert c.spacing == (1., 1., 1.) and c.meta['spacing_known'] is False and c.meta['frame'] == 2
+    t = ds[0]
+    with h5py.File(root/'data'/'patient001_frame01.h5') as f: assert np.array_equal(t.mask, f['label'][()])
+    d = ds.describe()
+    assert d['nsd_units'] == 'px' and d['spacing_known'] is False and d['n_cases_per_part'] == {'train': 6, 'valid': 2, 'test': 4}
+    assert ACDC(root, phases=('ES',), cache_dir=None).ids[:2] == ['patient001_ES', 'patient002_ES']
+    assert ACDC(root, layout='ssl4mis', cache_dir=None).ids == ds.ids
+    sl = VolumeSlices(ds)
+    assert len(sl) == 12 * 3 and sl.nsd_units == 'px' and sl[0].spacing == (1., 1.)
+    assert pickle.loads(pickle.dumps(ds)).ids == ds.ids
+    # a second layout beside it is not confused: the NIfTI fake is still NIfTI
+    make_fake_acdc(tmp_path/'nifti', patients=(1,), shape=(3, 24, 20))
+    n = ACDC(tmp_path/'nifti', cache_dir=None)
+    assert n.layout == 'nifti' and n.nsd_units == 'mm' and n[0].meta['spacing_known'] is True
+
+
+def test_acdc_ssl4mis_bad_input(tmp_path):
+    root = make_fake_acdc_ssl4mis(tmp_path, train=(3,), valid=(2,), test=(1,), shape=(3, 24, 20))
+    with pytest.raises(ValueError, match='layout must be one of'): ACDC(root, layout='h5')
+    with pytest.raises(ValueError, match='training patients only'): ACDC(root, subset='testing')
+    with pytest.raises(FileNotFoundError, match='no train.list and data/'): ACDC(tmp_path/'data', layout='ssl4mis')
+    import h5py
+    with h5py.File(root/'data'/'patient001_frame01.h5', 'w') as f:
+        f.create_dataset('image', data=np.zeros((3, 24, 20), np.float32) + np.arange(20, dtype=np.float32))
+        f.create_dataset('label', data=np.full((3, 24, 20), 7, np.uint8))
+    with pytest.raises(ValueError, match=r'patient001_frame01.h5: label values \[7\]'): ACDC(root, cache_dir=None)[0]
+    with h5py.File(root/'data'/'patient001_frame01.h5', 'w') as f: f.create_dataset('image', data=np.zeros((3, 4, 5)))
+    with pytest.raises(ValueError, match=r"patient001_frame01.h5: no \['label'\] dataset"): ACDC(root, cache_dir=None)[0]
+    (root/'data'/'patient001_frame01.h5').write_bytes(b'not hdf5')
+    with pytest.raises(ValueError, match='patient001_frame01.h5: cannot read HDF5'): ACDC(root, cache_dir=None)[0]
+    with h5py.File(root/'data'/'patient003_frame01_slice_2.h5', 'w') as f:   # one slice of another size
+        f.create_dataset('image', data=np.ones((24, 21), np.float32)); f.create_dataset('label', data=np.zeros((24, 21), np.uint8))
+    i = ACDC(root, cache_dir=None).ids.index('patient003_ED')
+    with pytest.raises(ValueError, match=r'patient003_frame01_slice_2.h5: slice shape \(24, 21\) differs'): ACDC(root, cache_dir=None)[i]
+    (root/'test.list').write_text('patient002_frame01\n')
+    with pytest.raises(ValueError, match="patient002 is also in the 'valid' list"): ACDC(root)
+    (root/'test.list').write_text('patient001_frame01\nrubbish\n')
+    with pytest.raises(ValueError, match="'rubbish' is not a patientNNN_frameNN"): ACDC(root)
+    (root/'test.list').write_text('patient001_frame01\n')
+    for f in (root/'data').glob('patient003_frame02_slice_*.h5'): os.remove(f)
+    with pytest.raises(FileNotFoundError, match='patient003_frame02.h5: volume of train.list not found'): ACDC(root)
+
+
+@needs_shared('acdc-ssl4mis')
+def test_acdc_real_ssl4mis(tmp_path):
+    ds = ACDC(SHARED/'acdc-ssl4mis', cache_dir=tmp_path)
+    s = ds.split()
+    assert ds.layout == 'ssl4mis' and len(ds) == 200 and {k: len(v) for k, v in s.items()} == {'train': 140, 'valid': 20, 'test': 40}
+    patients = {k: {ds.ids[i][:10] for i in v} for k, v in s.items()}
+    assert [len(v) for v in patients.values()] == [70, 10, 20] and not patients['train'] & patients['test']
+    tr, te = ds[s['train'][0]], ds[s['test'][0]]
+    assert tr.meta['n_files'] > 1 and te.meta['n_files'] == 1 and tr.image.shape[:2] == (1, tr.meta['n_files'])
+    assert set(np.unique(te.mask)) == {0, 1, 2, 3} and te.image.min() == 0 and te.image.max() == 1
+    assert ds.nsd_units == 'px' and te.spacing == (1., 1., 1.)
 
 
 # ---------------------------------------------------------------- MS lesions

@@ -190,6 +190,8 @@ def read_cached_case(stem:str|Path,  # cache entry path without suffix
 # %% ../../nbs/03_data.core.ipynb #4afd4506
 class SegDataset(Sequence):
     "Base class of the datasets: a sequence of `Case`s read lazily and cached on disk after preprocessing."
+    nsd_units = 'mm'      # unit of `spacing` and `nsd_tolerance`: 'mm', or 'px' when the files store no spacing
+    split_name = 'seeded' # which split `split` returns, for run records
     def __init__(self,
                  classes:list,                  # class names, background first
                  n_channels:int,                # image channels (colours or modalities)
@@ -252,6 +254,10 @@ class SegDataset(Sequence):
     def split(self, seed:int=0) -> dict:
         "{'train', 'valid', 'test'} lists of case indices (seeded; see `seeded_split`)."
         return seeded_split(len(self), self.test_fraction, self.val_fraction, seed)
+    def describe(self) -> dict:
+        "What a run record stores about the data: class, size, split used, NSD tolerance and its unit."
+        return {'dataset': type(self).__name__, 'n_cases': len(self), 'classes': self.classes, 'split': self.split_name,
+                'nsd_tolerance': self.nsd_tolerance, 'nsd_units': self.nsd_units}
     def __repr__(self):
         return (f'{type(self).__name__}({len(self)} cases, classes={self.classes}, n_channels={self.n_channels}, '
                 f'ndim={self.ndim})')
@@ -286,6 +292,7 @@ class VolumeSlices(SegDataset):
         super().__init__(volumes.classes, volumes.n_channels, 2, cache_dir=None, image_size=volumes.image_size,
                          crop_size=volumes.crop_size, nsd_tolerance=volumes.nsd_tolerance)
         self.volumes, self._last = volumes, (None, None)
+        self.nsd_units, self.split_name = volumes.nsd_units, volumes.split_name
         self.index = [(v, d) for v in range(len(volumes)) for d in range(self._volume(v).mask.shape[0])]
         self.ids = [f'{volumes.ids[v]}_s{d:03d}' for v, d in self.index]
     def _volume(self, v:int) -> Case:
@@ -294,6 +301,9 @@ class VolumeSlices(SegDataset):
     def load_case(self, i:int) -> Case:
         v, d = self.index[i]
         return slice_case(self._volume(v), d)
+    def describe(self) -> dict:
+        "The volumes' description, with the number of slices."
+        return {**self.volumes.describe(), 'n_slices': len(self)}
     def volume_of(self, i:int) -> int:
         "Index in `volumes` of the volume slice `i` comes from."
         return self.index[i][0]

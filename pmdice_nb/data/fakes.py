@@ -11,8 +11,8 @@ from scipy import ndimage
 from .synthetic import SyntheticPolyps, SyntheticCardiac, _MS_TISSUE
 
 # %% auto #0
-__all__ = ['write_nifti', 'make_fake_kvasir', 'make_fake_acdc', 'brain_phantom', 'make_fake_msseg2016', 'make_fake_msseg2',
-           'make_fake_open_ms']
+__all__ = ['write_nifti', 'make_fake_kvasir', 'make_fake_acdc', 'make_fake_acdc_ssl4mis', 'brain_phantom', 'make_fake_msseg2016',
+           'make_fake_msseg2', 'make_fake_open_ms']
 
 # %% ../../nbs/03e_data.fakes.ipynb #910dee7e
 def _affine(spacing:tuple, flip_x:bool=True) -> np.ndarray:
@@ -38,6 +38,7 @@ def make_fake_kvasir(root:str|Path,        # folder to write `images/`, `masks/`
                      seed:int=0,           # seed of the synthetic polyps
                      bboxes:bool=True,     # write kavsir_bboxes.json
                      split_lists:bool=False, # write train.txt and val.txt (the last quarter in val.txt)
+                     pranet_lists:bool=False, # write splits/pranet_train.txt and pranet_test.txt (the last quarter in test)
                     ) -> Path:
     "Write a fake Kvasir-SEG folder of `n` JPEG image/mask pairs."
     from PIL import Image
@@ -59,6 +60,11 @@ def make_fake_kvasir(root:str|Path,        # folder to write `images/`, `masks/`
         n_val = max(1, n // 4)
         (root/'train.txt').write_text('\n'.join(ids[:n - n_val]) + '\n')
         (root/'val.txt').write_text('\n'.join(ids[n - n_val:]) + '\n')
+    if pranet_lists:
+        n_test = max(1, n // 4)
+        (root/'splits').mkdir(exist_ok=True)
+        (root/'splits'/'pranet_train.txt').write_text('\n'.join(ids[:n - n_test]) + '\n')
+        (root/'splits'/'pranet_test.txt').write_text('\n'.join(ids[n - n_test:]) + '\n')
     return root
 
 # %% ../../nbs/03e_data.fakes.ipynb #9785f35a
@@ -86,6 +92,40 @@ def make_fake_acdc(root:str|Path,            # folder that gets `training/`
         import nibabel as nib
         cine = np.zeros((W, H, D, 2), np.int16)
         nib.Nifti1Image(cine, _affine(spacing, False)).to_filename(str(folder/f'{pid}_4d.nii.gz'))
+    return root
+
+# %% ../../nbs/03e_data.fakes.ipynb #5b1c0a12
+def make_fake_acdc_ssl4mis(root:str|Path,          # folder that gets `data/`, `train.list`, `val.list`, `test.list`
+                           train:tuple=(3, 4),     # training patients: stored as 2D slices
+                           valid:tuple=(2,),       # validation patients: stored as 3D volumes
+                           test:tuple=(1,),        # test patients: stored as 3D volumes
+                           shape:tuple=(4, 32, 28), # (D, H, W) of each frame
+                           seed:int=0,
+                          ) -> Path:
+    "Write a fake ACDC folder in SSL4MIS's HDF5 layout: frame01 (ED) and frame02 (ES) of every patient."
+    import h5py
+    root, (D, H, W) = Path(root), shape
+    (root/'data').mkdir(parents=True, exist_ok=True)
+    def write(path, image, label):
+        with h5py.File(path, 'w') as f:
+            f.create_dataset('image', data=image.astype(np.float32), compression='gzip')
+            f.create_dataset('label', data=label.astype(np.uint8), compression='gzip')
+    lists, slice_names = {'train': [], 'val': [], 'test': []}, []
+    for part, patients in (('train', train), ('val', valid), ('test', test)):
+        for p in patients:
+            for frame in (1, 2):
+                name = f'patient{p:03d}_frame{frame:02d}'
+                cases = [SyntheticCardiac(n=D, size=max(H, W, 16), seed=seed * 1000 + p * 10 + frame)[k] for k in range(D)]
+                image = np.stack([c.image[:H, :W, 0] for c in cases])
+                image = (image - image.min()) / (image.max() - image.min())             # [0, 1] per volume, as SSL4MIS
+                label = np.stack([c.mask[:H, :W] for c in cases])
+                lists[part].append(name)
+                if part == 'train':
+                    for k in range(D):
+                        write(root/'data'/f'{name}_slice_{k + 1}.h5', image[k], label[k]); slice_names.append(f'{name}_slice_{k + 1}')
+                else: write(root/'data'/f'{name}.h5', image, label)
+    for part, names in lists.items(): (root/f'{part}.list').write_text(''.join(f'{n}\n' for n in names))
+    (root/'train_slices.list').write_text(''.join(f'{n}\n' for n in slice_names))
     return root
 
 # %% ../../nbs/03e_data.fakes.ipynb #a6c0672f

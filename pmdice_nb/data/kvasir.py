@@ -4,16 +4,18 @@
 
 # %% ../../nbs/03b_data.kvasir.ipynb #78d482a1
 from __future__ import annotations
-import json
+import hashlib, json
 from pathlib import Path
 import numpy as np
 from .core import Case, SegDataset, read_image, seeded_split
 
 # %% auto #0
-__all__ = ['KvasirSEG']
+__all__ = ['KVASIR_SPLITS', 'KvasirSEG']
 
 # %% ../../nbs/03b_data.kvasir.ipynb #8f4a3b26
 _IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png')
+KVASIR_SPLITS = {'pranet': ('splits/pranet_train.txt', 'splits/pranet_test.txt'),  # PraNet's public 900/100 split
+                 'official': ('train.txt', 'val.txt')}                             # Simula's 880/120 lists
 
 def _images_in(folder:Path) -> dict:
     "{stem: path} of the image files in `folder`."
@@ -21,17 +23,36 @@ def _images_in(folder:Path) -> dict:
 
 def _read_id_list(path:Path, known:set) -> list:
     "Ids listed one per line in `path` (an extension is dropped), each checked against `known`."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f'{path}: split list not found')
     ids = [Path(line.strip()).stem for line in path.read_text().splitlines() if line.strip()]
+    return _check_ids(ids, known, str(path))
+
+def _check_ids(ids:list, known:set, name:str) -> list:
+    "`ids` as strings, each checked against `known` and listed once."
+    ids = [str(i) for i in ids]
     unknown = [i for i in ids if i not in known]
-    if unknown: raise ValueError(f'{path}: {len(unknown)} listed ids have no image, e.g. {unknown[:3]}')
+    if unknown: raise ValueError(f'{name}: {len(unknown)} listed ids have no image, e.g. {unknown[:3]}')
+    dup = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) < len(ids) else []
+    if dup: raise ValueError(f'{name}: ids listed more than once, e.g. {dup[:3]}')
+    if not ids: raise ValueError(f'{name}: the list is empty')
     return ids
 
+def _default_split(root:Path) -> str:
+    "'pranet' when its lists are in `root`, else 'official' when train.txt and val.txt are, else 'random'."
+    for name in ('pranet', 'official'):
+        if any((root/f).is_file() for f in KVASIR_SPLITS[name]): return name
+    return 'random'
+
+# %% ../../nbs/03b_data.kvasir.ipynb #8f4a3b27
 class KvasirSEG(SegDataset):
     "Kvasir-SEG polyp segmentation: RGB images (H, W, 3) uint8 as in the file, binary masks (H, W) in {0, 1}."
+    nsd_units = 'px'
     def __init__(self, root:str|Path,            # the unpacked zip: a folder with images/ and masks/, or its parent
                  cache_dir:str|Path|None='data/cache', # cache of decoded arrays; None disables it
+                 split:str|tuple|None=None,      # 'pranet', 'official', 'random', or (train, test): two id lists or list files; None: see `_default_split`
                  val_fraction:float=0.1,         # share of the training images held out for validation (0: valid = test)
-                 test_fraction:float=0.1,        # share of all images in the test set (random split only)
+                 test_fraction:float=0.1,        # share of all images in the test set (split='random' only)
                  mask_threshold:int=127,         # a mask pixel is polyp when its grey value is above this
                 ):
         super().__init__(['background', 'polyp'], 3, 2, cache_dir=cache_dir, image_size=(320, 320),
@@ -55,14 +76,43 @@ class KvasirSEG(SegDataset):
         if bbox_file.is_file():
             try: self.bboxes = json.loads(bbox_file.read_text())
             except ValueError as e: raise ValueError(f'{bbox_file}: not valid JSON ({e})') from e
-        lists = [self.root/'train.txt', self.root/'val.txt']
-        present = [p.is_file() for p in lists]
-        if any(present) and not all(present):
-            raise FileNotFoundError(f'{lists[present.index(False)]}: split list missing (both train.txt and val.txt are needed)')
-        self.split_lists = None
-        if all(present):
-            known = set(self.ids)
-            self.split_lists = {'train': _read_id_list(lists[0], known), 'test': _read_id_list(lists[1], known)}
+        self._set_split(_default_split(self.root) if split is None else split)
+
+    def _set_split(self, split):
+        "Resolve `split` into `split_name`, `split_files` and `split_lists` ({'train', 'test'} ids, None when random)."
+        known, self.split_files, self.split_lists = set(self.ids), None, None
+        if isinstance(split, str) and split == 'random': self.split_name = 'random'; return
+        if isinstance(split, str):
+            files = KVASIR_SPLITS.get(split, (f'splits/{split}_train.txt', f'splits/{split}_test.txt'))
+            files = [self.root/f for f in files]
+            missing = [f for f in files if not f.is_file()]
+            if missing:
+                raise FileNotFoundError(f"{missing[0]}: split list of split={split!r} not found (named splits: "
+                                        f"{sorted(KVASIR_SPLITS) + ['random']}, or splits/<name>_train.txt and _test.txt)")
+            self.split_name, self.split_files = split, [str(f) for f in files]
+            train, test = (_read_id_list(f, known) for f in files)
+        elif isinstance(split, (tuple, list)) and len(split) == 2:
+            parts = []
+            for part, name in zip(split, ('train', 'test')):
+                if isinstance(part, (str, Path)): parts.append(_read_id_list(part, known))
+                else: parts.append(_check_ids(list(part), known, f'the {name} ids of split'))
+            train, test = parts
+            self.split_name = 'custom'
+            if all(isinstance(p, (str, Path)) for p in split): self.split_files = [str(Path(p)) for p in split]
+        else: raise ValueError(f"split must be 'pranet', 'official', 'random', another name with lists in splits/, "
+                               f"or (train, test) id lists or list files; got {split!r}")
+        both = sorted(set(train) & set(test))
+        if both: raise ValueError(f'split {self.split_name!r}: {len(both)} ids are in both train and test, e.g. {both[:3]}')
+        self.split_lists = {'train': train, 'test': test}
+
+    def describe(self) -> dict:
+        "The dataset and split a run used, for its record."
+        out = {**super().describe(), 'root': str(self.root), 'split_files': self.split_files, 'val_fraction': self.val_fraction}
+        if self.split_lists is None: out['test_fraction'] = self.test_fraction
+        else:
+            out['n_listed'] = {k: len(v) for k, v in self.split_lists.items()}
+            out['test_ids_sha1'] = hashlib.sha1('\n'.join(sorted(self.split_lists['test'])).encode()).hexdigest()[:12]
+        return out
 
     def case_files(self, i): return [self.image_files[i], self.mask_files[i]]
     def cache_settings(self): return {'mask_threshold': self.mask_threshold}
@@ -78,10 +128,10 @@ class KvasirSEG(SegDataset):
         return Case(self.ids[i], image, mask, (1., 1.), meta)
 
     def split(self, seed:int=0) -> dict:
-        "Seeded 90/10 split with validation carved from train, or the official train.txt/val.txt lists when present."
+        "{'train', 'valid', 'test'} indices: the lists of `split_name` (valid carved from train, seeded) or a seeded random split."
         if self.split_lists is None: return seeded_split(len(self), self.test_fraction, self.val_fraction, seed)
         index = {id_: k for k, id_ in enumerate(self.ids)}
-        train, test = [index[i] for i in self.split_lists['train']], sorted(index[i] for i in self.split_lists['test'])
+        train, test = sorted(index[i] for i in self.split_lists["train"]), sorted(index[i] for i in self.split_lists['test'])
         if self.val_fraction == 0: return {'train': sorted(train), 'valid': list(test), 'test': test}
         inner = seeded_split(len(train), self.val_fraction, 0., seed)   # its 'test' part is our validation set
         return {'train': sorted(train[k] for k in inner['train']), 'valid': sorted(train[k] for k in inner['test']), 'test': test}

@@ -6,8 +6,9 @@
 from __future__ import annotations
 import re
 from pathlib import Path
+from typing import Sequence
 import numpy as np
-from .core import Case, SegDataset, read_nifti, normalize_intensity, check_labels
+from .core import Case, SegDataset, read_nifti, normalize_intensity, check_labels, seeded_split
 
 # %% auto #0
 __all__ = ['MS_LAYOUTS', 'MSLesions']
@@ -54,6 +55,7 @@ class MSLesions(SegDataset):
                  percentiles:tuple=(0.5, 99.5),   # intensity percentiles inside the brain mapped to 0 and 1
                  canonical:bool=True,             # reorient every volume to the closest RAS orientation
                  name_contains:str|None=None,     # open_ms: keep files whose name contains this (e.g. 'regtoMNI')
+                 test_ids:Sequence[str]|None=None, # the test patients (one fold of a leave-one-out); None: seeded split
                 ):
         if layout not in MS_LAYOUTS: raise ValueError(f'layout must be one of {list(MS_LAYOUTS)}, got {layout!r}')
         modalities, pattern = MS_LAYOUTS[layout]
@@ -73,7 +75,21 @@ class MSLesions(SegDataset):
         patients = patients_in(folder)
         self.ids = [f'{p.parent.name}_{p.name}' if depth == 2 else p.name for p in patients]
         self.files = [_patient_files(layout, p, name_contains) for p in patients]
+        self.test_ids = None if test_ids is None else [str(t) for t in ([test_ids] if isinstance(test_ids, str) else test_ids)]
+        if self.test_ids is not None:
+            unknown = [t for t in self.test_ids if t not in self.ids]
+            if unknown or not self.test_ids or len(self.test_ids) >= len(self.ids):
+                raise ValueError(f'test_ids must be some (not all) of the patients {self.ids}, got {self.test_ids}')
+            self.split_name = 'test_ids=' + '+'.join(self.test_ids)
 
+    def split(self, seed:int=0) -> dict:
+        "The seeded patient split, or, with `test_ids`, those patients as test and the others as train (valid carved seeded)."
+        if self.test_ids is None: return super().split(seed)
+        test = sorted(self.ids.index(t) for t in self.test_ids)
+        rest = [k for k in range(len(self)) if k not in test]
+        if self.val_fraction == 0: return {'train': rest, 'valid': list(test), 'test': test}
+        inner = seeded_split(len(rest), self.val_fraction, 0., seed)
+        return {'train': sorted(rest[k] for k in inner['train']), 'valid': sorted(rest[k] for k in inner['test']), 'test': test}
     def case_files(self, i): return [*self.files[i][0].values(), self.files[i][1]]
     def cache_settings(self): return {'percentiles': list(self.percentiles), 'canonical': self.canonical}
     def load_case(self, i:int) -> Case:

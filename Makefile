@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv export clean-nbs check-sync nbtest pytest readme bench lab outputs
+.PHONY: demo test venv export clean-nbs check-sync nbtest pytest readme bench lab outputs docs docs-check colab
 
 # The venv is rebuilt when the package's requirements change.
 # pip (not uv) takes torch from this machine's local files; see settings.ini.
@@ -20,7 +20,7 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/pmdice demo
 
-test: $(STAMP) check-sync nbtest pytest
+test: $(STAMP) check-sync nbtest pytest docs-check
 
 # Exported modules must match the notebooks, and notebooks must be clean: nbdev_export and nbdev_clean
 # must change nothing (compared with a copy taken before they run, so uncommitted work is not flagged).
@@ -67,6 +67,15 @@ outputs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/losses.py
 	$(BIN)/python bench/surface_dice.py
+
+# The documentation site, offline: nbdev's notebook processing, then Sphinx + myst-nb (docs/README.md says why not
+# Quarto). Open _docs/index.html. Never installs anything; uses only .venv.
+docs: $(STAMP)
+	OMP_NUM_THREADS=1 PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/build_docs.py
+
+# Every notebook passes nbdev's processing, the site builds, no raw front matter/$$/Quarto attributes, links resolve.
+docs-check: $(STAMP)
+	OMP_NUM_THREADS=1 PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/docs_check.py
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab nbs

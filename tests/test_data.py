@@ -416,3 +416,138 @@ def test_synthetic_knobs():
     small = class_frequencies(SyntheticPolyps(n=16, p_large=0.0, n_small=(1, 1)))[1]
     large = class_frequencies(SyntheticPolyps(n=16, p_large=1.0, n_small=(0, 0)))[1]
     assert small < 0.02 < large                                 # the knobs dial the class imbalance
+
+
+# ---------------------------------------------------------------- masks in any binary encoding (issue 6 §2)
+def _polyp(h=40, w=52):
+    m = np.zeros((h, w), np.uint8); m[8:30, 12:40] = 1
+    return m
+
+def _save_mask(path, m, encoding):
+    "Write the binary mask `m` in one of the encodings polyp datasets use."
+    from PIL import Image
+    if encoding == '01_png': Image.fromarray(m).save(path)
+    elif encoding == '0255_png': Image.fromarray(m * 255).save(path)
+    elif encoding == '1bit_png': Image.fromarray(m.astype(bool)).convert('1').save(path)
+    elif encoding == 'rgb_jpeg_q75': Image.fromarray(np.repeat(m[..., None] * 255, 3, -1)).save(path, quality=75)
+    elif encoding == 'grey_jpeg': Image.fromarray(m * 255).save(path, quality=90)
+    elif encoding == 'red_png': Image.fromarray(np.stack([m * 255, 0 * m, 0 * m], -1)).save(path)
+    elif encoding == 'palette_png':
+        im = Image.fromarray(m, 'P'); im.putpalette([0, 0, 0, 128, 0, 0] + [0] * 762); im.save(path)
+    elif encoding == 'u16_png': Image.fromarray(m.astype(np.uint16) * 65535).save(path)
+    elif encoding == '0255_tif': Image.fromarray(m * 255).save(path)
+    else: raise KeyError(encoding)
+
+ENCODINGS = {'01_png': '.png', '0255_png': '.png', '1bit_png': '.png', 'rgb_jpeg_q75': '.jpg', 'grey_jpeg': '.jpeg',
+             'red_png': '.png', 'palette_png': '.png', 'u16_png': '.png', '0255_tif': '.tif'}
+
+@pytest.mark.parametrize('encoding', list(ENCODINGS))
+def test_kvasir_mask_encodings(tmp_path, encoding):
+    "A binary mask reads as the same polyp in every common encoding (0/1 PNG read as empty before)."
+    root = make_fake_kvasir(tmp_path/'k', n=2, size=(40, 52), bboxes=False)
+    m = _polyp()
+    os.remove(root/'masks'/'fake000.jpg')
+    _save_mask(root/'masks'/f'fake000{ENCODINGS[encoding]}', m, encoding)
+    got = KvasirSEG(root, cache_dir=None)[0].mask
+    assert got.dtype == np.uint8 and set(np.unique(got)) <= {0, 1}
+    if 'jpeg' in encoding: assert (got != m).mean() < 0.01
+    else: assert np.array_equal(got, m)
+
+
+@pytest.mark.parametrize('kind,message', [
+    ('labels_012', r'not a binary mask: values \[0, 1, 2\]'),
+    ('grey_levels', r'not a binary mask: values .*of the pixels between 64 and 191'),
+    ('palette_3', r'not a binary mask: palette indices \[0, 1, 2\]'),
+    ('two_colours', r'not a binary mask: 2 colours besides black'),
+    ('dark_noise', r'not a binary mask: values')])
+def test_kvasir_mask_not_binary(tmp_path, kind, message):
+    "A label map or a grey image given as a mask is an error naming the file and its values, not a silent mask."
+    from PIL import Image
+    root = make_fake_kvasir(tmp_path/'k', n=2, size=(40, 52), bboxes=False)
+    m = _polyp(); os.remove(root/'masks'/'fake001.jpg'); path = root/'masks'/'fake001.png'
+    if kind == 'labels_012': a = m.copy(); a[:, 45:] = 2; Image.fromarray(a).save(path)
+    elif kind == 'grey_levels': Image.fromarray(np.tile(np.linspace(0, 255, 52).astype(np.uint8), (40, 1))).save(path)
+    elif kind == 'palette_3':
+        a = m.copy(); a[:, 45:] = 2; im = Image.fromarray(a, 'P'); im.putpalette([0, 0, 0, 255, 255, 255, 128, 128, 128] + [0] * 759); im.save(path)
+    elif kind == 'two_colours':
+        a = np.zeros((40, 52, 3), np.uint8); a[m > 0, 0] = 255; a[:, 45:, 1] = 255; Image.fromarray(a).save(path)
+    elif kind == 'dark_noise': Image.fromarray((np.random.default_rng(0).random((40, 52)) * 40).astype(np.uint8)).save(path)
+    ds = KvasirSEG(root, cache_dir=None)
+    with pytest.raises(ValueError, match=f'fake001.png: {message}'): ds[1]
+    ds[0]                                                                        # the other case still reads
+
+
+def test_kvasir_tif_images_and_same_stem(tmp_path):
+    from PIL import Image
+    root = make_fake_kvasir(tmp_path/'k', n=2, size=(40, 52), bboxes=False)
+    img = np.asarray(Image.open(root/'images'/'fake000.jpg'))
+    os.remove(root/'images'/'fake000.jpg'); Image.fromarray(img).save(root/'images'/'fake000.tif')
+    os.remove(root/'masks'/'fake000.jpg'); Image.fromarray(_polyp() * 255).save(root/'masks'/'fake000.tiff')
+    ds = KvasirSEG(root, cache_dir=None)
+    assert ds.ids == ['fake000', 'fake001'] and np.array_equal(ds[0].image, img) and ds[0].mask.sum() == _polyp().sum()
+    Image.fromarray(img).save(root/'images'/'fake001.png')                        # a second fake001 image
+    with pytest.raises(ValueError, match=r'fake001.jpg and .*fake001.png: two files with the same name'): KvasirSEG(root)
+
+
+# ---------------------------------------------------------------- the cache: checksums, failures, permissions (issue 6 §2-3)
+def test_cache_checksum_rebuilds_corrupted_entry(tmp_path):
+    "A cache file corrupted without changing its size is not served: it fails its checksum and is rebuilt."
+    root = make_fake_kvasir(tmp_path/'k', n=1)
+    ds = KvasirSEG(root, cache_dir=tmp_path/'cache')
+    good = ds[0].image.copy()
+    f = Path(str(ds.cache_path(0)) + '.image.npy')
+    data = bytearray(f.read_bytes()); data[-100:] = bytes(100); f.write_bytes(bytes(data))   # same size, other pixels
+    again = KvasirSEG(root, cache_dir=tmp_path/'cache')[0]
+    assert np.array_equal(again.image, good)
+    assert np.array_equal(read_cached_case(ds.cache_path(0)).image, good)         # and the entry was rewritten
+    m = Path(str(ds.cache_path(0)) + '.mask.npy')
+    data = bytearray(m.read_bytes()); data[-1] ^= 1; m.write_bytes(bytes(data))
+    assert read_cached_case(ds.cache_path(0), mmap=True) is None
+
+
+def test_cache_files_normal_permissions(tmp_path):
+    root = make_fake_kvasir(tmp_path/'k', n=1)
+    ds = KvasirSEG(root, cache_dir=tmp_path/'cache'); ds[0]
+    umask = os.umask(0o022); os.umask(umask)
+    for f in (tmp_path/'cache'/'KvasirSEG').iterdir(): assert f.stat().st_mode & 0o777 == 0o666 & ~umask, f
+
+
+@pytest.mark.parametrize('where', ['file', 'under_file', 'permission'])
+def test_cache_write_failure_falls_back_with_one_warning(tmp_path, monkeypatch, where):
+    import warnings, pmdice_nb.core, pmdice_nb.data.core as dc
+    monkeypatch.setattr(dc, '_CACHE_WARNED', set())
+    root = make_fake_kvasir(tmp_path/'k', n=3)
+    (tmp_path/'afile').write_text('not a folder')
+    cache = {'file': tmp_path/'afile', 'under_file': tmp_path/'afile'/'cache', 'permission': tmp_path/'cache'}[where]
+    if where == 'permission':
+        def refuse(path, data): raise PermissionError(13, 'Permission denied', str(path))
+        monkeypatch.setattr(pmdice_nb.core, 'atomic_write_bytes', refuse)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        ds = KvasirSEG(root, cache_dir=cache)
+        cases = [ds[i] for i in range(3)] + [KvasirSEG(root, cache_dir=cache)[0]]
+    assert all(c.mask.sum() > 0 for c in cases)
+    msgs = [str(w.message) for w in caught if 'cannot write the data cache' in str(w.message)]
+    assert len(msgs) == 1 and str(cache) in msgs[0], [str(w.message) for w in caught]
+
+
+# ---------------------------------------------------------------- options and paths (issue 6 §3)
+def test_check_dataset_kwargs():
+    from pmdice_nb.data.core import check_dataset_kwargs
+    assert check_dataset_kwargs(KvasirSEG, {'split': 'pranet', 'cache_dir': None}) == {'split': 'pranet', 'cache_dir': None}
+    with pytest.raises(ValueError, match=r"KvasirSEG: unknown dataset option\(s\) \['splt'\]; known: \['cache_dir', 'split'"):
+        check_dataset_kwargs(KvasirSEG, {'splt': 'pranet'})
+    with pytest.raises(ValueError, match=r"ACDC: unknown dataset option\(s\) \['a', 'b'\]; known: .*'layout'"):
+        check_dataset_kwargs(ACDC, {'b': 1, 'a': 2, 'layout': 'nifti'})
+    with pytest.raises(ValueError, match=r"MSLesions: unknown dataset option\(s\) \['root'\]"):
+        check_dataset_kwargs(MSLesions, {'root': 'x'})                            # root is positional, not an option
+
+
+def test_data_notebooks_find_files_from_any_folder():
+    "Notebooks locate data/samples from the package (nbdev runs the docs elsewhere, where '../data' does not exist)."
+    from pmdice_nb.data.core import repo_path
+    assert repo_path('data', 'samples') == SAMPLES
+    nbs = Path(__file__).resolve().parents[1]/'nbs'
+    for nb in ['03_data.core', '03b_data.kvasir', '03c_data.acdc', '03d_data.msseg', '03e_data.fakes']:
+        text = (nbs/f'{nb}.ipynb').read_text()
+        assert "'../" not in text and '"../' not in text, f'{nb}: a path relative to nbs/'

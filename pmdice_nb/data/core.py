@@ -4,16 +4,16 @@
 
 # %% ../../nbs/03_data.core.ipynb #d5268468
 from __future__ import annotations
-import hashlib, json, operator, os, re, tempfile
+import hashlib, inspect, io, json, operator, re, warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['CACHE_FORMAT', 'Case', 'normalize_intensity', 'read_nifti', 'read_image', 'check_labels', 'seeded_split', 'cache_key',
-           'write_cached_case', 'read_cached_case', 'SegDataset', 'class_frequencies', 'slice_case', 'VolumeSlices',
-           'show_case']
+__all__ = ['CACHE_FORMAT', 'Case', 'normalize_intensity', 'read_nifti', 'read_image', 'binary_mask', 'read_mask', 'check_labels',
+           'seeded_split', 'cache_key', 'write_cached_case', 'read_cached_case', 'SegDataset', 'check_dataset_kwargs',
+           'repo_path', 'class_frequencies', 'slice_case', 'VolumeSlices', 'show_case']
 
 # %% ../../nbs/03_data.core.ipynb #15eab07e
 @dataclass(eq=False)
@@ -100,6 +100,56 @@ def read_image(path:str|Path,  # an image file PIL can read (JPEG, PNG)
         with Image.open(path) as im: return np.asarray(im.convert(mode))
     except Exception as e: raise ValueError(f'{path}: cannot read image ({type(e).__name__}: {e})') from e
 
+# %% ../../nbs/03_data.core.ipynb #85ea5a44
+def binary_mask(values:np.ndarray,  # grey levels of a mask (H, W), any integer or float dtype
+                name:str,           # the file, for error messages
+                threshold:float=127, # on the 0..255 scale: the cut between the two clusters of a noisy (JPEG) mask
+               ) -> np.ndarray:
+    "A binary mask (H, W) uint8 in {0, 1} from two grey levels (0/1, 0/255, ...) or two noisy clusters near 0 and 255."
+    a = np.asarray(values)
+    if a.dtype == bool: return a.astype(np.uint8)
+    levels = np.unique(a)
+    if levels.size <= 2: return (a == levels[-1]).astype(np.uint8) if levels[-1] > 0 else np.zeros(a.shape, np.uint8)
+    shown = f'{levels[:8].tolist()}{" ..." if levels.size > 8 else ""} ({levels.size} distinct)'
+    top = 1. if levels[-1] <= 1 else 255. if levels[-1] <= 255 else 65535.
+    grey = a.astype(np.float32) * (255 / top)
+    if levels.size <= 8 or grey.max() < 192:
+        raise ValueError(f'{name}: not a binary mask: values {shown}; expected two levels (0/1, 0/255) or a '
+                         f'JPEG-compressed 0/255 mask (a label map with several classes is not a polyp mask)')
+    between = float(((grey >= 64) & (grey < 192)).mean())
+    if between > 0.05:
+        raise ValueError(f'{name}: not a binary mask: values {shown}, {between:.1%} of the pixels between 64 and 191 '
+                         f'(a binary mask has two clusters, near 0 and near 255)')
+    return (grey > threshold).astype(np.uint8)
+
+def read_mask(path:str|Path,       # a mask image: PNG (1-bit, grey, RGB, palette), JPEG, TIFF
+              threshold:float=127, # see `binary_mask`
+             ) -> np.ndarray:
+    "Read a binary mask file in any common encoding as (H, W) uint8 in {0, 1}; ValueError naming the file otherwise."
+    from PIL import Image
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f'{path}: mask file not found')
+    try:
+        with Image.open(path) as im:
+            im.load()
+            index = np.asarray(im) if im.mode == 'P' else None
+            a = np.asarray(im.convert('L') if im.mode in ('P', 'PA') else im)
+    except Exception as e: raise ValueError(f'{path}: cannot read image ({type(e).__name__}: {e})') from e
+    if index is not None and np.unique(index).size > 2:        # a palette image: its indices are the labels
+        raise ValueError(f'{path}: not a binary mask: palette indices {np.unique(index)[:8].tolist()} (a label map?)')
+    if a.ndim == 3:
+        colour = a[..., :3] if a.shape[-1] >= 3 else a[..., :1]
+        bright = colour.max(-1)
+        if colour.shape[-1] == 3:                          # a colour mask must have one colour besides black
+            lit = colour[bright > 191]
+            kinds, counts = np.unique(lit > bright[bright > 191, None] // 2, axis=0, return_counts=True)
+            kinds = kinds[counts > 0.01 * len(lit)]
+            if len(kinds) > 1:
+                raise ValueError(f'{path}: not a binary mask: {len(kinds)} colours besides black, RGB channels lit '
+                                 f'{kinds.astype(int).tolist()} (a colour label map?)')
+        a = bright
+    return binary_mask(a, str(path), threshold)
+
 # %% ../../nbs/03_data.core.ipynb #aee1ca24
 def check_labels(mask:np.ndarray,  # label volume as read from the file (any numeric dtype)
                  n_classes:int,    # allowed labels are 0 .. n_classes-1
@@ -134,7 +184,7 @@ def seeded_split(n:int,                  # number of items (cases, patients)
     return {'train': train, 'valid': valid, 'test': test}
 
 # %% ../../nbs/03_data.core.ipynb #2d6158da
-CACHE_FORMAT = 1  # bump when the layout of cache entries changes
+CACHE_FORMAT = 2  # bump when the layout of cache entries changes (2: SHA-1 of the arrays in the JSON)
 
 def cache_key(files:list,       # the source files of one case
               settings:dict,    # preprocessing settings (JSON-serialisable)
@@ -152,42 +202,57 @@ def cache_key(files:list,       # the source files of one case
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 # %% ../../nbs/03_data.core.ipynb #e79058cf
-def _save_npy_atomic(path:Path, arr:np.ndarray):
-    "Save `arr` as .npy at `path` through a temporary file and a rename."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f: np.save(f, np.ascontiguousarray(arr)); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
-        raise
+def _npy_bytes(arr:np.ndarray) -> bytes:
+    "The bytes of `arr` as a .npy file."
+    buf = io.BytesIO(); np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
+    return buf.getvalue()
 
 def write_cached_case(stem:str|Path, # cache entry path without suffix
                       case:Case):
-    "Write `case` as `stem.image.npy`, `stem.mask.npy` and `stem.json` (last), atomically."
-    from pmdice_nb.core import atomic_write_json
-    stem = Path(stem)
-    _save_npy_atomic(stem.with_name(stem.name + '.image.npy'), case.image)
-    _save_npy_atomic(stem.with_name(stem.name + '.mask.npy'), case.mask)
-    atomic_write_json(stem.with_name(stem.name + '.json'), {'id': case.id, 'spacing': list(case.spacing), 'meta': case.meta})
+    "Write `case` as `stem.image.npy`, `stem.mask.npy` and `stem.json` (last, with the SHA-1 of both), atomically."
+    from pmdice_nb.core import atomic_write_bytes, atomic_write_json
+    stem, sums = Path(stem), {}
+    for part, arr in (('image', case.image), ('mask', case.mask)):
+        data = _npy_bytes(arr)
+        atomic_write_bytes(stem.with_name(f'{stem.name}.{part}.npy'), data)
+        sums[part] = hashlib.sha1(data).hexdigest()
+    atomic_write_json(stem.with_name(stem.name + '.json'),
+                      {'id': case.id, 'spacing': list(case.spacing), 'meta': case.meta, 'sha1': sums})
+
+_VERIFIED = {}  # cache file -> its (size, mtime, inode, ctime) when its checksum last matched, in this process
+
+def _checksum_matches(path:Path, expected:str) -> bool:
+    "Whether the SHA-1 of `path` is `expected` (computed once per process while the file is unchanged)."
+    st = path.stat()
+    stamp = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+    if _VERIFIED.get(str(path)) == stamp: return True
+    h = hashlib.sha1()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 22), b''): h.update(chunk)
+    if h.hexdigest() != expected: return False
+    _VERIFIED[str(path)] = stamp
+    return True
 
 def read_cached_case(stem:str|Path,  # cache entry path without suffix
                      mmap:bool=False, # memory-map the arrays (read-only) instead of loading them
                     ) -> Case|None:
-    "The cached case at `stem`, or None when the entry is missing or unreadable."
+    "The cached case at `stem`, or None when the entry is missing, unreadable or fails its checksum."
     stem = Path(stem)
     info = stem.with_name(stem.name + '.json')
     if not info.is_file(): return None
     try:
         d = json.loads(info.read_text())
-        mode = 'r' if mmap else None
-        image = np.load(stem.with_name(stem.name + '.image.npy'), mmap_mode=mode, allow_pickle=False)
-        mask = np.load(stem.with_name(stem.name + '.mask.npy'), mmap_mode=mode, allow_pickle=False)
-        return Case(d['id'], image, mask, tuple(d['spacing']), d['meta'])
+        arrays = []
+        for part in ('image', 'mask'):
+            f = stem.with_name(f'{stem.name}.{part}.npy')
+            if not _checksum_matches(f, d['sha1'][part]): return None
+            arrays.append(np.load(f, mmap_mode='r' if mmap else None, allow_pickle=False))
+        return Case(d['id'], arrays[0], arrays[1], tuple(d['spacing']), d['meta'])
     except (OSError, ValueError, KeyError, TypeError, EOFError): return None
 
 # %% ../../nbs/03_data.core.ipynb #4afd4506
+_CACHE_WARNED = set()  # cache folders whose failure was already reported in this process
+
 class SegDataset(Sequence):
     "Base class of the datasets: a sequence of `Case`s read lazily and cached on disk after preprocessing."
     nsd_units = 'mm'      # unit of `spacing` and `nsd_tolerance`: 'mm', or 'px' when the files store no spacing
@@ -213,6 +278,7 @@ class SegDataset(Sequence):
         self.crop_size = None if crop_size is None else tuple(crop_size)
         self.nsd_tolerance, self.test_fraction, self.val_fraction = float(nsd_tolerance), test_fraction, val_fraction
         self.ids:list = []
+        self._cache_off = False   # set when a cache write failed: read without the cache from then on
 
     # --- what a loader implements ---
     def load_case(self, i:int) -> Case:
@@ -243,13 +309,21 @@ class SegDataset(Sequence):
     def get(self, i:int, mmap:bool=False) -> Case:
         "Case `i`, from the cache when present (memory-mapped, read-only, with `mmap`), else decoded and cached."
         i = self._check_index(i)
-        stem = self.cache_path(i)
+        stem = None if getattr(self, '_cache_off', False) else self.cache_path(i)
         if stem is None: return self.load_case(i)
         case = read_cached_case(stem, mmap=mmap)
         if case is None:
             case = self.load_case(i)
-            write_cached_case(stem, case)
+            try: write_cached_case(stem, case)
+            except OSError as e: self._cache_failed(e)
         return case
+    def _cache_failed(self, error:OSError):
+        "Stop using the cache, with one warning per cache folder and process."
+        self._cache_off = True
+        if str(self.cache_dir) in _CACHE_WARNED: return
+        _CACHE_WARNED.add(str(self.cache_dir))
+        warnings.warn(f'{self.cache_dir}: cannot write the data cache ({type(error).__name__}: {error}); '
+                      f'reading {type(self).__name__} without it (pass cache_dir=None to silence this)', stacklevel=3)
     def __getitem__(self, i:int) -> Case: return self.get(i)
     def split(self, seed:int=0) -> dict:
         "{'train', 'valid', 'test'} lists of case indices (seeded; see `seeded_split`)."
@@ -261,6 +335,23 @@ class SegDataset(Sequence):
     def __repr__(self):
         return (f'{type(self).__name__}({len(self)} cases, classes={self.classes}, n_channels={self.n_channels}, '
                 f'ndim={self.ndim})')
+
+# %% ../../nbs/03_data.core.ipynb #d6c035a7
+def check_dataset_kwargs(cls:type,     # a SegDataset subclass
+                         kwargs:dict,  # the options a user gave (CLI `--dataset-kwargs`, a study config)
+                        ) -> dict:
+    "`kwargs` unchanged when `cls` accepts every key, else a ValueError naming the unknown keys and the known ones."
+    params = inspect.signature(cls.__init__).parameters
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()): return kwargs
+    known = [n for n, p in params.items() if n not in ('self', 'root') and p.kind != p.VAR_POSITIONAL]
+    bad = sorted(k for k in kwargs if k not in known)
+    if bad: raise ValueError(f'{cls.__name__}: unknown dataset option(s) {bad}; known: {known}')
+    return kwargs
+
+def repo_path(*parts:str) -> Path:
+    "A path inside the repository the package is imported from (`data/samples`, ...), whatever the working folder."
+    import pmdice_nb
+    return Path(pmdice_nb.__file__).resolve().parent.parent.joinpath(*parts)
 
 # %% ../../nbs/03_data.core.ipynb #a3d71cde
 def class_frequencies(ds:SegDataset,         # any dataset

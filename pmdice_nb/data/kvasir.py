@@ -7,19 +7,24 @@ from __future__ import annotations
 import hashlib, json
 from pathlib import Path
 import numpy as np
-from .core import Case, SegDataset, read_image, seeded_split
+from .core import Case, SegDataset, read_image, read_mask, seeded_split
 
 # %% auto #0
 __all__ = ['KVASIR_SPLITS', 'KvasirSEG']
 
 # %% ../../nbs/03b_data.kvasir.ipynb #8f4a3b26
-_IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png')
+_IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.tif', '.tiff')
 KVASIR_SPLITS = {'pranet': ('splits/pranet_train.txt', 'splits/pranet_test.txt'),  # PraNet's public 900/100 split
                  'official': ('train.txt', 'val.txt')}                             # Simula's 880/120 lists
 
 def _images_in(folder:Path) -> dict:
-    "{stem: path} of the image files in `folder`."
-    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in _IMAGE_SUFFIXES and not p.name.startswith('.')}
+    "{stem: path} of the image files in `folder`; two files with one stem are an error."
+    out = {}
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() not in _IMAGE_SUFFIXES or p.name.startswith('.'): continue
+        if p.stem in out: raise ValueError(f'{out[p.stem]} and {p}: two files with the same name; keep one')
+        out[p.stem] = p
+    return out
 
 def _read_id_list(path:Path, known:set) -> list:
     "Ids listed one per line in `path` (an extension is dropped), each checked against `known`."
@@ -53,7 +58,7 @@ class KvasirSEG(SegDataset):
                  split:str|tuple|None=None,      # 'pranet', 'official', 'random', or (train, test): two id lists or list files; None: see `_default_split`
                  val_fraction:float=0.1,         # share of the training images held out for validation (0: valid = test)
                  test_fraction:float=0.1,        # share of all images in the test set (split='random' only)
-                 mask_threshold:int=127,         # a mask pixel is polyp when its grey value is above this
+                 mask_threshold:int=127,         # JPEG masks: a pixel is polyp when its grey value is above this (see `read_mask`)
                 ):
         super().__init__(['background', 'polyp'], 3, 2, cache_dir=cache_dir, image_size=(320, 320),
                          crop_size=(256, 256), nsd_tolerance=2.0, test_fraction=test_fraction, val_fraction=val_fraction)
@@ -64,7 +69,7 @@ class KvasirSEG(SegDataset):
         self.root, self.mask_threshold = found[0], int(mask_threshold)
         if not (self.root/'masks').is_dir(): raise FileNotFoundError(f'{self.root/"masks"}: masks folder not found')
         images, masks = _images_in(self.root/'images'), _images_in(self.root/'masks')
-        if not images: raise FileNotFoundError(f'{self.root/"images"}: no image files (.jpg, .jpeg, .png)')
+        if not images: raise FileNotFoundError(f'{self.root/"images"}: no image files ({", ".join(_IMAGE_SUFFIXES)})')
         for stem, path in images.items():
             if stem not in masks: raise FileNotFoundError(f'{path}: no mask for this image in {self.root/"masks"}')
         for stem, path in masks.items():
@@ -118,11 +123,10 @@ class KvasirSEG(SegDataset):
     def cache_settings(self): return {'mask_threshold': self.mask_threshold}
     def load_case(self, i:int) -> Case:
         image = read_image(self.image_files[i], 'RGB')
-        grey = read_image(self.mask_files[i], 'L')
-        if grey.shape != image.shape[:2]:
-            raise ValueError(f'{self.mask_files[i]}: mask size {grey.shape[::-1]} differs from image '
+        mask = read_mask(self.mask_files[i], self.mask_threshold)
+        if mask.shape != image.shape[:2]:
+            raise ValueError(f'{self.mask_files[i]}: mask size {mask.shape[::-1]} differs from image '
                              f'{self.image_files[i]} size {image.shape[1::-1]} (width, height)')
-        mask = (grey > self.mask_threshold).astype(np.uint8)
         boxes = self.bboxes.get(self.ids[i], {}).get('bbox', [])
         meta = {'image_file': str(self.image_files[i]), 'mask_file': str(self.mask_files[i]), 'bbox': boxes}
         return Case(self.ids[i], image, mask, (1., 1.), meta)

@@ -211,3 +211,12 @@ def test_checkpoint_best_reloads_weights(tmp_path):
     from fastcore.foundation import L
     with torch.serialization.safe_globals([L]): best = torch.load(tmp_path / 'models' / 'best.pth', weights_only=True)['model']
     assert all(torch.equal(v, best[k]) for k, v in learn.model.state_dict().items())
+
+
+def test_docs_processing_runs_the_learner_notebooks():
+    "nbdev's docs step executes export, import and show_doc cells out of order: they must not need a lesson's variables."
+    from nbdev.process import NBProcessor
+    from nbdev.processors import populate_language, add_show_docs, exec_show_docs
+    nbs = Path(__file__).resolve().parents[1] / 'nbs'
+    for name in ('04a_augment', '04b_models', '04c_learner'):
+        NBProcessor(nbs / f'{name}.ipynb', [populate_language, add_show_docs, exec_show_docs], rm_directives=False).process()

@@ -77,5 +77,12 @@ docs: $(STAMP)
 docs-check: $(STAMP)
 	OMP_NUM_THREADS=1 PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/docs_check.py
 
+# Colab badge, install cell, nbdev-optional show_doc import and guarded export cell (idempotent: a second run changes
+# nothing). All notebooks by default; `make colab COLAB_NBS="nbs/01_losses.ipynb"` for some.
+COLAB_NBS ?= $(wildcard nbs/*.ipynb)
+colab: $(STAMP)
+	$(BIN)/python scripts/colab_cells.py $(COLAB_NBS)
+	for nb in $(COLAB_NBS); do $(BIN)/nbdev_clean --fname $$nb || exit 1; done
+
 lab: $(STAMP)
 	$(BIN)/jupyter lab nbs

@@ -334,7 +334,9 @@ def build(out: Path = ROOT/'_docs', force: bool = False, only: list[str] | None 
     # myst-nb writes next to Sphinx's output folder, so Sphinx writes under _proc/ and the site is copied to `out`.
     status, warns = sphinx_build(SRC, PROC/'_html', PROC/'sphinx-warnings.log')
     if out.exists(): shutil.rmtree(out)
-    if (PROC/'_html').exists(): shutil.copytree(PROC/'_html', out)
+    if (PROC/'_html').exists():
+        shutil.copytree(PROC/'_html', out, ignore=shutil.ignore_patterns('.buildinfo', '.doctrees'))
+        (out/'.nojekyll').touch()   # GitHub Pages serves _static/ as it is
     t2 = time.time()
     return results, status, warns, changed, {'nbdev': t1 - t0, 'sphinx': t2 - t1}
 

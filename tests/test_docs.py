@@ -1,0 +1,100 @@
+"""The docs tooling in seconds, without building the site (`make docs-check` builds and checks the real one):
+the Quarto -> MyST conversion, the site checker, the sidebar groups, and the Colab cells (idempotent)."""
+import json, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT/'scripts'))
+import build_docs as bd, docs_check as dc, colab_cells as cc
+
+
+@pytest.fixture(scope='module')
+def conv():
+    return bd.Converter({})
+
+
+def test_groups_and_page_names():
+    assert [bd.group_of(n) for n in ['20_tutorial.own_training.ipynb', '10_paper.ablations.ipynb', '11_paper.tables.ipynb',
+                                     '01_losses.ipynb', '02_metrics.ipynb', '03e_data.fakes.ipynb', '04a_augment.ipynb',
+                                     '05_experiments.ipynb', '06_cli.ipynb', '00_core.ipynb']] == \
+        ['Tutorials', 'Paper: tables and figures', 'Paper: tables and figures', 'Losses', 'Metrics', 'Data', 'Training',
+         'Experiments', 'CLI', 'Core utilities']
+    assert bd.page_stem(Path('nbs/03e_data.fakes.ipynb')) == 'data.fakes' and bd.page_stem(Path('nbs/index.ipynb')) == 'index'
+
+
+def test_quarto_attributes_and_site_links(conv):
+    md = ('[source](https://github.com/x/y/blob/main/a.py#L3){target="_blank" style="float:right; font-size:smaller"}\n\n'
+          '### PMDiceLoss\n\nSee [`class_mean`](https://pmdice-nb.github.io/pmdice_nb/losses.html#class_mean).')
+    out = conv.markdown(md)
+    assert '{target=' not in out and 'target="_blank"' in out and 'class="reference external srclink"' in out
+    assert 'href="losses.html#class_mean"' in out and 'pmdice-nb.github.io' not in out
+    assert '::: {.callout' not in conv.markdown('::: {.callout-warning}\nCareful\n:::') and ':::{warning}' in conv.markdown('::: {.callout-warning}\nx\n:::')
+    # pandoc's heading id (what nbdev links to) is added where docutils would give another one
+    assert '<span id="weighteddiceloss.weight_map"></span>' in conv.markdown('### WeightedDiceLoss.weight_map')
+    assert '<span id' not in conv.markdown('### PMDiceLoss')
+    assert conv.markdown('```python\nx = {target="_blank"}\n```') == '```python\nx = {target="_blank"}\n```'
+
+
+def test_convert_front_matter_and_directives(conv, tmp_path):
+    nb = {'cells': [{'cell_type': 'raw', 'metadata': {}, 'source': '---\ntitle: Losses\ndescription: The losses\noutput-file: losses.html\n---\n'},
+                    {'cell_type': 'code', 'metadata': {}, 'outputs': [], 'execution_count': None,
+                     'source': '#| echo: false\n#| output: asis\nshow_doc(f)'}],
+          'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}
+    (tmp_path/'in.ipynb').write_text(json.dumps(nb))
+    (tmp_path/'out').mkdir()
+    stem, title = bd.convert(tmp_path/'in.ipynb', '01_losses.ipynb', conv, tmp_path/'out')
+    assert (stem, title) == ('losses', 'Losses')
+    cells = json.loads((tmp_path/'out'/'losses.ipynb').read_text())['cells']
+    assert cells[0]['source'].startswith('# Losses') and 'The losses' in cells[0]['source']
+    assert not any(c['cell_type'] == 'raw' for c in cells)
+    assert cells[1]['source'] == 'show_doc(f)' and cells[1]['metadata'] == {'tags': ['remove-input']}
+
+
+def _page(body):
+    return f'<html><body><article>{body}</article></body></html>'
+
+
+def test_check_site_finds_each_problem(tmp_path):
+    (tmp_path/'index.html').write_text(_page('<p id="a">ok</p><a href="other.html#b">x</a><a href="#a">y</a>'
+                                             '<span class="math">$$x$$</span><pre>title: in code is fine</pre>'))
+    (tmp_path/'other.html').write_text(_page('<h2 id="b">B</h2>'))
+    assert dc.check_site(tmp_path) == []
+    (tmp_path/'bad.html').write_text(_page('<p>title: Losses</p><p>$$x^2$$</p><p>[src](u){target="_blank"}</p>'
+                                           '<a href="missing.html">m</a><a href="other.html#nope">n</a>'))
+    problems = '\n'.join(dc.check_site(tmp_path))
+    for what in ['raw front matter', 'raw $$', 'Quarto attribute', "no file missing.html", "no id 'nope'"]:
+        assert what in problems, (what, problems)
+
+
+def _nb(*cells):
+    return {'cells': [{'cell_type': k, 'id': f'c{i}', 'metadata': {}, 'source': s,
+                       **({'outputs': [], 'execution_count': None} if k == 'code' else {})} for i, (k, s) in enumerate(cells)],
+            'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}
+
+
+def test_colab_cells_idempotent(tmp_path):
+    p = tmp_path/'01_x.ipynb'
+    p.write_text(json.dumps(_nb(('markdown', '# X\n\n> summary'), ('code', '#| default_exp x'),
+                                ('code', '#| hide\nfrom fastcore.test import *\nfrom nbdev.showdoc import *'),
+                                ('code', '#| hide\nimport nbdev; nbdev.nbdev_export()'))))
+    assert cc.process(p) is True
+    once = p.read_text()
+    assert cc.process(p) is False and p.read_text() == once
+    cells = [''.join(c['source']) for c in json.loads(once)['cells']]
+    assert cells[1].startswith('[![Open In Colab]') and 'blob/main/nbs/01_x.ipynb' in cells[1]
+    assert '#| hide' in cells[2] and '#| eval: false' in cells[2] and "'google.colab' in sys.modules" in cells[2]
+    assert cells[3] == '#| default_exp x'
+    assert 'try: from nbdev.showdoc import *\nexcept ImportError:' in cells[4]
+    assert "settings.ini" in cells[5] and 'nbdev_export()' in cells[5]
+
+
+def test_colab_cells_run_without_nbdev(tmp_path):
+    "The guarded cells run in a Python where nbdev cannot be imported and no settings.ini is found."
+    nb = cc.apply(_nb(('markdown', '# X'), ('code', '#| hide\nfrom nbdev.showdoc import *'),
+                      ('code', '#| hide\nimport nbdev; nbdev.nbdev_export()')), tmp_path/'x.ipynb')
+    src = '\n'.join(''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'code')
+    import subprocess
+    code = ("import sys; sys.modules['nbdev'] = None; sys.modules['nbdev.showdoc'] = None\n" + src + "\nshow_doc(len)\nprint('ran')")
+    r = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip().endswith('ran'), r.stderr

@@ -250,3 +250,192 @@ def test_run_open_ms_sample_via_cli(tmp_path, capsys):
     recs = load_records(runs)
     assert len(recs) == 1 and recs[0]['dataset'] == 'open_ms' and recs[0]['config']['arch'] == 'unet'
     assert main(argv) == 0 and 'already done' in capsys.readouterr().out  # not run twice
+
+
+# --- records and tables you can trust (issue 6, section 1) ------------------------------------------------------
+
+import shutil, signal, socket
+from pmdice_nb import experiments
+
+# A record exactly as `run_one` wrote it before records had a status (commit f73691f), trimmed: bare NaN included.
+OLD_RECORD = ('{"dataset": "synthetic_polyps", "loss": "ce", "loss_display": "CE", "name": "ce", "seed": 0, "metrics": '
+              '{"mDice": 0.18766016441137992, "mIoU": 0.1064453125, "mNSD": NaN, "mPrec": 0.1064453125, "mRec": 1.0, '
+              '"Dice_polyp": 0.18766016441137992, "n_cases": 2, "n_nan": 0}, "per_case": [{"id": "polyp00002", "dice": '
+              '[0.09488372093023256], "iou": [0.0498046875], "precision": [0.0498046875], "recall": [1.0], "nsd": [0.0]}], '
+              '"history": [{"epoch": 0, "train_loss": 1.10, "valid_loss": 0.89, "mDice": 0.25, "mIoU": 0.14, "mNSD": 0.0, '
+              '"mPrec": 0.14, "mRec": 1.0}], "epochs": 2, "n_cases": {"train": 5, "valid": 1, "test": 2}, '
+              '"pretrained_used": false, "wall_time_s": 0.25, "train_time_s": 0.22, "device": "cpu (x86_64, 2 cores)", '
+              '"versions": {"python": "3.11.7", "pmdice_nb": "0.1.0", "torch": "2.14.1"}, "git_commit": "f73691f", '
+              '"finished": "2026-11-27T20:49:11+00:00", "config": {"dataset": "synthetic_polyps", "loss": "ce", "seed": 0, '
+              '"root": null, "loss_kwargs": {}, "epochs": 2, "bs": 4, "lr": 0.003, "arch": "unet", "head": "full", '
+              '"features": 4, "pretrained": true, "size": [32, 32], "crop": false, "augment": true, "dataset_kwargs": '
+              '{"n": 8, "size": 32}, "split_seed": 0, "checkpoint": "last", "mixed_precision": "auto", "num_workers": 0, '
+              '"tag": ""}}')
+OLD_TINY = dict(arch='unet', features=4, epochs=2, bs=4, size=(32, 32), crop=False, lr=3e-3,
+                dataset_kwargs={'n': 8, 'size': 32})
+
+
+def _write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text if isinstance(text, str) else json.dumps(text))
+    return path
+
+
+def _full_record(loss, seed, dice, **config):
+    "A record with a complete configuration, as `run_one` writes it."
+    cfg = RunConfig('synthetic_polyps', loss, seed=seed, **{**OLD_TINY, **config})
+    return {'status': 'done', 'dataset': cfg.dataset, 'loss': cfg.loss, 'name': cfg.name, 'seed': seed,
+            'metrics': {'mDice': dice, 'mIoU': dice, 'mNSD': dice, 'mPrec': dice, 'mRec': dice},
+            'pretrained_used': False, 'precision': 'fp32', 'device': 'cpu', 'config': cfg.to_dict()}
+
+
+@pytest.mark.parametrize('text, named', [
+    ('{"dataset": "kvasir", "loss": "ce", "seed": 1, "metr', 'not JSON'),
+    ('this is not json', 'not JSON'),
+    ('[1, 2, 3]', 'JSON list'),
+    (json.dumps({'loss': 'ce', 'seed': 1, 'metrics': {'mDice': .5}, 'config': {}}), "field 'dataset' is missing"),
+    (json.dumps({'dataset': 'kvasir', 'loss': 'ce', 'seed': 1, 'metrics': {'mDice': 'high'}, 'config': {}}),
+     "field 'metrics.mDice' is 'high', not a number"),
+])
+def test_unreadable_records_are_named_and_stop_the_table(tmp_path, text, named):
+    _write(tmp_path / 'kvasir' / 'ce' / 'seed0.json', _record('ce', 0, 0.8))
+    bad = _write(tmp_path / 'kvasir' / 'ce' / 'seed1.json', text)
+    with pytest.raises(ValueError) as e: write_tables(tmp_path)
+    assert str(bad) in str(e.value) and named in str(e.value)
+    assert not (tmp_path / 'table.md').exists()
+    write_tables(tmp_path, skip_bad=True)  # explicit: left out, and the caption says so
+    md = (tmp_path / 'table.md').read_text()
+    assert 'Left out: 1 unreadable record(s)' in md and str(bad) in md and '| CE |' in md
+
+
+def test_two_experiments_in_one_folder_are_not_averaged(tmp_path):
+    _write(tmp_path / 'a' / 'synthetic_polyps' / 'dice' / 'seed0.json', _full_record('dice', 0, .8))
+    _write(tmp_path / 'b' / 'synthetic_polyps' / 'dice' / 'seed0.json', _full_record('dice', 0, .6, epochs=5))
+    with pytest.raises(ValueError, match=r'epochs \(2 vs 5\)'): write_tables(tmp_path)
+    _write(tmp_path / 'b' / 'synthetic_polyps' / 'dice' / 'seed0.json', _full_record('dice', 0, .6, arch='resnet34'))
+    with pytest.raises(ValueError, match='arch'): write_tables(tmp_path)
+    # what does not change a result (root, num_workers, cache_dir) does not split a table
+    _write(tmp_path / 'b' / 'synthetic_polyps' / 'dice' / 'seed1.json', _full_record('dice', 1, .6, num_workers=3))
+    (tmp_path / 'b' / 'synthetic_polyps' / 'dice' / 'seed0.json').unlink()
+    write_tables(tmp_path)
+    assert '| Dice | **70.00** ± 14.14 |' in (tmp_path / 'table.md').read_text()
+
+
+def test_one_seed_cannot_count_twice(tmp_path):
+    rec = _full_record('dice', 0, .8)
+    first = _write(tmp_path / 'synthetic_polyps' / 'dice' / 'seed0.json', rec)
+    copy = _write(tmp_path / 'backup' / 'synthetic_polyps' / 'dice' / 'seed0.json', rec)
+    with pytest.raises(ValueError, match="seed 0 of 'dice' twice") as e: write_tables(tmp_path)
+    assert str(first) in str(e.value) and str(copy) in str(e.value)
+
+
+def test_loss_names_are_normalised(tmp_path):
+    assert RunConfig('synthetic_polyps', 'CE').loss == 'ce' and RunConfig('synthetic_polyps', 'CE + PM_Dice').loss == 'ce+pm_dice'
+    assert run_path(tmp_path, RunConfig('synthetic_polyps', 'CE')) == run_path(tmp_path, RunConfig('synthetic_polyps', 'ce'))
+    old = json.loads(OLD_RECORD); old['loss'] = old['name'] = old['config']['loss'] = 'CE'  # an older CLI kept the case
+    _write(tmp_path / 'synthetic_polyps' / 'CE' / 'seed0.json', old)
+    _write(tmp_path / 'synthetic_polyps' / 'ce' / 'seed1.json', _full_record('ce', 1, .5))
+    df = results_table(load_records(tmp_path))
+    assert list(df.index) == ['ce'] and df.loc['ce', 'n_seeds'] == 2
+
+
+def test_old_records_still_count_as_done_and_group(tmp_path):
+    _write(tmp_path / 'synthetic_polyps' / 'ce' / 'seed0.json', OLD_RECORD)
+    fewer = json.loads(OLD_RECORD.replace('NaN', 'null'))  # a record from before 'checkpoint' and 'tag' existed
+    for k in ('checkpoint', 'tag', 'mixed_precision'): del fewer['config'][k]
+    fewer['seed'] = fewer['config']['seed'] = 1
+    _write(tmp_path / 'synthetic_polyps' / 'ce' / 'seed1.json', fewer)
+    grid = grid_configs('synthetic_polyps', losses=['ce'], seeds=(0, 1), **OLD_TINY)
+    assert [is_done(tmp_path, c) for c in grid] == [True, True]
+    status = run_grid(grid, tmp_path, progress=False)
+    assert status['done'] == [] and len(status['skipped']) == 2
+    recs = load_records(tmp_path)
+    assert [r['status'] for r in recs] == ['done', 'done'] and np.isnan(recs[0]['metrics']['mNSD'])
+    _write(tmp_path / 'synthetic_polyps' / 'dice' / 'seed0.json', _full_record('dice', 0, .9))  # written by today's code
+    df = results_table(load_records(tmp_path))  # one experiment: old and new records in one table
+    assert list(df.index) == ['ce', 'dice'] and list(df['n_seeds']) == [2, 1]
+
+
+def test_diverged_run_is_failed_left_out_and_retried(tmp_path):
+    bad = RunConfig('synthetic_polyps', 'dice', **{**OLD_TINY, 'lr': 1e9})
+    status = run_grid([bad], tmp_path, progress=False)
+    path = run_path(tmp_path, bad)
+    assert status['failed'] == [str(path)] and status['done'] == []
+    rec = json.loads(path.read_text())
+    assert rec['status'] == 'failed' and rec['diverged_epoch'] == 0 and 'metrics' not in rec and 'valid_loss' in rec['error']
+    assert not is_done(tmp_path, bad)
+    again = run_grid([bad], tmp_path, progress=False)  # a rerun of the grid retries it
+    assert again['failed'] == [str(path)] and again['skipped'] == []
+    _write(tmp_path / 'synthetic_polyps' / 'ce' / 'seed0.json', _full_record('ce', 0, .5, lr=1e9))
+    write_tables(tmp_path)
+    md = (tmp_path / 'table.md').read_text()
+    assert '| CE |' in md and '| Dice |' not in md and 'Left out: 1 failed (diverged) run(s)' in md and str(path) in md
+
+
+def test_record_is_strict_json_and_says_what_ran(tmp_path, monkeypatch):
+    from pmdice_nb import learner
+    real = learner.evaluate
+    def with_nan(*args, **kwargs):
+        summary, per_case = real(*args, **kwargs)
+        return {**summary, 'mNSD': float('nan')}, per_case
+    monkeypatch.setattr(learner, 'evaluate', with_nan)
+    monkeypatch.setattr(experiments, 'evaluate', with_nan, raising=False)
+    cfg = RunConfig('synthetic_polyps', 'dice', mixed_precision='fp16', **{**OLD_TINY, 'epochs': 1})
+    run_one(cfg, tmp_path, progress=False, device='cpu')
+    text = run_path(tmp_path, cfg).read_text()
+    def refuse(c): raise ValueError(f'bare {c} in the record')
+    rec = json.loads(text, parse_constant=refuse)  # strict JSON
+    assert rec['metrics']['mNSD'] is None and rec['status'] == 'done'
+    assert rec['precision'] == 'fp32' and rec['config']['mixed_precision'] == 'fp16'  # asked fp16, ran fp32 on the CPU
+    assert rec['nsd_units'] and 'dataset_describe' in rec
+    assert np.isnan(load_records(tmp_path)[0]['metrics']['mNSD'])
+
+
+def test_random_encoder_is_part_of_the_runs_identity(tmp_path, monkeypatch):
+    cfg = RunConfig('synthetic_polyps', 'dice', **{**OLD_TINY, 'arch': 'resnet34'})
+    rec = _full_record('dice', 0, .7, arch='resnet34')  # asked for ImageNet weights, offline: random ones
+    _write(run_path(tmp_path, cfg), rec)
+    monkeypatch.setattr(experiments, '_imagenet_available', lambda: False, raising=False)
+    assert is_done(tmp_path, cfg)  # offline, a rerun would do the same
+    monkeypatch.setattr(experiments, '_imagenet_available', lambda: True, raising=False)
+    assert not is_done(tmp_path, cfg)  # online: the run asked for is not the one that ran
+    assert is_done(tmp_path, RunConfig('synthetic_polyps', 'dice', **{**OLD_TINY, 'arch': 'resnet34', 'pretrained': False}))
+    write_tables(tmp_path)
+    assert 'encoder from scratch' in (tmp_path / 'table.md').read_text()
+
+
+def test_a_claimed_run_is_left_to_its_owner(tmp_path):
+    cfg = RunConfig('synthetic_polyps', 'dice', **{**OLD_TINY, 'epochs': 1})
+    path = run_path(tmp_path, cfg)
+    owner = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
+    try:
+        lock = _write(path.parent / '.seed0.lock', {'pid': owner.pid, 'host': socket.gethostname()})
+        status = run_grid([cfg], tmp_path, progress=False)
+        assert status['busy'] == [str(path)] and not path.exists() and lock.exists()
+    finally:
+        owner.kill(); owner.wait()
+    status = run_grid([cfg], tmp_path, progress=False)  # the owner is gone: the lock is stale
+    assert status['done'] == [str(path)] and path.exists() and not lock.exists()
+
+
+GRID = textwrap.dedent('''
+    import json, sys, torch
+    torch.set_num_threads(1)
+    from pmdice_nb.experiments import grid_configs, run_grid
+    tiny = dict(arch='unet', features=4, epochs=1, bs=4, size=(32, 32), crop=False, lr=3e-3,
+                dataset_kwargs={'n': 8, 'size': 32})
+    status = run_grid(grid_configs('synthetic_polyps', losses=['dice', 'ce', 'pm_dice', 'log_dice'], seeds=(0,), **tiny),
+                      sys.argv[1], progress=False)
+    print(json.dumps(status))
+''')
+
+
+def test_two_grids_on_one_folder_share_the_work(tmp_path):
+    procs = [subprocess.Popen([sys.executable, '-c', GRID, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    status = [json.loads(o[0].strip().splitlines()[-1]) for o in outs]
+    ran = status[0]['done'] + status[1]['done']
+    assert sorted(ran) == sorted(set(ran)) and len(ran) == 4  # every run trained exactly once
+    assert len(load_records(tmp_path)) == 4 and not list(tmp_path.rglob('.*.lock'))

@@ -4,19 +4,20 @@
 
 # %% ../nbs/04a_augment.ipynb #7615e5fb
 from __future__ import annotations
-import random
+import math, random, warnings
 from typing import Sequence
 import numpy as np
 import torch, torch.nn.functional as F
 from fastcore.basics import ifnone
 from fastai.torch_core import TensorImage, TensorMask, default_device, show_image
 from fastai.data.core import TfmdDL, DataLoaders
-from fastai.vision.augment import RandTransform, aug_transforms
+from fastai.vision.augment import RandTransform, Transform, aug_transforms
 from fastprogress.fastprogress import progress_bar
 
 # %% auto #0
 __all__ = ['resize_slices', 'resized_spacing', 'prepare_case', 'SegImage', 'SegSlices', 'RandomCropPair', 'ElasticDeform',
-           'seg_augmentations', 'SegDataLoaders', 'seg_dataloaders']
+           'seg_augmentations', 'SegDataLoaders', 'SliceTensors', 'FastSegDL', 'SliceToFloat', 'ChannelsLast',
+           'BatchAugment', 'seg_dataloaders']
 
 # %% ../nbs/04a_augment.ipynb #de184144
 def resize_slices(images:torch.Tensor|None, # float (S, C, H, W); None: resize only the masks
@@ -174,9 +175,163 @@ class SegDataLoaders(DataLoaders):
                 if size is not None and tuple(x.shape[-2:]) != tuple(size):
                     x = resize_slices(x[None], torch.zeros(1, *x.shape[-2:], dtype=torch.long), size)[0][0]
             items.append((SegImage(x),))
+        if isinstance(self.valid, FastSegDL):
+            if len({tuple(x.shape) for (x,) in items}) > 1: raise ValueError("test images of different shapes: give the data loaders an `image_size`")
+            return self.valid.new(SliceTensors(torch.stack([x.as_subclass(torch.Tensor) for (x,) in items]).to(self.valid.dataset.images.device)),
+                                  shuffle=False, drop_last=False, **kwargs)
         return self.valid.new(items, shuffle=False, drop_last=False, **kwargs)
 
+# %% ../nbs/04a_augment.ipynb #487dac71
+class SliceTensors:
+    "All 2D slices of some cases stacked: images (N,C,H,W) uint8 (8-bit cases) or float16, masks (N,H,W) uint8."
+    def __init__(self, images:torch.Tensor, # (N, C, H, W) uint8 (0..255) or floating in [0, 1]
+                 masks:torch.Tensor|None=None, # (N, H, W) labels; None for unlabelled test images
+                 case_of:Sequence[int]|None=None, # the case index of each slice
+                 split_idx:int|None=None, # 0 training (random transforms run), 1 validation
+                ):
+        if images.ndim != 4: raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
+        if masks is not None and (masks.shape[0] != images.shape[0] or masks.shape[-2:] != images.shape[-2:]):
+            raise ValueError(f"masks {tuple(masks.shape)} do not match images {tuple(images.shape)}")
+        self.images, self.masks, self.split_idx = images, masks, split_idx
+        self.case_of = list(case_of) if case_of is not None else list(range(len(images)))
+    def __len__(self): return len(self.images)
+    def __getitem__(self, i):
+        x = self.images[i]
+        x = SegImage(x.float() / 255 if x.dtype == torch.uint8 else x.float())
+        return (x,) if self.masks is None else (x, TensorMask(self.masks[i].long()))
+    def new_empty(self):
+        "An empty copy: what `Learner.export` keeps of the data."
+        return type(self)(self.images[:0], None if self.masks is None else self.masks[:0], [], self.split_idx)
+    @property
+    def nbytes(self) -> int: return self.images.nbytes + (0 if self.masks is None else self.masks.nbytes)
+    def to(self, device):
+        "These slices on `device` (a copy when it is another device)."
+        return type(self)(self.images.to(device), None if self.masks is None else self.masks.to(device), self.case_of, self.split_idx)
+
+    @classmethod
+    def from_dataset(cls, dataset, # a `pmdice_nb.data.SegDataset`
+                     indices:Sequence[int], # which cases
+                     size:Sequence[int]|None=None, # (h, w); None keeps the size, which must then be the same for all cases
+                     split_idx:int|None=None, # 0 training, 1 validation
+                     progress:bool=False, # a progress bar while preparing
+                    ):
+        "Prepare `dataset[indices]` once (`prepare_case`) and stack the slices."
+        images, masks, case_of = [], [], []
+        for i in (progress_bar(list(indices), leave=False) if progress else indices):
+            case = dataset[i]
+            x, y, _ = prepare_case(case, size)
+            eight_bit = np.asarray(case.image).dtype == np.uint8
+            images.append(x.mul(255).round_().clamp_(0, 255).to(torch.uint8) if eight_bit else x.to(torch.float16))
+            masks.append(y.to(torch.uint8)); case_of += [i] * len(x)
+        if len({tuple(x.shape[1:]) for x in images}) > 1:
+            raise ValueError(f"slices of different shapes {sorted({tuple(x.shape[1:]) for x in images})}: give a `size`")
+        if len({x.dtype for x in images}) > 1: images = [x.float() / 255 if x.dtype == torch.uint8 else x for x in images]
+        return cls(torch.cat(images), torch.cat(masks), case_of, split_idx)
+
+# %% ../nbs/04a_augment.ipynb #d9b7caad
+class FastSegDL(TfmdDL):
+    "A fastai `TfmdDL` over `SliceTensors` whose batches are one indexing of the stacked tensors (no per-item work)."
+    def create_batches(self, samps):
+        idxs = torch.as_tensor(list(samps), dtype=torch.long)
+        ds, bs = self.dataset, self.bs or 1
+        if len(idxs) == 0: return
+        idxs = idxs.to(ds.images.device)
+        for s in range(0, len(idxs), bs):
+            b = idxs[s:s + bs]
+            if self.drop_last and len(b) < bs: break
+            x = SegImage(ds.images[b])
+            yield (x,) if ds.masks is None else (x, TensorMask(ds.masks[b]))
+
+# %% ../nbs/04a_augment.ipynb #007d0ba0
+class SliceToFloat(Transform):
+    "Images uint8 (0..255) or float16 to float32 in [0, 1]; masks to long. The first batch transform of the fast path."
+    order = 10   # before the augmentation (20) and fastai's `Normalize` (99)
+    def encodes(self, x:TensorImage): return x.float().div_(255.) if x.dtype == torch.uint8 else x.float()
+    def encodes(self, x:TensorMask): return x.long()
+
+class ChannelsLast(Transform):
+    "Images in channels-last memory order, which the GPU's convolutions (cuDNN, bf16) run fastest on."
+    order = 100  # after `Normalize`
+    def encodes(self, x:TensorImage): return x.contiguous(memory_format=torch.channels_last)
+
+# %% ../nbs/04a_augment.ipynb #a7bf3ab6
+class BatchAugment(RandTransform):
+    "Random crop, flip, rotation, zoom and elastic deformation of a whole batch in one `grid_sample` per tensor."
+    split_idx, order = 0, 20
+    def __init__(self, crop:Sequence[int]|None=None, # (h, w) random crop; None: the slices' size
+                 augment:bool=True, # False: the crop only
+                 max_rotate:float=15., # largest rotation, degrees
+                 max_zoom:float=1.2, # largest zoom factor
+                 flip:bool=True, # random horizontal flip
+                 p_affine:float=0.75, # probability of the rotation, and of the zoom
+                 elastic_p:float=0.5, # probability of the elastic deformation per sample
+                 elastic_magnitude:float=0.03, # its largest displacement, fraction of the side
+                 grid:int=5, # lattice of the elastic field's random displacements
+                ):
+        super().__init__(p=1.)
+        self.crop = None if crop is None else tuple(int(s) for s in crop)
+        if self.crop is not None and (len(self.crop) != 2 or min(self.crop) < 1): raise ValueError(f"crop must be (height, width), got {crop!r}")
+        for name, v in (('p_affine', p_affine), ('elastic_p', elastic_p)):
+            if not 0 <= v <= 1: raise ValueError(f"{name} must be in [0, 1], got {v!r}")
+        if max_zoom < 1: raise ValueError(f"max_zoom must be >= 1, got {max_zoom!r}")
+        if elastic_magnitude < 0: raise ValueError(f"elastic_magnitude must be >= 0, got {elastic_magnitude!r}")
+        if grid < 2: raise ValueError(f"grid must be >= 2, got {grid!r}")
+        self.augment, self.max_rotate, self.max_zoom, self.flip, self.p_affine = augment, max_rotate, max_zoom, flip, p_affine
+        self.elastic_p, self.elastic_magnitude, self.grid = elastic_p, elastic_magnitude, grid
+
+    def sampling_grid(self, n:int, H:int, W:int, device) -> torch.Tensor:
+        "Random input positions (n, h, w, 2) in `grid_sample`'s coordinates for `n` slices of H×W."
+        h, w = self.crop or (H, W)
+        rand = lambda *s: torch.rand(*s, device=device)
+        top = (rand(n) * (max(H - h, 0) + 1)).floor()
+        left = (rand(n) * (max(W - w, 0) + 1)).floor()
+        centre = torch.stack([left + w / 2, top + h / 2], 1)                       # (n, 2) in input pixels, x first
+        A = torch.eye(2, device=device).repeat(n, 1, 1)
+        if self.augment:
+            angle = (rand(n) * 2 - 1) * math.radians(self.max_rotate) * (rand(n) < self.p_affine)
+            zoom = torch.where(rand(n) < self.p_affine, 1 + rand(n) * (self.max_zoom - 1), torch.ones(n, device=device))
+            sign = torch.where((rand(n) < 0.5) & self.flip, -1., 1.)
+            cos, sin = angle.cos() / zoom, angle.sin() / zoom
+            A = torch.stack([torch.stack([cos * sign, -sin], 1), torch.stack([sin * sign, cos], 1)], 1)
+        p = F.affine_grid(torch.eye(2, 3, device=device).expand(n, 2, 3), (n, 1, h, w), align_corners=False)
+        if self.augment and self.elastic_magnitude > 0 and self.elastic_p > 0:
+            coarse = (rand(n, 2, self.grid, self.grid) * 2 - 1) * (2 * self.elastic_magnitude) * (rand(n, 1, 1, 1) < self.elastic_p)
+            p = p + F.interpolate(coarse, size=(h, w), mode='bicubic', align_corners=True).permute(0, 2, 3, 1)
+        p = p * torch.tensor([w / 2, h / 2], device=device)                       # offsets from the crop centre, pixels
+        X = torch.einsum('nij,nhwj->nhwi', A, p) + centre[:, None, None]
+        return X * torch.tensor([2 / W, 2 / H], device=device) - 1
+
+    def before_call(self, b, split_idx):
+        super().before_call(b, split_idx)
+        x = b[0]
+        self.field = self.sampling_grid(x.shape[0], *x.shape[-2:], x.device)
+    def encodes(self, x:TensorImage):
+        x = x.as_subclass(torch.Tensor)
+        return SegImage(F.grid_sample(x.float(), self.field, mode='bilinear', padding_mode='zeros', align_corners=False))
+    def encodes(self, x:TensorMask):
+        out = F.grid_sample(x.as_subclass(torch.Tensor)[:, None].float(), self.field, mode='nearest', padding_mode='zeros', align_corners=False)
+        return TensorMask(out[:, 0].long())
+
 # %% ../nbs/04a_augment.ipynb #507561de
+def _describe(dls, dataset, size, crop, split, fast:bool):
+    dls.c, dls.classes = len(dataset.classes), list(dataset.classes)
+    dls.n_channels, dls.image_size, dls.crop_size, dls.split, dls.fast = dataset.n_channels, size, crop, split, fast
+    return dls
+
+def _fast_dataloaders(dataset, split, valid_idx, bs, size, crop, augment, num_workers, device, progress):
+    "`SegDataLoaders` of the fast path: stacked slices (on the GPU when they fit), one fused augmentation."
+    if num_workers: warnings.warn(f"the fast path has no worker processes (num_workers={num_workers} ignored)", stacklevel=3)
+    train = SliceTensors.from_dataset(dataset, split['train'], size, split_idx=0, progress=progress)
+    valid = SliceTensors.from_dataset(dataset, valid_idx, size, split_idx=1, progress=progress)
+    if device.type == 'cuda':
+        free, _ = torch.cuda.mem_get_info(device)
+        if train.nbytes + valid.nbytes < free / 4: train, valid = train.to(device), valid.to(device)
+    last = [ChannelsLast()] if device.type == 'cuda' else []
+    aug = [BatchAugment(crop, augment=augment)] if (crop or augment) else []
+    train_dl = FastSegDL(train, bs=bs, shuffle=True, drop_last=len(train) > bs, after_batch=[SliceToFloat()] + aug + last, device=device)
+    valid_dl = FastSegDL(valid, bs=bs, shuffle=False, after_batch=[SliceToFloat()] + aug + last, device=device)
+    return _describe(SegDataLoaders(train_dl, valid_dl, device=device), dataset, size, crop, split, fast=True)
+
 def seg_dataloaders(dataset, # a `pmdice_nb.data.SegDataset`
                     split:dict|None=None, # {'train': [...], 'valid': [...], 'test': [...]} case indices; None: `dataset.split(seed)`
                     bs:int=8, # batch size
@@ -187,6 +342,7 @@ def seg_dataloaders(dataset, # a `pmdice_nb.data.SegDataset`
                     num_workers:int=0, # DataLoader worker processes
                     device=None, # where batches go; None: the GPU when there is one
                     progress:bool=False, # progress bars while preparing the slices
+                    fast:bool|None=None, # the fast path (`SliceTensors`, `BatchAugment`); None: when `device` is CUDA
                    ) -> DataLoaders:
     "fastai `DataLoaders` of 2D slices of `dataset`'s training and validation cases, with the paper's augmentation."
     split = split if split is not None else dataset.split(seed=seed)
@@ -197,7 +353,9 @@ def seg_dataloaders(dataset, # a `pmdice_nb.data.SegDataset`
     size = tuple(size) if size else getattr(dataset, 'image_size', None)
     crop = getattr(dataset, 'crop_size', None) if crop is None else (crop or None)
     if bs < 1: raise ValueError(f"bs must be >= 1, got {bs!r}")
-    device = ifnone(device, default_device())
+    device = torch.device(ifnone(device, default_device()))
+    if fast or (fast is None and device.type == 'cuda' and size is not None):
+        return _fast_dataloaders(dataset, split, valid_idx, bs, size, crop, augment, num_workers, device, progress)
     train = SegSlices(dataset, split['train'], size, split_idx=0, progress=progress)
     valid = SegSlices(dataset, valid_idx, size, split_idx=1, progress=progress)
     after_item = [RandomCropPair(crop)] if crop else []
@@ -206,7 +364,4 @@ def seg_dataloaders(dataset, # a `pmdice_nb.data.SegDataset`
                       after_batch=after_batch, num_workers=num_workers, device=device)
     valid_dl = TfmdDL(valid, bs=bs, shuffle=False, after_item=after_item, after_batch=after_batch,
                       num_workers=num_workers, device=device)
-    dls = SegDataLoaders(train_dl, valid_dl, device=device)
-    dls.c, dls.classes = len(dataset.classes), list(dataset.classes)
-    dls.n_channels, dls.image_size, dls.crop_size, dls.split = dataset.n_channels, size, crop, split
-    return dls
+    return _describe(SegDataLoaders(train_dl, valid_dl, device=device), dataset, size, crop, split, fast=False)

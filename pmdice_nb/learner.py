@@ -27,8 +27,27 @@ from .augment import *   # data loaders and augmentation (04a); importable from 
 from .models import *    # the U-Nets (04b)
 
 # %% auto #0
-__all__ = ['seg_learner', 'Checkpoints', 'load_weights', 'PolyLR', 'fit_poly', 'training_log', 'predict_case', 'evaluate_cases',
-           'evaluate']
+__all__ = ['compile_model', 'seg_learner', 'Checkpoints', 'load_weights', 'PolyLR', 'fit_poly', 'training_log', 'predict_case',
+           'evaluate_cases', 'evaluate']
+
+# %% ../nbs/04c_learner.ipynb #131cb96f
+def compile_model(learn:Learner, # its model is compiled in place (`nn.Module.compile`)
+                  **kwargs, # options of `torch.compile`, e.g. mode='max-autotune'
+                 ) -> bool:
+    "Compile `learn.model` with `torch.compile`; on any failure keep it eager, warn and return False."
+    model = learn.model
+    xb = learn.dls.one_batch()[0][:2]
+    was_training = model.training
+    try:
+        model.compile(**kwargs)
+        model.eval()
+        with torch.no_grad(): model(xb)   # compilation happens here: fail now rather than inside `fit`
+    except Exception as e:
+        model._compiled_call_impl = None
+        warnings.warn(f"torch.compile failed, training the eager model ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})", stacklevel=2)
+        return False
+    finally: model.train(was_training)
+    return True
 
 # %% ../nbs/04c_learner.ipynb #8ce971c5
 def seg_learner(dls:DataLoaders, # from `seg_dataloaders`
@@ -47,6 +66,7 @@ def seg_learner(dls:DataLoaders, # from `seg_dataloaders`
                 monitor:str='valid_loss', # what 'best' means
                 path:str|Path='.', # where `models/best.pth` and `models/last.pth` go
                 seed:int|None=None, # seed for the weights' initialisation
+                compile:bool=False, # `torch.compile` the model (eager, with a warning, when compilation fails)
                ) -> Learner:
     "A fastai `Learner` set up as in section 3.2 of the paper."
     if arch not in ('resnet34', 'unet'): raise ValueError(f"arch must be 'resnet34' or 'unet', got {arch!r}")
@@ -77,6 +97,8 @@ def seg_learner(dls:DataLoaders, # from `seg_dataloaders`
     if mixed_precision != 'no' and torch.cuda.is_available() and str(dls.device).startswith('cuda'):
         bf16 = mixed_precision == 'bf16' or (mixed_precision == 'auto' and torch.cuda.is_bf16_supported())
         learn = learn.to_bf16() if bf16 else learn.to_fp16()
+    if getattr(dls, 'fast', False) and torch.device(dls.device).type == 'cuda': learn.model.to(memory_format=torch.channels_last)
+    if compile: compile_model(learn)
     learn.arch, learn.head, learn.pretrained = arch, head, pretrained
     return learn
 

@@ -220,3 +220,74 @@ def test_docs_processing_runs_the_learner_notebooks():
     nbs = Path(__file__).resolve().parents[1] / 'nbs'
     for name in ('04a_augment', '04b_models', '04c_learner'):
         NBProcessor(nbs / f'{name}.ipynb', [populate_language, add_show_docs, exec_show_docs], rm_directives=False).process()
+
+
+# ---------------------------------------------------------------- the fast path (pmdice_nb.augment)
+from pmdice_nb.augment import SliceTensors, FastSegDL, BatchAugment
+
+
+def test_fast_path_is_default_only_on_cuda():
+    ds = SyntheticPolyps(n=6, size=32)
+    assert not isinstance(seg_dataloaders(ds, bs=2, size=(32, 32), device='cpu').train, FastSegDL)
+    dls = seg_dataloaders(ds, bs=2, size=(32, 32), crop=(24, 24), device='cpu', fast=True)
+    assert isinstance(dls.train, FastSegDL) and dls.fast
+    _check_batch(dls, 3, 2, (24, 24))
+
+
+def test_fast_path_kvasir_sample_uint8_and_paper_sizes(tmp_path):
+    ds = KvasirSEG(SAMPLES / 'kvasir-seg-sample', cache_dir=tmp_path / 'cache')
+    dls = seg_dataloaders(ds, {'train': [0, 1, 2], 'valid': [3], 'test': [4]}, bs=2, device='cpu', fast=True)
+    assert dls.train.dataset.images.dtype == torch.uint8 and tuple(dls.train.dataset.images.shape[1:]) == (3, 320, 320)
+    _check_batch(dls, 3, 2, (256, 256))
+    x, y = dls.valid.one_batch()
+    plain = seg_dataloaders(ds, {'train': [0, 1, 2], 'valid': [3], 'test': [4]}, bs=2, device='cpu', fast=False)
+    xp, yp = plain.valid.one_batch()
+    assert torch.equal(y.as_subclass(torch.Tensor), yp.as_subclass(torch.Tensor))         # same masks
+    assert (x - xp).abs().max() <= 0.5 / 255 + 1e-3                                        # uint8 vs float16 storage
+
+
+def test_fast_crop_alone_is_exact_and_pads():
+    x = SegImage(torch.arange(2 * 36.).reshape(2, 1, 6, 6)); y = TensorMask(torch.arange(72).reshape(2, 6, 6))
+    xc, yc = BatchAugment((8, 4), augment=False)((x, y), split_idx=0)
+    assert tuple(xc.shape) == (2, 1, 8, 4) and tuple(yc.shape) == (2, 8, 4)
+    for i in range(2):   # rows 0-5 are a 6×4 window of the slice, rows 6-7 the zero padding
+        assert torch.equal(xc[i, 0].as_subclass(torch.Tensor).long(), yc[i].as_subclass(torch.Tensor))
+        left = int(yc[i, 0, 0]) - 36 * i
+        assert torch.equal(yc[i, :6].as_subclass(torch.Tensor), y[i, :, left:left + 4].as_subclass(torch.Tensor))
+        assert int(yc[i, 6:].abs().sum()) == 0
+
+
+def test_fast_augmentation_labels_and_bad_values():
+    set_seed(0)
+    y = TensorMask(torch.randint(0, 4, (6, 4, 4)).repeat_interleave(8, 1).repeat_interleave(8, 2))   # 8×8 blocks
+    xa, ya = BatchAugment((24, 24), elastic_p=1.)((SegImage(y[:, None].float()), y), split_idx=0)
+    assert set(ya.unique().tolist()) <= {0, 1, 2, 3} and ya.dtype == torch.long
+    assert ((xa[:, 0] - ya.float()).abs() < 0.5).float().mean() > 0.9    # same positions for image and mask
+    for bad in (dict(crop=(0, 4)), dict(p_affine=2.), dict(max_zoom=0.5), dict(elastic_magnitude=-1.), dict(grid=1)):
+        with pytest.raises(ValueError): BatchAugment(**bad)
+
+
+def test_fast_path_trains_evaluates_exports(tmp_path):
+    from fastai.learner import load_learner
+    ds = SyntheticMS(n=8, size=32, seed=0)
+    split = ds.split(seed=0)
+    dls = seg_dataloaders(ds, split, bs=4, size=(32, 32), crop=(24, 24), device='cpu', fast=True)
+    learn = seg_learner(dls, arch='unet', features=4, loss='ce+pm_dice', checkpoint=None, path=tmp_path)
+    with learn.no_bar(), learn.no_logging(): fit_poly(learn, 1)
+    assert np.isfinite(learn.recorder.values[-1][0])
+    summary, per_case = evaluate(learn, ds, split['test'], progress=False)
+    assert len(per_case) == len(split['test']) and 0 <= summary['mDice'] <= 1
+    case = ds[split['test'][0]]
+    with learn.no_bar():
+        labels = learn.predict(case)[0]
+        assert labels.shape == (32, 32) and torch.equal(labels, torch.as_tensor(predict_case(learn, case)[0]).long())
+        learn.export(tmp_path / 'export.pkl')
+    loaded = load_learner(tmp_path / 'export.pkl')
+    with loaded.no_bar(): assert torch.equal(loaded.predict(case)[0], labels)
+    dls.show_batch(max_n=2)
+
+
+def test_fast_path_needs_one_size():
+    cases = [Case(str(s), np.zeros((s, s, 3), np.float32), np.zeros((s, s), np.uint8), (1., 1.)) for s in (8, 10)]
+    with pytest.raises(ValueError, match='size'): SliceTensors.from_dataset(cases, [0, 1], size=None)
+    assert tuple(SliceTensors.from_dataset(cases, [0, 1], size=(6, 6)).images.shape) == (2, 3, 6, 6)

@@ -46,8 +46,8 @@ def test_surface_dice_matches_deepmind_on_random_masks(ndim):
             ours = surface_dice(pred, target, tolerance, spacing)
             theirs = reference_nsd(pred, target, tolerance, spacing)
             worst = max(worst, abs(ours - theirs))
-            assert ours == pytest.approx(theirs, abs=1e-6), (spacing, tolerance)
-    assert worst < 1e-6
+            assert ours == pytest.approx(theirs, abs=1e-12), (spacing, tolerance)
+    assert worst < 1e-12
 
 
 @pytest.mark.parametrize('spacing', [(1.0, 1.0), (1.0, 1.0, 1.0), (2.0, 1.0), (3.0, 1.0, 1.0), (1.5, 0.8, 0.8)])
@@ -59,7 +59,52 @@ def test_surface_dice_matches_deepmind_on_integer_and_paper_spacings(spacing):
         pred, target = blob(shape, 2.5, 0.3, rng), blob(shape, 2.5, 0.3, rng)
         for tolerance in (0.0, 1.0, 2.0, 3.0, math.sqrt(2), 5.0):
             assert surface_dice(pred, target, tolerance, spacing) == pytest.approx(
-                reference_nsd(pred, target, tolerance, spacing), abs=1e-6)
+                reference_nsd(pred, target, tolerance, spacing), abs=1e-12)
+
+
+PATHS = {'offsets one by one': dict(_NEAREST_OFFSETS=10**9),
+         'boxes and lines': dict(_NEAREST_OFFSETS=0, _GAP_COST_PER_VOXEL=0),
+         'boxes and offsets': dict(_NEAREST_OFFSETS=0, _GAP_COST_PER_VOXEL=10**9, _GATHERS_PER_VOXEL=10**12),
+         'distance transform after a few lookups': dict(_NEAREST_OFFSETS=0, _GATHERS_PER_VOXEL=0.5)}
+
+
+@pytest.mark.parametrize('path', PATHS)
+def test_every_path_matches_deepmind_at_small_and_large_tolerances(monkeypatch, path):
+    "Each way of deciding d <= tau (offsets, box counts, lines along one axis, distance map) gives DeepMind's NSD."
+    for name, value in PATHS[path].items(): monkeypatch.setattr(metrics, name, value)
+    for ndim in (2, 3):
+        for pred, target, spacing in random_pairs(ndim, 4, seed=20 + ndim):
+            tolerances = [0.0, 1.0, 2.0, 3.7, 6.5, 12.0, 30.0]
+            ours = surface_dice(pred, target, tolerances, spacing)
+            for tolerance, value in zip(tolerances, ours):
+                assert value == pytest.approx(reference_nsd(pred, target, tolerance, spacing), abs=1e-12), tolerance
+
+
+def test_several_tolerances_in_one_call():
+    "A list of tolerances gives the NSD of each, in the order given, equal to one call per tolerance."
+    rng = np.random.default_rng(4)
+    pred, target = blob((20, 30, 30), 3, 0.3, rng), blob((20, 30, 30), 3, 0.3, rng)
+    tolerances = [5.0, 1.0, 2.0, 1.0, 0.0, math.inf, 100.0]
+    values = surface_dice(pred, target, tolerances, (1.5, 0.8, 0.8))
+    assert isinstance(values, np.ndarray) and values.shape == (7,)
+    for tolerance, value in zip(tolerances, values):
+        assert value == surface_dice(pred, target, tolerance, (1.5, 0.8, 0.8))
+    assert values[5] == values[6] == 1.0 and np.all(np.diff(np.sort(values)) >= 0)
+    assert isinstance(surface_dice(pred, target, 2.0), float)
+    assert surface_dice(pred, target, [2.0]).shape == (1,)
+    assert np.isnan(surface_dice(pred & False, target & False, [1.0, 2.0])).all()
+    assert surface_dice(pred, target & False, (1.0, 2.0)).tolist() == [0.0, 0.0]
+    for bad in ([], [[1.0]], [1.0, -1.0], [math.nan]):
+        with pytest.raises(ValueError, match='tolerance'): surface_dice(pred, target, bad)
+
+
+def test_far_apart_masks_at_large_tolerances():
+    "Borders farther apart than tau everywhere: the box counts rule every surfel out, as DeepMind's distance map does."
+    a = np.zeros((30, 60, 60), bool); a[2:8, 3:12, 3:12] = True
+    b = np.zeros_like(a); b[20:28, 40:55, 45:58] = True
+    for tolerance in (1.0, 5.0, 10.0, 20.0, 40.0, 60.0):
+        assert surface_dice(a, b, tolerance, (1.5, 0.8, 0.8)) == pytest.approx(
+            reference_nsd(a, b, tolerance, (1.5, 0.8, 0.8)), abs=1e-12)
 
 
 def test_distance_transform_path_matches_deepmind(monkeypatch):
@@ -69,7 +114,7 @@ def test_distance_transform_path_matches_deepmind(monkeypatch):
         for pred, target, spacing in random_pairs(ndim, 3, seed=10 + ndim):
             for tolerance in (0.0, 1.0, 2.5):
                 assert surface_dice(pred, target, tolerance, spacing) == pytest.approx(
-                    reference_nsd(pred, target, tolerance, spacing), abs=1e-6)
+                    reference_nsd(pred, target, tolerance, spacing), abs=1e-12)
 
 
 def test_distance_transform_box_reaches_beyond_the_surface(monkeypatch):
@@ -100,7 +145,7 @@ def test_large_tolerance_and_infinite_tolerance():
     pred, target = blob((20, 30, 30), 3, 0.3, rng), blob((20, 30, 30), 3, 0.3, rng)
     for tolerance in (8.0, 40.0, math.inf):
         assert surface_dice(pred, target, tolerance, (1.5, 0.8, 0.8)) == pytest.approx(
-            reference_nsd(pred, target, tolerance, (1.5, 0.8, 0.8)), abs=1e-6)
+            reference_nsd(pred, target, tolerance, (1.5, 0.8, 0.8)), abs=1e-12)
     assert surface_dice(pred, target, math.inf) == 1.0
 
 
@@ -185,7 +230,7 @@ def test_case_metrics_match_numpy(shape):
             got = [scores[k][c - 1] for k in ('dice', 'iou', 'precision', 'recall')]
             np.testing.assert_allclose(got, expected, rtol=1e-12)
             assert scores['nsd'][c - 1] == pytest.approx(
-                reference_nsd(pred == c, target == c, 1.5, spacing), abs=1e-6)
+                reference_nsd(pred == c, target == c, 1.5, spacing), abs=1e-12)
         assert scores['precision'][2] == 0.0 and scores['dice'][2] == 0.0
 
 
@@ -282,3 +327,25 @@ def test_seg_metrics_bad_inputs_and_no_nsd():
         accumulator.add_batch(np.zeros((2, 3, 5, 5)), np.zeros((2, 5, 4), int))
     accumulator.add_batch(np.zeros((2, 3, 4, 5, 5)), np.zeros((2, 1, 4, 5, 5), int))   # 3D cases, (N,1,...) targets
     assert accumulator.summary()['n_cases'] == 2 and accumulator.summary()['n_nan'] == 4
+
+
+def test_case_metrics_at_several_tolerances():
+    "A list of tolerances adds 'nsd@<tau>' per tolerance ('nsd' stays the first); one tolerance keeps the old keys."
+    rng = np.random.default_rng(8)
+    target = rng.integers(0, 3, (12, 20, 20)); pred = np.where(rng.random(target.shape) < 0.8, target, 0)
+    spacing = (2.0, 0.8, 0.8)
+    several = case_metrics(pred, target, 3, spacing, tolerance=[2, 1, 3.5])
+    assert list(several) == ['dice', 'iou', 'precision', 'recall', 'nsd', 'nsd@2', 'nsd@1', 'nsd@3.5']
+    for tolerance in (2, 1, 3.5):
+        one = case_metrics(pred, target, 3, spacing, tolerance=tolerance)
+        assert list(one) == ['dice', 'iou', 'precision', 'recall', 'nsd']
+        np.testing.assert_array_equal(several[metrics.nsd_key(tolerance)], one['nsd'])
+    np.testing.assert_array_equal(several['nsd'], several['nsd@2'])
+    summary = summarize_cases([several, several])
+    assert summary['mNSD@1'] == pytest.approx(np.mean(several['nsd@1'])) and summary['mNSD'] == summary['mNSD@2']
+    assert 'mNSD@1' not in summarize_cases([case_metrics(pred, target, 3, spacing)])
+    with pytest.raises(ValueError, match='tolerance'): case_metrics(pred, target, 3, tolerance=[1.0, -2.0])
+    mets = seg_metrics(3, tolerance=[2.0, 1.0], names=('mDice', 'mNSD@1'))
+    assert mets[0].accumulator.nsd and mets[0].accumulator.tolerance == [2.0, 1.0]
+    with pytest.raises(ValueError, match='mNSD@3'): seg_metrics(3, tolerance=[2.0, 1.0], names=('mNSD@3',))
+    assert metrics.nsd_key(2.0) == 'nsd@2' and metrics.nsd_key(0.5) == 'nsd@0.5'

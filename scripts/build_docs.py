@@ -28,8 +28,9 @@ CACHE = PROC/'_nbdev_cache'       # nbdev-processed notebooks keyed by a hash of
 
 # Sidebar groups, in order, from the notebook file name's prefix (new notebooks land in their group by name).
 GROUPS = [('Tutorials', r'^2\d'), ('Paper: tables and figures', r'^1\d'), ('Losses', r'^01'), ('Metrics', r'^02'),
-          ('Data', r'^03'), ('Training', r'^04'), ('Experiments', r'^05'), ('CLI', r'^06'),
+          ('Data', r'^03'), ('Training', r'^04'), ('Experiments', r'^0[5789]'), ('CLI', r'^06'),
           ('Core utilities', r'^00'), ('More', r'.')]
+# 07_studies and 08_compare (runs and comparisons with the paper) sit with the experiments.
 
 
 def group_of(nb_name: str) -> str:
@@ -321,16 +322,22 @@ def build(out: Path = ROOT/'_docs', force: bool = False, only: list[str] | None 
         results.append(r)
         say(f"  nbdev processing {nb.relative_to(ROOT)}: {'ok' if r.ok else 'FAILED'} ({r.seconds:.1f}s)")
     t1 = time.time()
-    if SRC.exists(): shutil.rmtree(SRC)
-    SRC.mkdir(parents=True)
+    # Sources are written to a fresh folder, then only changed files are copied over, so Sphinx rebuilds only those.
+    new_src = PROC/'_site_src.new'
+    if new_src.exists(): shutil.rmtree(new_src)
+    new_src.mkdir(parents=True)
     conv = Converter({})
     pages = []
     for nb in nbs:
-        stem, title = convert(PROC/'_nbdev'/nb.name, nb.name, conv, SRC)
+        stem, title = convert(PROC/'_nbdev'/nb.name, nb.name, conv, new_src)
         pages.append((stem, group_of(nb.name), nb.name))
-    if (SRC/'index.ipynb').exists(): write_index_toc(SRC, pages)
-    for f in ('styles.css',):
-        if (NBS/f).exists(): shutil.copy2(NBS/f, SRC/f)
+    if (new_src/'index.ipynb').exists(): write_index_toc(new_src, pages)
+    SRC.mkdir(parents=True, exist_ok=True)
+    for f in SRC.iterdir():
+        if not (new_src/f.name).exists(): f.unlink()
+    for f in new_src.iterdir():
+        if not (SRC/f.name).exists() or (SRC/f.name).read_bytes() != f.read_bytes(): shutil.copy2(f, SRC/f.name)
+    shutil.rmtree(new_src)
     # myst-nb writes next to Sphinx's output folder, so Sphinx writes under _proc/ and the site is copied to `out`.
     status, warns = sphinx_build(SRC, PROC/'_html', PROC/'sphinx-warnings.log')
     if out.exists(): shutil.rmtree(out)

@@ -571,3 +571,51 @@ def test_data_notebooks_find_files_from_any_folder():
     for nb in ['03_data.core', '03b_data.kvasir', '03c_data.acdc', '03d_data.msseg', '03e_data.fakes']:
         text = (nbs/f'{nb}.ipynb').read_text()
         assert "'../" not in text and '"../' not in text, f'{nb}: a path relative to nbs/'
+
+
+def test_kvasir_spacing_json(tmp_path):
+    "A resized copy's spacing.json gives each case its pixel size in original pixels."
+    root = make_fake_kvasir(tmp_path/'k', n=2)
+    (root/'spacing.json').write_text(json.dumps({'fake000': [2.0, 3.0], 'fake001': [1.5, 1.5]}))
+    ds = KvasirSEG(root, cache_dir=tmp_path/'cache')
+    assert ds[0].spacing == (2., 3.) and ds[1].spacing == (1.5, 1.5) and 'spacing.json' in ds.describe()['pixel_size']
+    (root/'spacing.json').write_text(json.dumps({'fake000': [2.0, 3.0], 'fake001': [1.0, 1.0]}))
+    assert KvasirSEG(root, cache_dir=tmp_path/'cache')[1].spacing == (1., 1.)   # a changed file: not the old cache entry
+    (root/'spacing.json').write_text(json.dumps({'fake000': [2.0, 3.0]}))
+    with pytest.raises(ValueError, match=r'spacing.json: no pixel size for 1 images'): KvasirSEG(root)
+    (root/'spacing.json').write_text(json.dumps({'fake000': [2.0, 3.0], 'fake001': [0, 1]}))
+    with pytest.raises(ValueError, match=r'spacing.json: pixel size of fake001 must be two positive numbers'): KvasirSEG(root)
+
+
+# ---------------------------------------------------------------- scripts/pack_gpu_data.py (issue 9 §3)
+def _pack_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('pack_gpu_data', Path(__file__).resolve().parents[1]/'scripts'/'pack_gpu_data.py')
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    return mod
+
+
+def test_pack_gpu_data_kvasir(tmp_path):
+    "The packed copy reads with the same loader and split; its masks are the learner's resize of the originals."
+    import torch
+    from pmdice_nb.augment import prepare_case
+    pack = _pack_module()
+    src = make_fake_kvasir(tmp_path/'src', n=4, size=(40, 52), pranet_lists=True)
+    pack.pack_kvasir(src, tmp_path/'gpu'/'kvasir-seg', size=32, workers=1)
+    a, b = KvasirSEG(src, cache_dir=None, split='pranet'), KvasirSEG(tmp_path/'gpu'/'kvasir-seg', cache_dir=None, split='pranet')
+    assert a.ids == b.ids and a.split(0) == b.split(0) and b.bboxes['fake000']['width'] == 32
+    for i in range(len(a)):
+        assert b[i].image.shape == (32, 32, 3) and b[i].spacing == (40 / 32, 52 / 32)
+        ia, ma, sa = prepare_case(a[i], (32, 32)); ib, mb, sb = prepare_case(b[i], (32, 32))
+        assert torch.equal(ma, mb) and np.allclose(sa, sb) and (ia - ib).abs().mean() < 0.03
+
+
+def test_pack_gpu_data_acdc(tmp_path):
+    pack = _pack_module()
+    src = make_fake_acdc_ssl4mis(tmp_path/'src', train=(3,), valid=(2,), test=(1,), shape=(3, 24, 20))
+    pack.pack_acdc(src, tmp_path/'gpu'/'acdc-ssl4mis', bits=7, workers=1)
+    a, b = ACDC(src, cache_dir=None), ACDC(tmp_path/'gpu'/'acdc-ssl4mis', cache_dir=None)
+    assert a.ids == b.ids and a.split() == b.split() and b.layout == 'ssl4mis'
+    for i in range(len(a)):
+        assert np.array_equal(a[i].mask, b[i].mask) and np.abs(a[i].image - b[i].image).max() <= 0.5 / 127 + 1e-6
+    assert not list((tmp_path/'gpu'/'acdc-ssl4mis'/'data').glob('*_slice_*'))       # training volumes stored whole

@@ -43,6 +43,20 @@ def _check_ids(ids:list, known:set, name:str) -> list:
     if not ids: raise ValueError(f'{name}: the list is empty')
     return ids
 
+def _read_spacings(path:Path, ids:list) -> dict:
+    "{id: (row, column) pixel size} from a JSON file of [dy, dx] pairs, one for every id."
+    try: d = json.loads(path.read_text())
+    except ValueError as e: raise ValueError(f'{path}: not valid JSON ({e})') from e
+    missing = [i for i in ids if i not in d]
+    if missing: raise ValueError(f'{path}: no pixel size for {len(missing)} images, e.g. {missing[:3]}')
+    out = {}
+    for i in ids:
+        v = d[i]
+        if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) and x > 0 for x in v)):
+            raise ValueError(f'{path}: pixel size of {i} must be two positive numbers [dy, dx], got {v!r}')
+        out[i] = (float(v[0]), float(v[1]))
+    return out
+
 def _default_split(root:Path) -> str:
     "'pranet' when its lists are in `root`, else 'official' when train.txt and val.txt are, else 'random'."
     for name in ('pranet', 'official'):
@@ -81,6 +95,8 @@ class KvasirSEG(SegDataset):
         if bbox_file.is_file():
             try: self.bboxes = json.loads(bbox_file.read_text())
             except ValueError as e: raise ValueError(f'{bbox_file}: not valid JSON ({e})') from e
+        self.spacing_file = self.root/'spacing.json' if (self.root/'spacing.json').is_file() else None
+        self.spacings = {} if self.spacing_file is None else _read_spacings(self.spacing_file, self.ids)
         self._set_split(_default_split(self.root) if split is None else split)
 
     def _set_split(self, split):
@@ -112,14 +128,15 @@ class KvasirSEG(SegDataset):
 
     def describe(self) -> dict:
         "The dataset and split a run used, for its record."
-        out = {**super().describe(), 'root': str(self.root), 'split_files': self.split_files, 'val_fraction': self.val_fraction}
+        out = {**super().describe(), 'root': str(self.root), 'split_files': self.split_files, 'val_fraction': self.val_fraction,
+               'pixel_size': 'original pixels' if self.spacing_file is None else f'{self.spacing_file.name} (original pixels of a resized copy)'}
         if self.split_lists is None: out['test_fraction'] = self.test_fraction
         else:
             out['n_listed'] = {k: len(v) for k, v in self.split_lists.items()}
             out['test_ids_sha1'] = hashlib.sha1('\n'.join(sorted(self.split_lists['test'])).encode()).hexdigest()[:12]
         return out
 
-    def case_files(self, i): return [self.image_files[i], self.mask_files[i]]
+    def case_files(self, i): return [self.image_files[i], self.mask_files[i]] + ([self.spacing_file] if self.spacing_file else [])
     def cache_settings(self): return {'mask_threshold': self.mask_threshold}
     def load_case(self, i:int) -> Case:
         image = read_image(self.image_files[i], 'RGB')
@@ -129,7 +146,7 @@ class KvasirSEG(SegDataset):
                              f'{self.image_files[i]} size {image.shape[1::-1]} (width, height)')
         boxes = self.bboxes.get(self.ids[i], {}).get('bbox', [])
         meta = {'image_file': str(self.image_files[i]), 'mask_file': str(self.mask_files[i]), 'bbox': boxes}
-        return Case(self.ids[i], image, mask, (1., 1.), meta)
+        return Case(self.ids[i], image, mask, self.spacings.get(self.ids[i], (1., 1.)), meta)
 
     def split(self, seed:int=0) -> dict:
         "{'train', 'valid', 'test'} indices: the lists of `split_name` (valid carved from train, seeded) or a seeded random split."

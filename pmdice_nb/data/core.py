@@ -4,7 +4,7 @@
 
 # %% ../../nbs/03_data.core.ipynb #d5268468
 from __future__ import annotations
-import hashlib, inspect, io, json, operator, re, warnings
+import hashlib, io, json, operator, re, warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +12,8 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['CACHE_FORMAT', 'Case', 'normalize_intensity', 'read_nifti', 'read_image', 'binary_mask', 'read_mask', 'check_labels',
-           'seeded_split', 'cache_key', 'write_cached_case', 'read_cached_case', 'SegDataset', 'check_dataset_kwargs',
-           'repo_path', 'class_frequencies', 'slice_case', 'VolumeSlices', 'show_case']
+           'seeded_split', 'cache_key', 'write_cached_case', 'read_cached_case', 'SegDataset', 'repo_path',
+           'class_frequencies', 'slice_case', 'VolumeSlices', 'show_case']
 
 # %% ../../nbs/03_data.core.ipynb #15eab07e
 @dataclass(eq=False)
@@ -337,17 +337,6 @@ class SegDataset(Sequence):
                 f'ndim={self.ndim})')
 
 # %% ../../nbs/03_data.core.ipynb #d6c035a7
-def check_dataset_kwargs(cls:type,     # a SegDataset subclass
-                         kwargs:dict,  # the options a user gave (CLI `--dataset-kwargs`, a study config)
-                        ) -> dict:
-    "`kwargs` unchanged when `cls` accepts every key, else a ValueError naming the unknown keys and the known ones."
-    params = inspect.signature(cls.__init__).parameters
-    if any(p.kind == p.VAR_KEYWORD for p in params.values()): return kwargs
-    known = [n for n, p in params.items() if n not in ('self', 'root') and p.kind != p.VAR_POSITIONAL]
-    bad = sorted(k for k in kwargs if k not in known)
-    if bad: raise ValueError(f'{cls.__name__}: unknown dataset option(s) {bad}; known: {known}')
-    return kwargs
-
 def repo_path(*parts:str) -> Path:
     "A path inside the repository the package is imported from (`data/samples`, ...), whatever the working folder."
     import pmdice_nb

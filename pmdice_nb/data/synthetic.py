@@ -49,6 +49,7 @@ def smooth_noise(shape:tuple, sigma:float, rng:np.random.Generator) -> np.ndarra
 class SyntheticDataset(SegDataset):
     "Base of the synthetic datasets: case `i` is generated from `default_rng([seed, i])`."
     config_class = None   # the knobs dataclass of the subclass
+    nsd_units = 'px'      # generated images have no physical pixel size
     prefix = 'synthetic'
     def __init__(self, n:int=200, size:int=96, seed:int=0, config=None, test_fraction:float=0.2,
                  val_fraction:float=0.1, **knobs):

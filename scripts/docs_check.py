@@ -27,6 +27,7 @@ class Page(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.ids, self.links, self.text, self.stack = set(), [], [], []
+        self.link_text, self._a = {}, None
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -34,15 +35,20 @@ class Page(HTMLParser):
         if tag == 'a' and a.get('name'): self.ids.add(a['name'])
         for k in ('href', 'src'):
             if a.get(k) and tag in ('a', 'img', 'link', 'script'): self.links.append((tag, a[k]))
+        if tag == 'a' and a.get('href'):
+            self._a = None if self.link_text.get(a['href']) else a['href']
+            self.link_text.setdefault(a['href'], '')
         if tag in ('br', 'img', 'meta', 'link', 'input', 'hr', 'source', 'col', 'wbr'): return
         skip = tag in SKIP_TEXT_TAGS or 'math' in (a.get('class') or '').split()
         self.stack.append((tag, skip))
 
     def handle_endtag(self, tag):
+        if tag == 'a': self._a = None
         for i in range(len(self.stack) - 1, -1, -1):
             if self.stack[i][0] == tag: del self.stack[i:]; break
 
     def handle_data(self, data):
+        if self._a is not None and len(self.link_text[self._a]) < 80: self.link_text[self._a] += data
         if not any(s for _, s in self.stack): self.text.append(data)
 
 
@@ -81,8 +87,10 @@ def check_site(site: Path, doc_url: str = '', failed_pages: set = frozenset()) -
                 if unquote(u.fragment) not in tp.ids:
                     if target.stem in failed_pages:
                         missing_in_failed.setdefault(target.name, set()).add(u.fragment); continue
+                    name = pg.link_text.get(url, '').strip().rstrip('()')
+                    nb = next((f'nbs/{n.name}' for n in bd.notebooks() if bd.page_stem(n) == target.stem), target.name)
                     problems.append(f'{rel}: broken link {url!r}: no id {u.fragment!r} in {target.name}'
-                                    + (' (nbdev links every exported name; add a show_doc for it)' if '.' in u.fragment or '_' in u.fragment or u.fragment.islower() else ''))
+                                    + (f': nbdev links `{name}` there, but {nb} has no show_doc({name})' if name else ''))
     for page, frags in sorted(missing_in_failed.items()):
         problems.append(f'{len(frags)} link target(s) missing in {page} because its notebook failed nbdev processing '
                         f'(e.g. #{sorted(frags)[0]})')

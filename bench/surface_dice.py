@@ -5,9 +5,11 @@ target grown by one voxel with noisy blobs flipped ("related"), an independent m
 and, in 3D, two small masks far apart ("far apart"); tolerances from 1 to 50 mm (pixels in 2D).
 Each timing is the best of `--repeats` runs; the speed-up is reference time / ours, both measured in this run on this
 machine (named in the output), with the absolute difference of the two NSD values.
-Usage: python bench/surface_dice.py [--repeats 3] [--out bench/results/surface_dice_cpu.json]
+With `--baseline COMMIT`, the `surface_dice` of that commit (its pmdice_nb/metrics.py, loaded as a module) is timed
+in the same run, for a before/after comparison.
+Usage: python bench/surface_dice.py [--repeats 3] [--baseline COMMIT] [--out bench/results/surface_dice_cpu.json]
 """
-import argparse, os, platform, sys, time
+import argparse, importlib.util, os, platform, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +52,17 @@ def best_time(fn, repeats):
     return value, min(times)
 
 
+def baseline_surface_dice(commit):
+    "`surface_dice` as it was at `commit`."
+    source = subprocess.run(['git', 'show', f'{commit}:pmdice_nb/metrics.py'], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout
+    with tempfile.NamedTemporaryFile('w', suffix='.py', delete=False) as f: f.write(source)
+    spec = importlib.util.spec_from_file_location(f'metrics_{commit}', f.name)
+    module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
+    os.unlink(f.name)
+    return module.surface_dice
+
+
 def machine():
     try: cpu = next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
     except (OSError, StopIteration): cpu = platform.processor() or platform.machine()
@@ -59,12 +72,16 @@ def machine():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--repeats', type=int, default=3, help='timed runs of each call; the best is kept')
+    parser.add_argument('--baseline', help='also time the surface_dice of this git commit (before/after)')
     parser.add_argument('--out', type=Path, help='also write the results as JSON to this file')
     args = parser.parse_args()
+    baseline = baseline_surface_dice(args.baseline) if args.baseline else None
     cases = [('3D 96x160x160', (96, 160, 160), (1.5, 0.8, 0.8), ('related', 'unrelated', 'far apart')),
              ('2D 320x320', (320, 320), (1.0, 1.0), ('related', 'unrelated'))]
-    print(f'machine: {machine()}; best of {args.repeats} runs')
-    print(f'{"case":<15}{"masks":<11}{"tol":>6}{"ours s":>10}{"ref s":>10}{"speed-up":>10}{"NSD":>10}{"|diff|":>10}')
+    print(f'machine: {machine()}; best of {args.repeats} runs' +
+          (f'; "before" is surface_dice at commit {args.baseline}' if baseline else ''))
+    print(f'{"case":<15}{"masks":<11}{"tol":>6}{"ours s":>10}{"ref s":>10}{"speed-up":>10}{"NSD":>10}{"|diff|":>10}' +
+          (f'{"before s":>10}{"ref/before":>11}' if baseline else ''))
     rows = []
     for name, shape, spacing, kinds in cases:
         for kind in kinds:
@@ -75,14 +92,20 @@ def main():
                     reference.compute_surface_distances(target, pred, spacing), tolerance), args.repeats)
                 row = dict(case=name, masks=kind, shape=shape, spacing=spacing, tolerance=tolerance, ours_s=t_ours,
                            reference_s=t_ref, speedup=t_ref / t_ours, nsd=ours, abs_diff=abs(ours - float(theirs)))
+                line = (f'{name:<15}{kind:<11}{tolerance:>6.1f}{t_ours:>10.3f}{t_ref:>10.3f}{row["speedup"]:>9.1f}x'
+                        f'{ours:>10.4f}{row["abs_diff"]:>10.1e}')
+                if baseline:
+                    before, t_before = best_time(lambda: baseline(pred, target, tolerance, spacing), args.repeats)
+                    row.update(before_s=t_before, before_speedup=t_ref / t_before, before_abs_diff=abs(before - ours))
+                    line += f'{t_before:>10.3f}{row["before_speedup"]:>10.1f}x'
                 rows.append(row)
-                print(f'{name:<15}{kind:<11}{tolerance:>6.1f}{t_ours:>10.3f}{t_ref:>10.3f}{row["speedup"]:>9.1f}x'
-                      f'{ours:>10.4f}{row["abs_diff"]:>10.1e}', flush=True)
+                print(line, flush=True)
     print(f'max |diff| = {max(r["abs_diff"] for r in rows):.1e}; '
-          f'smallest speed-up = {min(r["speedup"] for r in rows):.1f}x')
+          f'smallest speed-up = {min(r["speedup"] for r in rows):.1f}x' +
+          (f' (before: {min(r["before_speedup"] for r in rows):.1f}x)' if baseline else ''))
     if args.out:
         atomic_write_json(args.out, dict(results=rows, commit=git_commit(ROOT), versions=package_versions(),
-                                         machine=machine(), repeats=args.repeats, seed=0))
+                                         machine=machine(), repeats=args.repeats, seed=0, baseline=args.baseline))
 
 
 if __name__ == '__main__': main()

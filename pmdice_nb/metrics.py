@@ -133,6 +133,7 @@ _MAX_BALL_OFFSETS = 100_000  # beyond this many candidate offsets, use the dista
 _NEAREST_OFFSETS = 27        # offsets always tried one at a time, nearest first, before lines are considered
 _GAP_COST_PER_VOXEL = 4      # cost of `_axis_gaps`, in offset lookups per grid voxel (measured)
 _GATHERS_PER_VOXEL = 16      # offset lookups allowed per grid voxel before the distance transform (~1/4 of its cost)
+_BOX_COST = 32               # cost of the two box tests per surfel in 3D, in offset lookups (half of it in 2D)
 
 @lru_cache(maxsize=256)
 def ball_offsets(tolerance:float, # maximum distance, in spacing units
@@ -185,12 +186,13 @@ def _box_counts(integral:np.ndarray, # `_integral(border)`
                 corners:tuple,       # coordinates of the surfels, one array per axis
                 radius:tuple) -> np.ndarray: # half-size of the box per axis, in voxels
     "Number of border corners in the box of half-size `radius` around each surfel (clipped to the grid)."
-    counts = 0
-    low = [np.clip(c - r, 0, n - 1) for c, r, n in zip(corners, radius, integral.shape)]
-    high = [np.clip(c + r + 1, 0, n - 1) for c, r, n in zip(corners, radius, integral.shape)]
+    strides = [s // integral.itemsize for s in integral.strides]
+    low = [np.clip(c - r, 0, n - 1) * s for c, r, n, s in zip(corners, radius, integral.shape, strides)]
+    high = [np.clip(c + r + 1, 0, n - 1) * s for c, r, n, s in zip(corners, radius, integral.shape, strides)]
+    flat, counts = integral.ravel(), 0
     for signs in np.ndindex(*(2,) * len(corners)):
-        index = tuple(h if s else l for s, l, h in zip(signs, low, high))
-        counts = counts + (-1) ** (len(corners) - sum(signs)) * integral[index].astype(np.int64)
+        index = sum(h if s else l for s, l, h in zip(signs, low, high))
+        counts = counts + flat[index] if (len(corners) - sum(signs)) % 2 == 0 else counts - flat[index]
     return counts
 
 def _integral(border:np.ndarray) -> np.ndarray:
@@ -212,18 +214,75 @@ def _box_radii(tolerance:float, spacing:tuple) -> tuple:
     return outer, (tuple(inner) if math.sqrt(total) <= tolerance else None)
 
 # %% ../nbs/02_metrics.ipynb #b7c1e2f0
-def _sieve(points:np.ndarray, # flat grid indices of all surfels
-           rest:np.ndarray,   # which of them are still unmatched
-           tests,             # (values, flat offset, limit): a surfel p is matched when values[p + offset] <= limit
-           budget:float):     # lookups allowed
-    "The surfels of `rest` that no test matches, the lookups spent, and whether all tests ran within `budget`."
-    spent = 0
-    for values, offset, limit in tests:
-        if rest.size == 0: break
-        if spent + rest.size > budget: return rest, spent, False
-        spent += rest.size
-        rest = rest[values[points[rest] + offset] > limit]
-    return rest, spent, True
+class _Matcher:
+    "Decides, tolerance after tolerance, which surfels have a corner of `other` within the tolerance (see above)."
+    def __init__(self,
+                 points:np.ndarray, # flat indices, in the padded corner grid, of the surfels to test
+                 other:np.ndarray,  # border corners of the other mask, on the same padded grid
+                 spacing:tuple, margin:tuple, # spacing and padding of the grid, per axis
+                 budget:float):     # lookups allowed before switching to the distance transform
+        self.points, self.other, self.spacing, self.margin, self.budget = points, other, spacing, margin, budget
+        self.free = (~other).ravel().view(np.uint8)  # 0 on the border
+        self.strides = np.array(other.strides) // other.itemsize
+        self.axis = len(spacing) - 1 - int(np.argmin(spacing[::-1]))  # the finest axis: the longest segments
+        self.per_voxel = _GAP_COST_PER_VOXEL * other.size  # cost of one pass over the grid, in lookups
+        self.spent, self.gaps, self.integral = 0, None, None
+
+    def sieve(self, rest, tests):
+        "Surfels of `rest` no test matches (test: values[p + offset] <= limit), and whether all ran in the budget."
+        for values, offset, limit in tests:
+            if rest.size == 0: break
+            if self.spent + rest.size > self.budget: return rest, False
+            self.spent += rest.size
+            rest = rest[values[self.points[rest] + offset] > limit]
+        return rest, True
+
+    def boxes(self, rest, tolerance):
+        "Which surfels of `rest` are matched for sure, and which may be: the two box tests."
+        if self.integral is None: self.integral, self.spent = _integral(self.other), self.spent + self.per_voxel
+        corners = np.unravel_index(self.points[rest], self.other.shape)
+        outer, inner = _box_radii(tolerance, self.spacing)
+        near = np.zeros(rest.size, bool) if inner is None else _box_counts(self.integral, corners, inner) > 0
+        self.spent += _BOX_COST * 2**(len(self.spacing) - 3) * rest.size
+        return near, ~near & (_box_counts(self.integral, corners, outer) > 0)
+
+    def step(self, todo, tolerance):
+        "The surfels of `todo` not matched at `tolerance`, and whether the lookups finished within the budget."
+        offsets = ball_offsets(tolerance, self.spacing)
+        if offsets is None: scan, rest, done = math.inf, todo, True
+        else:
+            flat_offsets = offsets @ self.strides
+            rest, done = self.sieve(todo, [(self.free, o, 0) for o in flat_offsets[:_NEAREST_OFFSETS]])
+            scan = len(offsets) - _NEAREST_OFFSETS  # lookups per surfel left, at most
+            if scan > 0:
+                centres, reach = _ball_lines(tolerance, self.spacing, self.axis)
+                lines = len(centres) + (self.gaps is None) * self.per_voxel / max(rest.size, 1)
+                scan = min(scan, lines)
+        if not done or rest.size == 0 or scan <= 0: return rest, done
+        far = rest[:0]
+        if scan > _BOX_COST * 2**(len(self.spacing) - 3) + (self.integral is None) * self.per_voxel / rest.size:
+            near, maybe = self.boxes(rest, tolerance)
+            far, rest = rest[~near & ~maybe], rest[maybe]
+        if offsets is None: return np.sort(np.concatenate([far, rest])), rest.size == 0
+        if rest.size:
+            if scan < len(offsets) - _NEAREST_OFFSETS:
+                if self.gaps is None:
+                    self.gaps = _axis_gaps(self.other, self.axis, self.margin[self.axis] + 1).ravel()
+                    self.spent += self.per_voxel
+                tests = zip([self.gaps] * len(centres), centres @ self.strides, reach)
+            else: tests = [(self.free, o, 0) for o in flat_offsets[_NEAREST_OFFSETS:]]
+            rest, done = self.sieve(rest, tests)
+        return np.sort(np.concatenate([far, rest])), done
+
+    def distances(self, todo, tolerance):
+        "Distance from each surfel of `todo` to `other`, exact up to `tolerance`, by one distance transform on their box."
+        corners = np.unravel_index(self.points[todo], self.other.shape)
+        outer, _ = _box_radii(tolerance, self.spacing)
+        box = tuple(slice(max(int(c.min()) - r, 0), min(int(c.max()) + r + 1, n))
+                    for c, r, n in zip(corners, outer, self.other.shape))
+        if not self.other[box].any(): return np.full(todo.size, np.inf)
+        distance = ndimage.distance_transform_edt(~self.other[box], sampling=self.spacing)
+        return distance[tuple(c - b.start for c, b in zip(corners, box))]
 
 def _first_match(points:np.ndarray, # flat indices, in the padded corner grid, of the surfels to test
                  other:np.ndarray,  # border corners of the other mask, on the same padded grid
@@ -231,93 +290,20 @@ def _first_match(points:np.ndarray, # flat indices, in the padded corner grid, o
                  spacing:tuple, margin:tuple, # spacing and padding of the grid, per axis
                  budget:float): # offset lookups allowed before switching to the distance transform
     "Index of the smallest of `tolerances` within which each surfel has a corner of `other` (len(tolerances): none)."
-    first = np.full(points.size, len(tolerances))
-    todo, free, spent = np.arange(points.size), (~other).ravel().view(np.uint8), 0
-    strides, per_voxel = np.array(other.strides) // other.itemsize, _GAP_COST_PER_VOXEL * other.size
-    axis = len(spacing) - 1 - int(np.argmin(spacing[::-1]))  # the finest axis: the longest lines
-    gaps = integral = None
+    first, todo = np.full(points.size, len(tolerances)), np.arange(points.size)
+    matcher = _Matcher(points, other, spacing, margin, budget)
     for i, tolerance in enumerate(tolerances):
-        if todo.size == 0: return first
-        offsets, rest, far, done = ball_offsets(tolerance, spacing), todo, todo[:0], True
-        if offsets is not None:
-            flat_offsets = offsets @ strides
-            rest, used, done = _sieve(points, rest, [(free, o, 0) for o in flat_offsets[:_NEAREST_OFFSETS]], budget - spent)
-            spent += used
-        if done and rest.size and (offsets is None or len(offsets) > _NEAREST_OFFSETS):
-            if integral is None: integral, spent = _integral(other), spent + per_voxel
-            corners = np.unravel_index(points[rest], other.shape)
-            outer, inner = _box_radii(tolerance, spacing)
-            near = np.zeros(rest.size, bool) if inner is None else _box_counts(integral, corners, inner) > 0
-            possible = ~near & (_box_counts(integral, corners, outer) > 0)
-            spent += 2**(len(spacing) + 1) * rest.size
-            far, rest = rest[~near & ~possible], rest[possible]
-            if offsets is None: done = rest.size == 0
-            elif rest.size:
-                centres, reach = _ball_lines(tolerance, spacing, axis)
-                lines_cost = rest.size * len(centres) + (gaps is None) * per_voxel
-                if lines_cost < rest.size * (len(offsets) - _NEAREST_OFFSETS):
-                    if gaps is None: gaps, spent = _axis_gaps(other, axis, margin[axis] + 1).ravel(), spent + per_voxel
-                    tests = zip([gaps] * len(centres), centres @ strides, reach)
-                else: tests = [(free, o, 0) for o in flat_offsets[_NEAREST_OFFSETS:]]
-                rest, used, done = _sieve(points, rest, tests, budget - spent)
-                spent += used
-        unmatched = np.zeros(points.size, bool); unmatched[rest] = unmatched[far] = True
+        if todo.size == 0: break
+        rest, done = matcher.step(todo, tolerance)
+        unmatched = np.zeros(points.size, bool); unmatched[rest] = True
         first[todo[~unmatched[todo]]] = i
-        todo = np.flatnonzero(unmatched)
-        if not done: break
-    else: return first
-    corners = np.unravel_index(points[todo], other.shape)
-    outer, _ = _box_radii(tolerances[-1], spacing)
-    box = tuple(slice(max(int(c.min()) - r, 0), min(int(c.max()) + r + 1, n))
-                for c, r, n in zip(corners, outer, other.shape))
-    if not other[box].any(): return first
-    distance = ndimage.distance_transform_edt(~other[box], sampling=spacing)
-    first[todo] = i + np.searchsorted(tolerances[i:], distance[tuple(c - b.start for c, b in zip(corners, box))])
+        todo = rest
+        if not done:
+            first[todo] = i + np.searchsorted(tolerances[i:], matcher.distances(todo, tolerances[-1]))
+            break
     return first
 
 # %% ../nbs/02_metrics.ipynb #f3d6bb03
-def _to_numpy(x):
-    "A NumPy view of an array-like or a (possibly GPU) torch tensor."
-    if hasattr(x, 'detach'): x = x.detach().cpu().numpy()
-    return np.asarray(x)
-
-def _as_mask(x, name:str) -> np.ndarray:
-    "`x` as a boolean mask; numeric masks must hold only 0 and 1 (NaN, 255 or a label 2 is an error)."
-    x = _to_numpy(x)
-    if x.dtype == bool: return x
-    if not np.issubdtype(x.dtype, np.number):
-        raise ValueError(f'{name} must be a boolean or numeric mask, got dtype {x.dtype}')
-    binary = (x == 0) | (x == 1)
-    if not binary.all():
-        raise ValueError(f'{name} must be a binary mask of 0 and 1, got the value {x[~binary].flat[0].item()!r} '
-                         f'(dtype {x.dtype}); threshold it first, e.g. `mask > 0` or `labels == c`')
-    return x == 1
-
-def _check_spacing(spacing, ndim:int) -> tuple:
-    if spacing is None: return (1.0,) * ndim
-    spacing = tuple(float(s) for s in np.ravel(_to_numpy(spacing)))
-    if len(spacing) != ndim or not all(math.isfinite(s) and s > 0 for s in spacing):
-        raise ValueError(f'spacing {spacing} must be {ndim} positive finite values, one per axis')
-    return spacing
-
-def _check_tolerances(tolerance) -> np.ndarray:
-    "One or several tolerances as a 1D float array, each >= 0."
-    tolerances = np.asarray(_to_numpy(tolerance), dtype=np.float64)
-    if tolerances.ndim > 1 or tolerances.size == 0:
-        raise ValueError(f'tolerance {tolerance} must be a number or a non-empty list of numbers')
-    for t in tolerances.ravel():
-        if not t >= 0: raise ValueError(f'tolerance {t} must be >= 0')
-    return np.atleast_1d(tolerances)
-
-def _bounding_box(mask:np.ndarray) -> tuple|None:
-    "Slices of the smallest box holding all of `mask`, or None when it is empty."
-    box = []
-    for axis in range(mask.ndim):
-        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        if hit.size == 0: return None
-        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
-    return tuple(box)
-
 def surface_dice(pred,  # predicted mask, 2D or 3D, bool or 0/1 numbers, NumPy or torch
                  target, # ground-truth mask, same shape
                  tolerance, # tau in spacing units (e.g. mm), or a list of them: one NSD per tolerance, in one pass
@@ -362,6 +348,49 @@ def _surface_dice(pred:np.ndarray, target:np.ndarray, tolerances:np.ndarray, spa
     nsd[order] = matched / (areas_target.sum() + areas_pred.sum())
     return nsd
 
+# %% ../nbs/02_metrics.ipynb #f3d6bb0a
+def _to_numpy(x):
+    "A NumPy view of an array-like or a (possibly GPU) torch tensor."
+    if hasattr(x, 'detach'): x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+def _as_mask(x, name:str) -> np.ndarray:
+    "`x` as a boolean mask; numeric masks must hold only 0 and 1 (NaN, 255 or a label 2 is an error)."
+    x = _to_numpy(x)
+    if x.dtype == bool: return x
+    if not np.issubdtype(x.dtype, np.number):
+        raise ValueError(f'{name} must be a boolean or numeric mask, got dtype {x.dtype}')
+    binary = (x == 0) | (x == 1)
+    if not binary.all():
+        raise ValueError(f'{name} must be a binary mask of 0 and 1, got the value {x[~binary].flat[0].item()!r} '
+                         f'(dtype {x.dtype}); threshold it first, e.g. `mask > 0` or `labels == c`')
+    return x == 1
+
+def _check_spacing(spacing, ndim:int) -> tuple:
+    if spacing is None: return (1.0,) * ndim
+    spacing = tuple(float(s) for s in np.ravel(_to_numpy(spacing)))
+    if len(spacing) != ndim or not all(math.isfinite(s) and s > 0 for s in spacing):
+        raise ValueError(f'spacing {spacing} must be {ndim} positive finite values, one per axis')
+    return spacing
+
+def _check_tolerances(tolerance) -> np.ndarray:
+    "One or several tolerances as a 1D float array, each >= 0."
+    tolerances = np.asarray(_to_numpy(tolerance), dtype=np.float64)
+    if tolerances.ndim > 1 or tolerances.size == 0:
+        raise ValueError(f'tolerance {tolerance} must be a number or a non-empty list of numbers')
+    for t in tolerances.ravel():
+        if not t >= 0: raise ValueError(f'tolerance {t} must be >= 0')
+    return np.atleast_1d(tolerances)
+
+def _bounding_box(mask:np.ndarray) -> tuple|None:
+    "Slices of the smallest box holding all of `mask`, or None when it is empty."
+    box = []
+    for axis in range(mask.ndim):
+        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        if hit.size == 0: return None
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(box)
+
 # %% ../nbs/02_metrics.ipynb #75aa18d3
 def _label_map(x, name:str, n_classes:int) -> np.ndarray:
     "`x` as an integer label map with labels in [0, n_classes)."
@@ -385,6 +414,7 @@ def confusion_matrix(pred, target, n_classes:int) -> np.ndarray:
     pairs = target.astype(np.int64).ravel() * n_classes + pred.astype(np.int64).ravel()
     return np.bincount(pairs, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
+# %% ../nbs/02_metrics.ipynb #75aa18d4
 def nsd_key(tolerance:float) -> str:
     "Record key of the NSD at `tolerance`: 'nsd@2', 'nsd@0.5'."
     return f'nsd@{float(tolerance):g}'

@@ -328,8 +328,9 @@ def _fast_dataloaders(dataset, split, valid_idx, bs, size, crop, augment, num_wo
         if train.nbytes + valid.nbytes < free / 4: train, valid = train.to(device), valid.to(device)
     last = [ChannelsLast()] if device.type == 'cuda' else []
     aug = [BatchAugment(crop, augment=augment)] if (crop or augment) else []
-    train_dl = FastSegDL(train, bs=bs, shuffle=True, drop_last=len(train) > bs, after_batch=[SliceToFloat()] + aug + last, device=device)
-    valid_dl = FastSegDL(valid, bs=bs, shuffle=False, after_batch=[SliceToFloat()] + aug + last, device=device)
+    train_dl = FastSegDL(train, bs=bs, shuffle=True, drop_last=len(train) > bs, after_batch=[SliceToFloat()] + aug + last,
+                         num_workers=0, device=device)
+    valid_dl = FastSegDL(valid, bs=bs, shuffle=False, after_batch=[SliceToFloat()] + aug + last, num_workers=0, device=device)
     return _describe(SegDataLoaders(train_dl, valid_dl, device=device), dataset, size, crop, split, fast=True)
 
 def seg_dataloaders(dataset, # a `pmdice_nb.data.SegDataset`

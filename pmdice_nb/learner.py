@@ -11,10 +11,12 @@ import numpy as np
 import pandas as pd
 import torch, torch.nn as nn
 from fastcore.basics import ifnone
-from fastai.torch_core import TensorMask, set_seed, num_distrib
+from fastai.torch_core import TensorMask, set_seed, num_distrib, rank_distrib
 from fastai.data.core import DataLoaders
 from fastai.vision.learner import unet_learner
-from fastai.learner import Learner
+from fastai.learner import Learner, AvgMetric
+from fastai.callback.core import Callback
+from fastai.callback.progress import ProgressCallback
 from fastai.optimizer import Adam
 from fastai.callback.schedule import ParamScheduler
 from fastai.callback.tracker import TrackerCallback
@@ -27,8 +29,8 @@ from .augment import *   # data loaders and augmentation (04a); importable from 
 from .models import *    # the U-Nets (04b)
 
 # %% auto #0
-__all__ = ['compile_model', 'seg_learner', 'Checkpoints', 'load_weights', 'PolyLR', 'fit_poly', 'training_log', 'predict_case',
-           'evaluate_cases', 'evaluate']
+__all__ = ['compile_model', 'seg_learner', 'Checkpoints', 'load_weights', 'PolyLR', 'GatherMetrics', 'distributed', 'fit_poly',
+           'training_log', 'predict_case', 'evaluate_cases', 'evaluate']
 
 # %% ../nbs/04c_learner.ipynb #131cb96f
 def compile_model(learn:Learner, # its model is compiled in place (`nn.Module.compile`)
@@ -138,6 +140,61 @@ class PolyLR:
     def __call__(self, pos:float) -> float: return self.lr0 * max(1. - pos, 0.) ** self.power
     def __repr__(self): return f"PolyLR(lr0={self.lr0}, power={self.power})"
 
+# %% ../nbs/04c_learner.ipynb #d6a156e1
+def _collective_device():
+    "Where tensors for collectives must live: the GPU for NCCL, the CPU for gloo."
+    nccl = torch.distributed.get_backend() == 'nccl'
+    return torch.device('cuda', torch.cuda.current_device()) if nccl else torch.device('cpu')
+
+class GatherMetrics(Callback):
+    "Combine the validation loss and metrics of all processes before the `Recorder` logs them."
+    order = 12   # after fastai's `DistributedTrainer` (11), before the `Recorder` (50)
+    def after_validate(self):
+        if num_distrib() < 2 or not (torch.distributed.is_available() and torch.distributed.is_initialized()): return
+        dev, n = _collective_device(), getattr(self.learn.dl, 'n', None)
+        sums = [self.learn.recorder.loss] + [m for m in self.learn.metrics if isinstance(m, AvgMetric)]
+        for m in sums:
+            t = torch.tensor([float(m.total), float(m.count)], dtype=torch.float64, device=dev)
+            torch.distributed.all_reduce(t)
+            m.total, m.count = t[0].cpu(), t[1].item()
+        seen = set()
+        for m in self.learn.metrics:
+            acc = getattr(m, 'accumulator', None)
+            if acc is None or id(acc) in seen: continue
+            seen.add(id(acc))
+            parts = [None] * num_distrib()
+            torch.distributed.all_gather_object(parts, acc.records)
+            records = [r for part in parts for r in part]
+            acc.records, acc._summary = (records[:n] if n else records), None
+
+# %% ../nbs/04c_learner.ipynb #0f41cfe3
+@contextlib.contextmanager
+def distributed(learn:Learner, # trained on all processes of the launch
+                sync_bn:bool|None=None, # synchronised batch norm; None: on GPUs (gloo has none)
+               ):
+    "Train `learn` in fastai's distributed data parallel mode within the block, with metrics gathered over processes."
+    try:
+        import accelerate
+        from fastai.distributed import DistributedTrainer, DistributedDL
+    except ImportError: raise ImportError("training on several processes (WORLD_SIZE > 1) needs Hugging Face "
+                                          "Accelerate: pip install accelerate") from None
+    class _DistributedDL(DistributedDL):
+        def _broadcast(self, t, rank):
+            t = torch.tensor(t, dtype=torch.long, device=_collective_device())
+            torch.distributed.broadcast(t, rank)
+            return t.cpu().tolist()
+    class _Trainer(DistributedTrainer):
+        def _wrap_dl(self, dl): return dl if isinstance(dl, DistributedDL) else _DistributedDL(dl, device=getattr(self.learn.model, 'device', None))
+    cuda = torch.device(learn.dls.device or 'cpu').type == 'cuda'
+    cbs = [_Trainer(sync_bn=cuda if sync_bn is None else sync_bn, cpu=not cuda), GatherMetrics()]
+    learn.add_cbs(cbs)
+    had_bar = any(isinstance(c, ProgressCallback) for c in learn.cbs)
+    if rank_distrib() and had_bar: learn.remove_cb(ProgressCallback)
+    try: yield learn
+    finally:
+        learn.remove_cbs(cbs)
+        if rank_distrib() and had_bar: learn.add_cb(ProgressCallback())
+
 # %% ../nbs/04c_learner.ipynb #05e655a8
 def fit_poly(learn:Learner, # from `seg_learner`
              epochs:int, # training epochs
@@ -149,13 +206,8 @@ def fit_poly(learn:Learner, # from `seg_learner`
     if epochs < 1: raise ValueError(f"epochs must be >= 1, got {epochs!r}")
     lr = ifnone(lr, learn.lr)
     sched = ParamScheduler({'lr': PolyLR(lr, power)})
-    ctx = contextlib.nullcontext()
-    if num_distrib() > 1:
-        try: import accelerate, fastai.distributed  # fastai.distributed adds `Learner.distrib_ctx`; it needs accelerate
-        except ImportError: raise ImportError("training on several processes (WORLD_SIZE > 1) needs Hugging Face "
-                                              "Accelerate: pip install accelerate") from None
-        ctx = learn.distrib_ctx()
-    with ctx: learn.fit(epochs, lr=lr, cbs=[sched] + list(cbs or []))
+    with (distributed(learn) if num_distrib() > 1 else contextlib.nullcontext()):
+        learn.fit(epochs, lr=lr, cbs=[sched] + list(cbs or []))
     return learn
 
 # %% ../nbs/04c_learner.ipynb #a6e54b75

@@ -291,3 +291,19 @@ def test_fast_path_needs_one_size():
     cases = [Case(str(s), np.zeros((s, s, 3), np.float32), np.zeros((s, s), np.uint8), (1., 1.)) for s in (8, 10)]
     with pytest.raises(ValueError, match='size'): SliceTensors.from_dataset(cases, [0, 1], size=None)
     assert tuple(SliceTensors.from_dataset(cases, [0, 1], size=(6, 6)).images.shape) == (2, 3, 6, 6)
+
+
+def test_bench_train_runs_small(tmp_path):
+    "bench/train.py (throughput, step split, study of fast vs plain) runs end to end on the CPU in tiny sizes."
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('bench_train', Path(__file__).resolve().parents[1] / 'bench' / 'train.py')
+    bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)
+    result = bench.main(['--device', 'cpu', '--tiny', '--bs', '2', '--out', str(tmp_path / 'train')])
+    assert {r['path'] for r in result['rows']} == {'fast', 'plain'}
+    for r in result['rows']:
+        assert r['images_per_s'] > 0 and set(r['split_ms']) == set(bench.PHASES)
+        assert abs(sum(r['split_pct'].values()) - 100) < 1
+    assert (tmp_path / 'train.md').read_text().count('| fast |') == 1
+    study = bench.main(['--device', 'cpu', '--tiny', '--study', '--seeds', '0', '--out', str(tmp_path / 'study')])
+    assert set(study['summary']) == {'fast', 'plain'} and len(study['runs']) == 2
+    assert bench.largest_batch([{'bs': 8, 'peak_gib': 2.}, {'bs': 16, 'peak_gib': 3.}])['bs'] == 120   # 1 + bs/8 GiB = 16 GiB

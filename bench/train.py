@@ -1,0 +1,249 @@
+"""Training throughput of the Kvasir-SEG `paper` recipe on the fast and the plain data path, and their metrics.
+
+The recipe: ResNet34 U-Net (fastai `DynamicUnet`, random encoder weights so nothing is downloaded), 320×320 inputs,
+random 256×256 training crops, the paper's augmentation (flip, rotation, zoom, elastic), PM Dice loss, Adam; bf16
+autocast on CUDA. The images are synthetic polyps of the same shapes (the real data is not needed to time a step).
+
+For each path and batch size it reports
+- images/s of the whole training step as fastai runs it (data, augmentation, forward, loss, backward, optimizer;
+  no synchronisation inside the loop), from the wall time of a full epoch after a warm-up epoch;
+- the split of the step time into data, aug, fwd, loss, bwd, opt, measured in a separate loop of the same
+  components with a synchronisation between phases (so the parts add up to more than the pipelined step);
+- on CUDA, the GPU busy fraction: the GPU time of one step (CUDA events around aug+fwd+loss+bwd+opt, summed) over
+  the wall time of a step in fastai's loop; and the peak memory (`torch.cuda.max_memory_allocated`);
+- the largest batch that fits 16 GiB, from a linear fit of peak memory against batch size.
+
+`--study` instead trains a small U-Net on synthetic polyps with each path for a few seeds and compares the test
+metrics (the two paths must agree within seed noise).
+
+    python bench/train.py [--device cuda] [--bs 16 32 64 128] [--paths fast plain] [--compile] [--out bench/results/train_h100]
+    python bench/train.py --study [--seeds 0 1 2 3 4] [--out bench/results/train_study_cpu]
+    python bench/train.py --device cpu --tiny        # seconds: a check of the script (tests/test_learner.py)
+"""
+import argparse, json, math, statistics, sys, tempfile, time
+from pathlib import Path
+import numpy as np
+import torch
+from fastai.callback.core import Callback
+from fastai.torch_core import set_seed
+from fastai.data.core import Pipeline
+from pmdice_nb.core import atomic_write_json, atomic_write_text, device_name, package_versions, git_commit
+from pmdice_nb.data.synthetic import SyntheticPolyps
+from pmdice_nb.learner import seg_dataloaders, seg_learner, fit_poly, evaluate
+
+ROOT = Path(__file__).resolve().parents[1]
+PHASES = ('data', 'aug', 'fwd', 'loss', 'bwd', 'opt')
+GIB16 = 16 * 2**30
+
+
+class EpochTimer(Callback):
+    "Wall time of each training phase (synchronised at its ends only) and images seen."
+    order = 100
+    def before_fit(self): self.times, self.images = [], []
+    def before_train(self):
+        self._sync(); self.t0, self.n = time.perf_counter(), 0
+    def after_batch(self):
+        if self.training: self.n += len(self.learn.xb[0])
+    def after_train(self):
+        self._sync(); self.times.append(time.perf_counter() - self.t0); self.images.append(self.n)
+    def _sync(self):
+        if torch.device(self.dls.device).type == 'cuda': torch.cuda.synchronize()
+
+
+def _sync(dev):
+    if dev.type == 'cuda': torch.cuda.synchronize()
+
+
+def step_split(learn, steps:int, dev) -> tuple[dict, float]:
+    "Mean ms per phase over `steps` training steps of `learn`'s own components, and the GPU ms per step (CUDA events)."
+    dl = learn.dls.train
+    tfms, dl.after_batch = dl.after_batch, Pipeline([])   # iterate raw batches; apply the transforms as their own phase
+    tfms.split_idx = 0
+    amp = getattr(learn, 'mixed_precision', None)
+    dtype = torch.bfloat16 if amp is not None and amp.amp_mode.value == 'bf16' else torch.float16
+    model, loss_func = learn.model.train(), learn.loss_func
+    if learn.opt is None: learn.create_opt()
+    totals, gpu_ms, done = dict.fromkeys(PHASES, 0.), 0., 0
+    try:
+        while done < steps:
+            it = iter(dl)
+            while done < steps:
+                t = {}; t0 = time.perf_counter()
+                try: b = next(it)
+                except StopIteration: break
+                _sync(dev); t['data'] = time.perf_counter(); ev = []
+                def mark():
+                    if dev.type == 'cuda': e = torch.cuda.Event(enable_timing=True); e.record(); ev.append(e)
+                mark()
+                x, y = tfms(b); _sync(dev); t['aug'] = time.perf_counter()
+                with torch.autocast(device_type=dev.type, dtype=dtype, enabled=amp is not None and dev.type == 'cuda'):
+                    pred = model(x); _sync(dev); t['fwd'] = time.perf_counter()
+                    loss = loss_func(pred, y); _sync(dev); t['loss'] = time.perf_counter()
+                loss.backward(); _sync(dev); t['bwd'] = time.perf_counter()
+                learn.opt.step(); learn.opt.zero_grad(); _sync(dev); t['opt'] = time.perf_counter()
+                mark()
+                if done > 0 or steps == 1:  # the first step warms up (allocations, cuDNN autotuning)
+                    prev = t0
+                    for k in PHASES: totals[k] += (t[k] - prev) * 1e3; prev = t[k]
+                    if ev: _sync(dev); gpu_ms += ev[0].elapsed_time(ev[-1])
+                done += 1
+    finally: dl.after_batch = tfms
+    n = max(steps - 1, 1)
+    return {k: v / n for k, v in totals.items()}, gpu_ms / n
+
+
+def make_data(args, path:str, bs:int, dev):
+    "DataLoaders of the recipe on `path` ('fast' or 'plain') with `args.steps` training batches per epoch."
+    n_train = bs * args.steps
+    ds = SyntheticPolyps(n=n_train + bs, size=args.size, seed=0)
+    split = {'train': list(range(n_train)), 'valid': list(range(n_train, n_train + bs)), 'test': []}
+    return seg_dataloaders(ds, split, bs=bs, size=(args.size, args.size), crop=(args.crop, args.crop), device=dev,
+                           fast=(path == 'fast'), num_workers=args.workers if path == 'plain' else 0)
+
+
+def measure(args, path:str, bs:int, dev) -> dict:
+    set_seed(0)
+    dls = make_data(args, path, bs, dev)
+    learn = seg_learner(dls, arch=args.arch, loss='pm_dice', pretrained=False, features=args.features, checkpoint=None,
+                        mixed_precision='auto', seed=0, compile=args.compile)
+    learn.metrics = []   # time the training step, not the validation metrics
+    if dev.type == 'cuda': torch.cuda.reset_peak_memory_stats(dev)
+    timer = EpochTimer()
+    with learn.no_bar(), learn.no_logging(): learn.fit(2, lr=5e-4, cbs=[timer])
+    wall_s, images = timer.times[-1], timer.images[-1]
+    split_ms, gpu_ms = step_split(learn, args.split_steps, dev)
+    step_ms = wall_s * 1e3 / max(images / bs, 1)
+    peak = torch.cuda.max_memory_allocated(dev) if dev.type == 'cuda' else None
+    row = dict(path=path, bs=bs, images_per_s=round(images / wall_s, 1), step_ms=round(step_ms, 2),
+               split_ms={k: round(v, 2) for k, v in split_ms.items()},
+               split_pct={k: round(100 * v / sum(split_ms.values()), 1) for k, v in split_ms.items()},
+               gpu_busy=None if dev.type != 'cuda' else round(min(gpu_ms / step_ms, 1.), 3),
+               peak_gib=None if peak is None else round(peak / 2**30, 3),
+               data_on=str(dls.train.dataset.images.device) if path == 'fast' else 'cpu (per item)')
+    del learn, dls
+    if dev.type == 'cuda': torch.cuda.empty_cache()
+    return row
+
+
+def largest_batch(rows:list, budget:int=GIB16) -> dict|None:
+    "Largest batch size whose peak memory fits `budget`, from a least-squares line through (bs, peak)."
+    pts = [(r['bs'], r['peak_gib'] * 2**30) for r in rows if r.get('peak_gib') is not None]
+    if len(pts) < 2: return None
+    bs, peak = map(np.array, zip(*pts))
+    slope, intercept = np.polyfit(bs, peak, 1)
+    return dict(bs=int((budget - intercept) // slope), gib_per_image=round(slope / 2**30, 4), fixed_gib=round(intercept / 2**30, 3))
+
+
+def throughput(args, dev) -> dict:
+    rows = []
+    for path in args.paths:
+        for bs in args.bs:
+            try: row = measure(args, path, bs, dev)
+            except torch.OutOfMemoryError: row = dict(path=path, bs=bs, error='out of memory')
+            rows.append(row); print(json.dumps(row), flush=True)
+    fits = {p: largest_batch([r for r in rows if r['path'] == p and 'error' not in r]) for p in args.paths}
+    return dict(rows=rows, largest_batch_16gib=fits)
+
+
+def study(args, dev) -> dict:
+    "Test metrics of the fast and the plain path, same recipe and seeds (small U-Net, synthetic polyps, with augmentation)."
+    runs = []
+    for seed in args.seeds:
+        for path in args.paths:
+            set_seed(seed)
+            ds = SyntheticPolyps(n=args.study_n, size=args.size, seed=0)
+            split = ds.split(seed=0)
+            dls = seg_dataloaders(ds, split, bs=8, size=(args.size, args.size), crop=(args.crop, args.crop), device=dev,
+                                  fast=(path == 'fast'))
+            learn = seg_learner(dls, arch='unet', features=args.features, lr=3e-3, loss='pm_dice', checkpoint=None, seed=seed)
+            t0 = time.time()
+            with learn.no_bar(), learn.no_logging(): fit_poly(learn, args.epochs)
+            summary, _ = evaluate(learn, ds, split['test'], progress=False)
+            run = dict(path=path, seed=seed, mDice=round(summary['mDice'], 4), mNSD=round(summary['mNSD'], 4),
+                       train_s=round(time.time() - t0, 1))
+            runs.append(run); print(json.dumps(run), flush=True)
+    table = {}
+    for path in args.paths:
+        for k in ('mDice', 'mNSD'):
+            v = [r[k] for r in runs if r['path'] == path]
+            table.setdefault(path, {})[k] = (round(statistics.mean(v), 4), round(statistics.stdev(v), 4) if len(v) > 1 else None)
+    return dict(runs=runs, summary=table)
+
+
+def markdown(result:dict) -> str:
+    a = result['args']
+    head = (f"# bench/train.py on {result['device']}\n\ncommit {result['git_commit']}, torch {result['versions'].get('torch')}, "
+            f"fastai {result['versions'].get('fastai')}\n\n")
+    if 'summary' in result:
+        lines = [f"Fast vs plain data path: plain U-Net (features {a['features']}), synthetic polyps n={a['study_n']} at "
+                 f"{a['size']}² with random {a['crop']}² crops and the paper's augmentation, PM Dice, {a['epochs']} epochs, "
+                 f"seeds {a['seeds']}; test metrics per case (`evaluate`).\n",
+                 "| path | mDice (mean ± std) | mNSD (mean ± std) |", "|---|---|---|"]
+        for p, m in result['summary'].items():
+            f = lambda t: f"{100 * t[0]:.2f} ± {100 * t[1]:.2f}" if t[1] is not None else f"{100 * t[0]:.2f}"
+            lines.append(f"| {p} | {f(m['mDice'])} | {f(m['mNSD'])} |")
+        lines += ["", "| path | seed | mDice | mNSD | train s |", "|---|---|---|---|---|"]
+        lines += [f"| {r['path']} | {r['seed']} | {100 * r['mDice']:.2f} | {100 * r['mNSD']:.2f} | {r['train_s']} |" for r in result['runs']]
+        return head + '\n'.join(lines) + '\n'
+    lines = [f"Recipe: {a['arch']} U-Net, {a['size']}² inputs, random {a['crop']}² crops, paper augmentation, PM Dice, "
+             f"Adam; bf16 autocast on CUDA; compile={a['compile']}. images/s: whole fastai training step (epoch of "
+             f"{a['steps']} batches after a warm-up epoch). Split: separate loop, synchronised between phases.\n",
+             "| path | bs | images/s | ms/step | " + ' | '.join(f'{p} %' for p in PHASES) + " | GPU busy | peak GiB | data on |",
+             "|---|---|---|---|" + '---|' * len(PHASES) + "---|---|---|"]
+    for r in result['rows']:
+        if 'error' in r: lines.append(f"| {r['path']} | {r['bs']} | {r['error']} |"); continue
+        busy = '—' if r['gpu_busy'] is None else f"{100 * r['gpu_busy']:.0f}%"
+        peak = '—' if r['peak_gib'] is None else f"{r['peak_gib']:.2f}"
+        lines.append(f"| {r['path']} | {r['bs']} | {r['images_per_s']} | {r['step_ms']} | "
+                     + ' | '.join(str(r['split_pct'][p]) for p in PHASES) + f" | {busy} | {peak} | {r['data_on']} |")
+    for p, fit in result['largest_batch_16gib'].items():
+        if fit: lines.append(f"\nLargest batch in 16 GiB ({p} path, linear fit of peak memory): **{fit['bs']}** "
+                             f"({fit['gib_per_image']} GiB per image + {fit['fixed_gib']} GiB).")
+    return head + '\n'.join(lines) + '\n'
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    ap.add_argument('--paths', nargs='+', default=['fast', 'plain'], choices=['fast', 'plain'])
+    ap.add_argument('--bs', nargs='+', type=int, default=None, help='batch sizes (default: 16 32 64 128 on CUDA, 2 4 on CPU)')
+    ap.add_argument('--steps', type=int, default=None, help='training batches per timed epoch (default 20 CUDA, 2 CPU)')
+    ap.add_argument('--split-steps', type=int, default=None, help='steps of the phase split (default 10 CUDA, 2 CPU)')
+    ap.add_argument('--arch', default='resnet34', choices=['resnet34', 'unet'])
+    ap.add_argument('--features', type=int, default=None, help='plain U-Net width (default 64; 8 in --study)')
+    ap.add_argument('--size', type=int, default=None, help='input side (default 320; 64 in --study)')
+    ap.add_argument('--crop', type=int, default=None, help='training crop side (default 256; 48 in --study)')
+    ap.add_argument('--workers', type=int, default=0, help='DataLoader workers of the plain path')
+    ap.add_argument('--compile', action='store_true', help='torch.compile the model (falls back to eager)')
+    ap.add_argument('--study', action='store_true', help='fast vs plain path metrics over seeds instead of throughput')
+    ap.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2, 3, 4])
+    ap.add_argument('--epochs', type=int, default=12, help='epochs of each --study run')
+    ap.add_argument('--study-n', type=int, default=60, help='synthetic images of the --study dataset')
+    ap.add_argument('--tiny', action='store_true', help='tiny sizes: a check of the script in seconds')
+    ap.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    ap.add_argument('--out', default=None, help='write OUT.json and OUT.md')
+    args = ap.parse_args(argv)
+    dev = torch.device(args.device)
+    if args.threads: torch.set_num_threads(args.threads)
+    cuda = dev.type == 'cuda'
+    if args.study:
+        defaults = dict(size=64, crop=48, features=8)
+        if args.tiny: defaults.update(size=32, crop=24, features=4); args.seeds, args.epochs, args.study_n = args.seeds[:2], 1, 12
+    else:
+        defaults = dict(size=320, crop=256, features=64, bs=[16, 32, 64, 128] if cuda else [2, 4],
+                        steps=20 if cuda else 2, split_steps=10 if cuda else 2)
+        if args.tiny: defaults.update(size=32, crop=24, features=4, bs=[2, 4], steps=2, split_steps=2); args.arch = 'unet'
+    for k, v in defaults.items():
+        if getattr(args, k, None) is None: setattr(args, k, v)
+    result = dict(device=device_name() if cuda else f'cpu ({torch.get_num_threads()} threads)', versions=package_versions(),
+                  git_commit=git_commit(ROOT), args=vars(args))
+    result.update(study(args, dev) if args.study else throughput(args, dev))
+    md = markdown(result)
+    print(md)
+    if args.out:
+        atomic_write_json(f'{args.out}.json', result); atomic_write_text(f'{args.out}.md', md)
+        print(f'wrote {args.out}.json and {args.out}.md')
+    return result
+
+
+if __name__ == '__main__': main()

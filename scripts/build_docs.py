@@ -66,7 +66,7 @@ def _inputs_hash(nb: Path) -> str:
     import nbdev
     h.update(nbdev.__version__.encode())
     for p in [nb, ROOT/'settings.ini', *sorted((ROOT/'pmdice_nb').rglob('*.py'))]:
-        h.update(str(p.relative_to(ROOT)).encode()); h.update(p.read_bytes())
+        h.update(p.name.encode()); h.update(p.read_bytes())
     return h.hexdigest()[:24]
 
 
@@ -110,7 +110,11 @@ def process_notebook(nb: Path, dst: Path, force: bool = False) -> ProcResult:
         msg = str(e)
         m = re.search(r'in cell (\d+) :\n(.*)', msg, re.S)
         cell_src = m.group(2) if m else ''
-        cell = f'cell {m.group(1)}: ' + ' | '.join(cell_src.strip().splitlines()[:3])[:200] if m else ''
+        # nbdev's cell number counts the cells its processors insert; give the notebook's own (from 0) instead
+        orig = [''.join(c.get('source', '')) for c in json.loads(nb.read_text(encoding='utf-8'))['cells']]
+        idx = next((i for i, o in enumerate(orig) if m and o.strip() == cell_src.strip()), None)
+        where = f'cell {idx} (counting from 0)' if idx is not None else f'cell {m.group(1) if m else "?"} (nbdev\'s count)'
+        cell = f'{where}: ' + ' | '.join(cell_src.strip().splitlines()[:3])[:200] if m else ''
         if not m: err = f'{type(e).__name__}: {msg}'.splitlines()[0][:300] if cause is e else err
         res = ProcResult(nb, False, time.time() - t0, err, cell, _hint(err, cell_src))
         # Fallback so the page still exists: every processor but the show_doc execution.
@@ -321,7 +325,7 @@ def build(out: Path = ROOT/'_docs', force: bool = False, only: list[str] | None 
     for nb in nbs:
         r = process_notebook(nb, PROC/'_nbdev'/nb.name, force)
         results.append(r)
-        say(f"  nbdev processing {nb.relative_to(ROOT)}: {'ok' if r.ok else 'FAILED'} ({r.seconds:.1f}s)")
+        say(f"  nbdev processing {nb.relative_to(ROOT) if nb.is_relative_to(ROOT) else nb}: {'ok' if r.ok else 'FAILED'} ({r.seconds:.1f}s)")
     t1 = time.time()
     # Sources are written to a fresh folder, then only changed files are copied over, so Sphinx rebuilds only those.
     new_src = PROC/'_site_src.new'
@@ -353,7 +357,8 @@ def report_proc_failures(results) -> list[str]:
     lines = []
     for r in results:
         if r.ok: continue
-        lines.append(f"{r.nb.relative_to(ROOT)}: nbdev's processing failed: {r.error}")
+        name = r.nb.relative_to(ROOT) if r.nb.is_relative_to(ROOT) else r.nb
+        lines.append(f"{name}: nbdev's processing failed: {r.error}")
         if r.cell: lines.append(f"    in {r.cell}")
         if r.hint: lines.append(f"    why: {r.hint}")
     return lines

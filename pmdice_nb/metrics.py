@@ -8,6 +8,7 @@ import math
 from functools import lru_cache
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import cKDTree
 from fastai.learner import Metric
 
 # %% auto #0
@@ -133,6 +134,7 @@ _MAX_BALL_OFFSETS = 100_000  # beyond this many candidate offsets, use the dista
 _NEAREST_OFFSETS = 27        # offsets always tried one at a time, nearest first, before lines are considered
 _GAP_COST_PER_VOXEL = 4      # cost of `_axis_gaps`, in offset lookups per grid voxel (measured)
 _GATHERS_PER_VOXEL = 16      # offset lookups allowed per grid voxel before the distance transform (~1/4 of its cost)
+_KDTREE_COST = 8             # cost of a k-d tree per point (border corners and surfels), in distance-map voxels
 _BOX_COST = 32               # cost of the two box tests per surfel in 3D, in offset lookups (half of it in 2D)
 
 @lru_cache(maxsize=256)
@@ -275,14 +277,27 @@ class _Matcher:
         return np.sort(np.concatenate([far, rest])), done
 
     def distances(self, todo, tolerance):
-        "Distance from each surfel of `todo` to `other`, exact up to `tolerance`, by one distance transform on their box."
+        "Distance of each surfel of `todo` to its nearest corner of `other` (inf beyond `tolerance`)."
         corners = np.unravel_index(self.points[todo], self.other.shape)
         outer, _ = _box_radii(tolerance, self.spacing)
         box = tuple(slice(max(int(c.min()) - r, 0), min(int(c.max()) + r + 1, n))
                     for c, r, n in zip(corners, outer, self.other.shape))
-        if not self.other[box].any(): return np.full(todo.size, np.inf)
+        sites = np.argwhere(self.other[box])
+        if len(sites) == 0: return np.full(todo.size, np.inf)
+        corners = np.stack([c - b.start for c, b in zip(corners, box)], 1)
+        if _KDTREE_COST * (len(sites) + len(corners)) < math.prod(b.stop - b.start for b in box):
+            # nearest corner from a k-d tree, its distance recomputed as the distance map computes it
+            scale = np.array(self.spacing)
+            found, nearest = cKDTree(sites * scale).query(corners * scale, distance_upper_bound=tolerance * (1 + 1e-9) + 1e-9)
+            distance = np.full(len(corners), np.inf)
+            hit = np.isfinite(found)
+            offsets = (sites[nearest[hit]] - corners[hit]).astype(np.float64)
+            total = (offsets[:, 0] * self.spacing[0]) * (offsets[:, 0] * self.spacing[0])
+            for a in range(1, offsets.shape[1]): total = total + (offsets[:, a] * self.spacing[a]) * (offsets[:, a] * self.spacing[a])
+            distance[hit] = np.sqrt(total)
+            return distance
         distance = ndimage.distance_transform_edt(~self.other[box], sampling=self.spacing)
-        return distance[tuple(c - b.start for c, b in zip(corners, box))]
+        return distance[tuple(corners.T)]
 
 def _first_match(points:np.ndarray, # flat indices, in the padded corner grid, of the surfels to test
                  other:np.ndarray,  # border corners of the other mask, on the same padded grid
@@ -427,7 +442,7 @@ def case_metrics(pred,    # predicted label map (H,W) or (D,H,W), NumPy or torch
                  target,  # ground-truth label map, same shape
                  n_classes:int, # number of classes including background (label 0)
                  spacing=None,  # voxel spacing per axis, for NSD (default 1 per axis)
-                 tolerance=1.0, # NSD tau in spacing units, or a list: 'nsd' at the first, 'nsd@<tau>' at each
+                 tolerance=1.0, # NSD tau (`NSD_TOLERANCE`), or a list: 'nsd' at the first, 'nsd@<tau>' at each
                  nsd:bool=True, # compute NSD (the slowest score); NaN when False
                 ) -> dict:
     "Dice, IoU, precision, recall and NSD of foreground classes 1..n_classes-1 in one case (NaN: absent in both)."
@@ -473,7 +488,7 @@ def _foreground_names(class_names, n_foreground:int) -> list:
 def summarize_cases(records:list, # `case_metrics` results, one per case
                     class_names:list|None=None, # names of the foreground classes (a leading background name is dropped)
                    ) -> dict:
-    "mDice, mIoU, mNSD, mPrec, mRec (fractions), 'mNSD@<tau>' per extra tolerance, 'Dice_<name>' per class, 'n_cases', 'n_nan'."
+    "mDice, mIoU, mNSD, mPrec, mRec (fractions), 'mNSD@<tau>' for 'nsd@<tau>', 'Dice_<name>', 'n_cases', 'n_nan'."
     if len(records) == 0: raise ValueError('records is empty: no case to summarize')
     names = dict(_SUMMARY_KEYS, **{'mNSD@' + k[4:]: k for k in records[0] if k.startswith('nsd@')})
     stacked = {}

@@ -63,9 +63,11 @@ def test_surface_dice_matches_deepmind_on_integer_and_paper_spacings(spacing):
 
 
 PATHS = {'offsets one by one': dict(_NEAREST_OFFSETS=10**9),
-         'boxes and lines': dict(_NEAREST_OFFSETS=0, _GAP_COST_PER_VOXEL=0),
-         'boxes and offsets': dict(_NEAREST_OFFSETS=0, _GAP_COST_PER_VOXEL=10**9, _GATHERS_PER_VOXEL=10**12),
-         'distance transform after a few lookups': dict(_NEAREST_OFFSETS=0, _GATHERS_PER_VOXEL=0.5)}
+         'boxes and lines': dict(_NEAREST_OFFSETS=0, _GAP_COST_PER_VOXEL=0, _BOX_COST=0),
+         'boxes and offsets': dict(_NEAREST_OFFSETS=0, _GAP_COST_PER_VOXEL=10**9, _GATHERS_PER_VOXEL=10**12,
+                                   _BOX_COST=-10**15),   # boxes always, segments never
+         'distance transform after a few lookups': dict(_NEAREST_OFFSETS=0, _GATHERS_PER_VOXEL=0.5, _KDTREE_COST=10**9),
+         'k-d tree after a few lookups': dict(_NEAREST_OFFSETS=0, _GATHERS_PER_VOXEL=0.5, _KDTREE_COST=0)}
 
 
 @pytest.mark.parametrize('path', PATHS)
@@ -108,8 +110,9 @@ def test_far_apart_masks_at_large_tolerances():
 
 
 def test_distance_transform_path_matches_deepmind(monkeypatch):
-    "With no budget for offset lookups, every surfel is measured with the distance transform."
+    "With no budget for offset lookups, every surfel is measured with the distance transform (or the k-d tree)."
     monkeypatch.setattr(metrics, '_GATHERS_PER_VOXEL', 0)
+    monkeypatch.setattr(metrics, '_KDTREE_COST', 10**9)
     for ndim in (2, 3):
         for pred, target, spacing in random_pairs(ndim, 3, seed=10 + ndim):
             for tolerance in (0.0, 1.0, 2.5):
@@ -120,6 +123,7 @@ def test_distance_transform_path_matches_deepmind(monkeypatch):
 def test_distance_transform_box_reaches_beyond_the_surface(monkeypatch):
     "The other border may lie outside the box of the unmatched surfels, but within the tolerance of them."
     monkeypatch.setattr(metrics, '_GATHERS_PER_VOXEL', 0)
+    monkeypatch.setattr(metrics, '_KDTREE_COST', 10**9)
     square = np.zeros((20, 20), bool); square[6:12, 5:13] = True
     cube = np.zeros((14, 16, 16), bool); cube[4:9, 5:11, 4:12] = True
     for mask, spacing in ((square, (1.0, 0.7)), (cube, (1.5, 0.8, 0.8))):
@@ -128,6 +132,23 @@ def test_distance_transform_box_reaches_beyond_the_surface(monkeypatch):
             for pred, target in ((grown, mask), (mask, grown)):
                 assert surface_dice(pred, target, tolerance, spacing) == pytest.approx(
                     reference_nsd(pred, target, tolerance, spacing), abs=1e-9)
+
+
+def test_kdtree_path_matches_deepmind(monkeypatch):
+    "The k-d tree finds the nearest corner; its distance is recomputed as the distance map does, ties at tau included."
+    monkeypatch.setattr(metrics, '_GATHERS_PER_VOXEL', 0)
+    monkeypatch.setattr(metrics, '_KDTREE_COST', 0)
+    for ndim in (2, 3):
+        for pred, target, spacing in random_pairs(ndim, 3, seed=30 + ndim):
+            for tolerance in (0.0, 1.0, 2.5, 9.0):
+                assert surface_dice(pred, target, tolerance, spacing) == pytest.approx(
+                    reference_nsd(pred, target, tolerance, spacing), abs=1e-12)
+    square = np.zeros((16, 10), bool); square[3:8, 2:7] = True
+    for shift, spacing in ((3, (0.35, 1.0)), (2, (1.0, 1.0)), (4, (0.8, 0.8))):
+        shifted = np.roll(square, shift, axis=0)
+        for tolerance in (shift * spacing[0], shift * spacing[0] * (1 - 1e-12), 5 * spacing[0]):
+            assert surface_dice(shifted, square, tolerance, spacing) == pytest.approx(
+                reference_nsd(shifted, square, tolerance, spacing), abs=1e-12)
 
 
 def test_tolerance_equal_to_a_multiple_of_the_spacing():

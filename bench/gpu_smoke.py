@@ -58,6 +58,7 @@ def main():
     ap.add_argument('--epochs', type=int, default=2)
     ap.add_argument('--quick', action='store_true', help='tiny sizes (a check of the script on a CPU)')
     ap.add_argument('--out', default=None, help='write the results as JSON here')
+    ap.add_argument('--plain', action='store_true', help="the plain data path (default on CUDA: the fast path of pmdice_nb.augment)")
     args = ap.parse_args()
     dev = torch.device(args.device)
     rows = []
@@ -66,7 +67,7 @@ def main():
             t0 = time.time()
             split = ds.split(seed=0)
             crop = ds.crop_size if (ds.crop_size and not args.quick) else False
-            dls = seg_dataloaders(ds, split, bs=bs, size=size, crop=crop, device=dev)
+            dls = seg_dataloaders(ds, split, bs=bs, size=size, crop=crop, device=dev, fast=False if args.plain else None)
             learn = seg_learner(dls, arch=arch, loss='pm_dice', pretrained=False, features=features, checkpoint=None,
                                 path=Path(d) / 'work', mixed_precision='auto', seed=0)
             tp = Throughput()
@@ -75,7 +76,7 @@ def main():
             summary, _ = evaluate(learn, ds, split['test'], progress=False)
             peak = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == 'cuda' else None
             precision = type(getattr(learn, 'mixed_precision', None)).__name__ if hasattr(learn, 'mixed_precision') else 'fp32'
-            row = dict(kind=name, arch=arch, input=list(size), bs=bs, train_images=len(dls.train_ds), epochs=args.epochs,
+            row = dict(kind=name, arch=arch, input=list(size), bs=bs, fast_path=bool(getattr(dls, 'fast', False)), train_images=len(dls.train_ds), epochs=args.epochs,
                        precision=precision, images_per_s=round(tp.images_per_s, 1), peak_gib=None if peak is None else round(peak, 2),
                        mDice=round(summary['mDice'], 4), wall_s=round(time.time() - t0, 1))
             rows.append(row); print(json.dumps(row), flush=True)

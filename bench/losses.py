@@ -1,30 +1,47 @@
-"""Forward+backward time of the Dice-family losses, as ratios from one run.
+"""Forward+backward time and peak memory of the losses, as ratios measured in one run (issue 9 §1).
 
-PM Dice and TopK Dice against Dice (what the modulating term and the ranking cost), and our Dice against MONAI's
-DiceLoss configured as the same function (softmax, one-hot target, squared denominator, eps 1e-6, mean over all
-classes), with the values checked equal. CPU always; CUDA too when a GPU is present.
+Every loss of one case runs round-robin (interleaved repeats) so that load from other processes hits all alike; the
+ratios use the best of the repeats (the median is printed too). On CPU the time is the CPU time of the process (all
+threads, `time.process_time`), which other processes on a shared machine disturb far less than the wall clock (also
+printed); on CUDA it is the wall clock between synchronisations. Targets checked:
 
-    python bench/losses.py [--quick] [--csv bench/results/losses.csv]
+- PM Dice at γ = 0.5, 1, 2, 5: ≤ 1.15× our Dice and ≤ 1.0× MONAI's DiceLoss configured as the same function
+  (softmax, one-hot target, squared denominator, eps 1e-6, mean over all classes; values checked equal);
+- CE + PM Dice ≤ 1.3× PM Dice alone;
+- TopK Dice and TN Focal Dice ≤ 2× Dice.
+
+"Before" rows run the losses of an earlier commit (`--before`, read with `git show`) in the same run, so the
+before/after ratios are measured side by side. CPU always; CUDA too when a GPU is present (peak memory from
+`torch.cuda.max_memory_allocated`; on CPU from the profiler's allocation events).
+
+    python bench/losses.py [--quick] [--out bench/results/losses_cpu] [--before f73691f]
 
 MONAI is optional (`pip install monai`): without it that comparison is skipped.
 """
-import argparse, statistics, sys, time, platform, os
+import argparse, os, platform, statistics, subprocess, sys, time, types
 from pathlib import Path
 import torch
-from pmdice_nb.losses import DiceLoss, PMDiceLoss, TopKDiceLoss, TNFocalDiceLoss, CELoss, TopKCELoss, get_loss
+import pmdice_nb.losses as L
 
-def timeit_interleaved(fns:dict, device, repeats, warmup=2):
-    "Best-of-`repeats` seconds of each function, run round-robin so that load from other processes hits all alike."
-    for f in fns.values():
-        for _ in range(warmup): f()
-    ts = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, f in fns.items():
-            if device == 'cuda': torch.cuda.synchronize()
-            t0 = time.perf_counter(); f()
-            if device == 'cuda': torch.cuda.synchronize()
-            ts[k].append(time.perf_counter() - t0)
-    return {k: min(v) for k, v in ts.items()}
+ROOT = Path(__file__).resolve().parents[1]
+
+def load_before(rev:str):
+    "The losses module at git revision `rev` (None when git or the revision is unavailable)."
+    try: src = subprocess.run(['git', 'show', f'{rev}:pmdice_nb/losses.py'], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError): return None
+    mod = types.ModuleType(f'losses_{rev}'); mod.__file__ = f'{rev}:pmdice_nb/losses.py'
+    sys.modules[mod.__name__] = mod      # dataclasses/annotations look the module up
+    exec(compile(src, mod.__file__, 'exec'), mod.__dict__)
+    return mod
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try: cpu = next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
+    except (OSError, StopIteration): pass
+    load = ' '.join(f'{v:.2f}' for v in os.getloadavg()) if hasattr(os, 'getloadavg') else '?'
+    gpu = f', GPU {torch.cuda.get_device_name()}' if torch.cuda.is_available() else ''
+    return (f'{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads{gpu}; '
+            f'load average at start {load}')
 
 def fwd_bwd(loss, x, t):
     def run():
@@ -32,11 +49,68 @@ def fwd_bwd(loss, x, t):
         loss(x, t).backward()
     return run
 
+def timeit_interleaved(fns:dict, device:str, repeats:int, warmup:int=2) -> tuple[dict, dict]:
+    "Seconds of each function per repeat, run round-robin: (wall clock, CPU time of this process, all threads)."
+    for f in fns.values():
+        for _ in range(warmup): f()
+    wall, cpu = {k: [] for k in fns}, {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, f in fns.items():
+            if device == 'cuda': torch.cuda.synchronize()
+            t0, c0 = time.perf_counter(), time.process_time(); f()
+            if device == 'cuda': torch.cuda.synchronize()
+            wall[k].append(time.perf_counter() - t0); cpu[k].append(time.process_time() - c0)
+    return wall, cpu
+
+def peak_mib(f, device:str) -> float:
+    "Peak memory allocated while `f` runs, beyond what was allocated before (MiB)."
+    if device == 'cuda':
+        torch.cuda.synchronize(); base = torch.cuda.memory_allocated(); torch.cuda.reset_peak_memory_stats()
+        f(); torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    from torch.profiler import profile, ProfilerActivity
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof: f()
+    cur = peak = 0
+    for e in sorted((e for e in prof.profiler.kineto_results.events() if e.name() == '[memory]'), key=lambda e: e.start_ns()):
+        cur += e.nbytes(); peak = max(peak, cur)
+    return peak / 2**20
+
+def losses_for(n_classes:int, monai_dice, before) -> dict:
+    ls = {'Dice': L.DiceLoss(), 'Dice, classes=all': L.DiceLoss(classes='all')}
+    if monai_dice is not None: ls['MONAI DiceLoss (same function)'] = lambda a, b: monai_dice(a, b.unsqueeze(1))
+    for g in (0.5, 1, 2, 5): ls[f'PM Dice (γ={g})'] = L.PMDiceLoss(gamma=g)
+    ls.update({'TopK Dice (k=50)': L.TopKDiceLoss(), 'TN Focal Dice (k=10)': L.TNFocalDiceLoss(), 'CE': L.CELoss(),
+               'TopK CE (k=10)': L.TopKCELoss(), 'CE + PM Dice': L.get_loss('ce+pm_dice')})
+    if before is not None:
+        ls.update({'before: Dice': before.DiceLoss(), 'before: PM Dice (γ=1)': before.PMDiceLoss(gamma=1.),
+                   'before: PM Dice (γ=2)': before.PMDiceLoss(gamma=2.), 'before: TopK Dice (k=50)': before.TopKDiceLoss(),
+                   'before: TN Focal Dice (k=10)': before.TNFocalDiceLoss(), 'before: CE + PM Dice': before.get_loss('ce+pm_dice')})
+    return ls
+
+def targets(best:dict) -> list[tuple[str, float, float]]:
+    "(what, measured ratio, target) for every target of issue 9 §1 that this case measures."
+    out = []
+    for g in (0.5, 1, 2, 5):
+        pm = best[f'PM Dice (γ={g})']
+        out.append((f'PM Dice (γ={g}) / Dice', pm / best['Dice'], 1.15))
+        if 'MONAI DiceLoss (same function)' in best:
+            out.append((f'PM Dice (γ={g}) / MONAI Dice', pm / best['MONAI DiceLoss (same function)'], 1.0))
+    out.append(('CE + PM Dice / PM Dice (γ=1)', best['CE + PM Dice'] / best['PM Dice (γ=1)'], 1.3))
+    out.append(('TopK Dice / Dice', best['TopK Dice (k=50)'] / best['Dice'], 2.0))
+    out.append(('TN Focal Dice / Dice', best['TN Focal Dice (k=10)'] / best['Dice'], 2.0))
+    return out
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--quick', action='store_true', help='small inputs, few repeats (smoke test)')
-    ap.add_argument('--csv', default=None, help='also write the rows to this CSV file')
+    ap.add_argument('--out', default=None, help='write OUT.txt (this report) and OUT.csv (one row per loss and case)')
+    ap.add_argument('--before', default='f73691f', help="git revision whose losses run as 'before' rows ('' to skip)")
+    ap.add_argument('--repeats', type=int, default=None, help='interleaved repeats per case (default 25, 3 with --quick)')
+    ap.add_argument('--device', default=None, choices=['cpu', 'cuda'], help='only this device')
     args = ap.parse_args()
+    lines = []
+    def say(s=''):
+        print(s, flush=True); lines.append(s)
     torch.manual_seed(0)
     try:
         import monai.losses
@@ -44,38 +118,57 @@ def main():
                                            smooth_nr=1e-6, smooth_dr=1e-6, include_background=True, reduction='mean')
     except ImportError:
         monai_dice = None
-        print('MONAI not installed: the MONAI comparison is skipped (pip install monai)')
-    cases = [('Kvasir-like 2D', (8, 2, 256, 256)), ('ACDC-like 2D', (8, 4, 256, 256)), ('3D volume', (2, 2, 64, 128, 128))]
+        say('MONAI not installed: the MONAI comparison is skipped (pip install monai)')
+    before = load_before(args.before) if args.before else None
+    cases = [('Kvasir-like 2D', (8, 2, 256, 256)), ('ACDC-like 2D', (8, 4, 256, 256)), ('3D volume', (2, 4, 64, 96, 96))]
     if args.quick: cases = [('small 2D', (2, 2, 64, 64)), ('small 3D', (1, 2, 16, 32, 32))]
-    devices = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
-    repeats = 3 if args.quick else 15
-    rows = []
-    print(f'torch {torch.__version__}, {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads')
+    devices = [args.device] if args.device else ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
+    repeats = args.repeats or (3 if args.quick else 25)
+    say(f'# Loss cost: forward + backward, best of {repeats} interleaved repeats (median in brackets)')
+    say(f'machine: {machine()}')
+    say(f"before: losses of commit {args.before}" if before is not None else 'before: not run')
+    rows, verdicts = [], []
     for device in devices:
         for label, shape in cases:
             x = torch.randn(*shape, device=device, requires_grad=True)
             t = torch.randint(0, shape[1], (shape[0], *shape[2:]), device=device)
-            losses = {'Dice': DiceLoss(), 'PM Dice (γ=1)': PMDiceLoss(gamma=1.0), 'PM Dice (γ=2)': PMDiceLoss(gamma=2.0),
-                      'TopK Dice (k=50)': TopKDiceLoss(), 'Focal Dice [41] (k=10)': TNFocalDiceLoss(),
-                      'CE': CELoss(), 'TopK CE (k=10)': TopKCELoss(), 'CE + PM Dice': get_loss('ce+pm_dice'),
-                      'Dice, classes=all': DiceLoss(classes='all')}
+            losses = losses_for(shape[1], monai_dice, before)
             fns = {n: fwd_bwd(l, x, t) for n, l in losses.items()}
-            if monai_dice is not None:
-                fns['MONAI DiceLoss (same function)'] = fwd_bwd(lambda a, b: monai_dice(a, b.unsqueeze(1)), x, t)
-            times = timeit_interleaved(fns, device, repeats)
-            base = times['Dice']
-            print(f'\n[{device}] {label} {tuple(shape)}: forward+backward, best of {repeats} (interleaved)')
-            for n, s in times.items():
-                print(f'  {n:32s} {s*1e3:9.2f} ms   ×{s/base:5.2f} of Dice')
-                rows.append(dict(device=device, case=label, shape=str(tuple(shape)), loss=n, ms=round(s*1e3, 3), ratio_to_dice=round(s/base, 3)))
+            wall, cpu = timeit_interleaved(fns, device, repeats)
+            ts = cpu if device == 'cpu' else wall          # CPU time: robust to other processes on a shared machine
+            best = {k: min(v) for k, v in ts.items()}
+            wall_best = {k: min(v) for k, v in wall.items()}
+            med = {k: statistics.median(v) for k, v in ts.items()}
+            mem = {k: peak_mib(f, device) for k, f in fns.items()}
+            say(f'\n## [{device}] {label} {tuple(shape)}')
+            unit = 'CPU ms' if device == 'cpu' else 'ms'
+            say(f"  {'loss':34s} {unit:>8s} {'(median)':>10s} {'× Dice':>7s} {'wall ms':>8s} {'peak MiB':>9s}")
+            for n in fns:
+                say(f'  {n:34s} {best[n]*1e3:8.2f} {f"({med[n]*1e3:.2f})":>10s} {best[n]/best["Dice"]:7.2f} '
+                    f'{wall_best[n]*1e3:8.2f} {mem[n]:9.1f}')
+                rows.append(dict(device=device, case=label, shape=str(tuple(shape)), loss=n, time=unit,
+                                 ms_best=round(best[n]*1e3, 3), ms_median=round(med[n]*1e3, 3),
+                                 ratio_to_dice=round(best[n]/best['Dice'], 3), wall_ms_best=round(wall_best[n]*1e3, 3),
+                                 peak_mib=round(mem[n], 2)))
             if monai_dice is not None:
                 diff = abs(losses['Dice, classes=all'](x, t).item() - monai_dice(x, t.unsqueeze(1)).item())
-                ratio = times['MONAI DiceLoss (same function)'] / times['Dice, classes=all']
-                print(f'  => MONAI time / our time for the same function: {ratio:.2f}  (|Δ loss value| = {diff:.1e})')
-    if args.csv:
+                say(f'  our Dice (classes=all) vs MONAI: |Δ loss value| = {diff:.1e}')
+            say('  targets:')
+            for what, r, tgt in targets(best):
+                ok = r <= tgt
+                verdicts.append(ok)
+                say(f'    {what:34s} {r:5.2f}  (target ≤ {tgt:.2f}) {"met" if ok else "NOT met"}')
+            if before is not None:
+                say('  after / before (same run): ' + ', '.join(
+                    f'{n} {best[n]/best["before: " + n]:.2f}' for n in
+                    ('Dice', 'PM Dice (γ=1)', 'PM Dice (γ=2)', 'TopK Dice (k=50)', 'TN Focal Dice (k=10)', 'CE + PM Dice')))
+    say(f'\n{sum(verdicts)} of {len(verdicts)} targets met')
+    if args.out:
         import csv, io
         from pmdice_nb.core import atomic_write_text
         buf = io.StringIO(); w = csv.DictWriter(buf, fieldnames=list(rows[0])); w.writeheader(); w.writerows(rows)
-        atomic_write_text(args.csv, buf.getvalue()); print(f'\nwrote {args.csv}')
+        atomic_write_text(args.out + '.csv', buf.getvalue())
+        atomic_write_text(args.out + '.txt', '\n'.join(lines) + '\n')
+        print(f'wrote {args.out}.txt and {args.out}.csv')
 
 if __name__ == '__main__': main()

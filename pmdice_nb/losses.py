@@ -88,7 +88,7 @@ def one_hot_labels(target:torch.Tensor, # long class indices (N, S)
                   ) -> tuple[torch.Tensor, torch.Tensor|None]:
     "Float one-hot labels (N, C, S) (all zero at ignored pixels) and the (N, 1, S) float mask of pixels that count (None when nothing is ignored)."
     onehot = torch.empty(target.shape[0], n_classes, target.shape[1], device=target.device)
-    torch.eq(target.unsqueeze(1), torch.arange(n_classes, device=target.device).view(1, -1, 1), out=onehot)
+    for c in range(n_classes): torch.eq(target, c, out=onehot[:, c])   # per class: faster than one broadcast compare
     if ignore_index is None: return onehot, None
     valid = (target != ignore_index).unsqueeze(1).float()
     if 0 <= ignore_index < n_classes: onehot *= valid   # an ignored value that is also a class index
@@ -138,13 +138,18 @@ class WeightedDiceSums(torch.autograd.Function):
         count = y.sum(-1)
         m = w
         if gamma is not None:                                   # the modulating term, computed here without a graph
-            m = _pow_(torch.sub(y, p).abs_(), gamma)
+            m = torch.sub(y, p)
+            m = m.square_() if isinstance(gamma, float) and gamma == 2 else _pow_(m.abs_(), gamma)
             if w is not None: m.mul_(w)
-        if m is None:
-            inter, denom = torch.linalg.vecdot(p, y), count + torch.linalg.vecdot(p, p)
+        if m is None:                                           # one scratch buffer for all products, no temporaries
+            buf = p * y
+            inter = buf.sum(-1)
+            denom = count + torch.mul(p, p, out=buf).sum(-1)
         else:
-            mp = m * p
-            inter, denom = torch.linalg.vecdot(mp, y), torch.linalg.vecdot(m, y) + torch.linalg.vecdot(mp, p)
+            buf = m * y
+            my = buf.sum(-1)                                    # Σ m·y
+            inter = buf.mul_(p).sum(-1)                         # Σ m·y·p
+            denom = my + torch.mul(m, p, out=buf).mul_(p).sum(-1)
         ctx.save_for_backward(p, y, m)
         ctx.mark_non_differentiable(count)
         return inter, denom, count
@@ -344,20 +349,58 @@ class FocalDiceLoss(WeightedDiceLoss):
 
     def class_term(self, dice): return 1 - dice.clamp_min(1e-6).pow(1 / self.beta)
 
-# %% ../nbs/01_losses.ipynb #cf1a25c8
+# %% ../nbs/01_losses.ipynb #b02eff0e
+def _count(b:torch.Tensor) -> torch.Tensor:
+    "Number of True along the last axis (bool sums in int32, which torch does without an int64 copy)."
+    return b.view(torch.uint8).sum(-1, dtype=torch.int32).long()
+
+def _kth_largest(a:torch.Tensor, # (R, S) values, non-candidates -inf
+                 k:torch.Tensor, # (R,) rank wanted, 0 <= k <= n
+                 n:torch.Tensor, # (R,) number of candidates per row
+                ) -> torch.Tensor:
+    "Per row, the k-th largest value: +inf where k = 0, -inf where k = n (every candidate kept)."
+    R, S = a.shape
+    out = torch.where(k == 0, float('inf'), float('-inf')).to(a.dtype)
+    part = ((k > 0) & (k < n)).nonzero().flatten().tolist()
+    if not part: return out
+    ok, step = [False] * R, S // 1024
+    if step >= 4:   # bracket the k-th value from a strided sample, then select exactly among the few in the bracket
+        sub = a[:, ::step]
+        srt = sub.sort(-1, descending=True).values
+        n_sub = _count(sub > float('-inf'))
+        j = k.double() / n.clamp_min(1) * n_sub
+        margin = 4 * j.clamp_min(1).sqrt() + 4
+        hi_i, lo_i, w = (j - margin).floor().long(), (j + margin).ceil().long(), srt.shape[1]
+        hi = torch.where(hi_i < 0, float('inf'), srt.gather(1, hi_i.clamp(0, w - 1)[:, None])[:, 0])
+        lo = torch.where(lo_i >= n_sub, float('-inf'), srt.gather(1, lo_i.clamp(0, w - 1)[:, None])[:, 0])
+        n_above, n_from_lo = _count(a > hi[:, None]), _count(a >= lo[:, None])
+        ok = ((n_above < k) & (n_from_lo >= k) & (lo > float('-inf'))).tolist()
+        n_above, hi, lo = n_above.tolist(), hi.tolist(), lo.tolist()
+    kl = k.tolist()
+    for i in part:
+        row = a[i]
+        if ok[i]:
+            mid = row[(row >= lo[i]) & (row <= hi[i])]
+            out[i] = mid.kthvalue(mid.numel() - (kl[i] - n_above[i]) + 1).values
+        else: out[i] = row.kthvalue(S - kl[i] + 1).values
+    return out
+
 def keep_top_fraction(err:torch.Tensor, # per-pixel error (N, C, S)
                       candidates:torch.Tensor, # bool (N, C, S): pixels that take part in the ranking
                       k:float, # percent of each row's candidates to keep, in (0, 100]
                      ) -> torch.Tensor:
     "Bool (N, C, S): all non-candidates, plus the ⌈k%⌉ candidates of each (image, class) with the largest error."
-    n_cand = candidates.sum(-1)
+    s = err.shape[-1]
+    cand = candidates.reshape(-1, s)
+    a = err.reshape(-1, s).masked_fill(~cand, float('-inf'))
+    n_cand = _count(cand)
     n_keep = torch.ceil(n_cand.double() * (k / 100)).long().clamp_max(n_cand)
-    kmax = int(n_keep.max()) if n_keep.numel() else 0
-    keep = ~candidates
-    if kmax == 0: return keep
-    idx = err.masked_fill(~candidates, float('-inf')).topk(kmax, dim=-1, sorted=True).indices
-    rank_ok = torch.arange(kmax, device=err.device) < n_keep.unsqueeze(-1)
-    return keep.scatter(-1, idx, rank_ok) | keep
+    tau = _kth_largest(a, n_keep, n_cand).unsqueeze(-1)
+    above, tie = a > tau, a == tau
+    need = n_keep - _count(above)
+    for i in (_count(tie) != need).nonzero().flatten().tolist():      # more tied pixels than places: the first ones
+        tie[i] &= tie[i].cumsum(-1, dtype=torch.int32) <= int(need[i])
+    return (above | tie | ~cand).reshape(err.shape)
 
 # %% ../nbs/01_losses.ipynb #bab4db20
 @delegates()

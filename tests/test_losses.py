@@ -242,3 +242,26 @@ def test_saturated_ce_keeps_exact_value_and_gradient():
         ref = F.cross_entropy(x, t) + (PMDiceLoss()(x, t) if '+' in name else 0)
         assert torch.allclose(v, ref, rtol=1e-5)
         assert torch.allclose(torch.autograd.grad(v, x)[0], torch.autograd.grad(ref, x)[0], atol=1e-7)
+
+def _keep_by_sorting(err, cand, k):
+    "Brute force: per row, the ⌈k%⌉ candidates with the largest error, ties broken by pixel order."
+    n_keep = torch.ceil(cand.sum(-1).double() * (k / 100)).long()
+    keep = (~cand).clone().reshape(-1, err.shape[-1])
+    for i, (e, c, nk) in enumerate(zip(err.reshape(-1, err.shape[-1]), cand.reshape(-1, err.shape[-1]), n_keep.flatten())):
+        idx = c.nonzero().flatten().tolist()
+        idx.sort(key=lambda j: (-e[j].item(), j))
+        keep[i, idx[:int(nk)]] = True
+    return keep.reshape(err.shape)
+
+@pytest.mark.parametrize('seed', range(6))
+def test_keep_top_fraction_is_exact_with_ties(seed):
+    "The bracketed per-row threshold keeps exactly the pixels a full sort would (ties by pixel order), large and small rows."
+    from pmdice_nb.losses import keep_top_fraction
+    g = torch.Generator().manual_seed(seed)
+    s = [7, 300, 5000, 9000, 20000, 70000][seed]
+    err = torch.rand(2, 2, s, generator=g)
+    if seed % 2: err = (err * 4).round() / 4                   # heavy ties
+    cand = torch.rand(2, 2, s, generator=g) < [0.9, 0.5, 0.02, 0.3, 1.0, 0.6][seed]
+    cand[0, 0] = False if seed == 3 else cand[0, 0]            # a row with no candidates
+    for k in (1, 10, 50, 100):
+        assert torch.equal(keep_top_fraction(err, cand, k), _keep_by_sorting(err, cand, k)), k

@@ -84,7 +84,8 @@ def losses_for(n_classes:int, monai_dice, before) -> dict:
     if before is not None:
         ls.update({'before: Dice': before.DiceLoss(), 'before: PM Dice (γ=1)': before.PMDiceLoss(gamma=1.),
                    'before: PM Dice (γ=2)': before.PMDiceLoss(gamma=2.), 'before: TopK Dice (k=50)': before.TopKDiceLoss(),
-                   'before: TN Focal Dice (k=10)': before.TNFocalDiceLoss(), 'before: CE + PM Dice': before.get_loss('ce+pm_dice')})
+                   'before: TN Focal Dice (k=10)': before.TNFocalDiceLoss(), 'before: CE': before.CELoss(),
+                   'before: TopK CE (k=10)': before.TopKCELoss(), 'before: CE + PM Dice': before.get_loss('ce+pm_dice')})
     return ls
 
 def targets(best:dict) -> list[tuple[str, float, float]]:
@@ -161,7 +162,8 @@ def main():
             if before is not None:
                 say('  after / before (same run): ' + ', '.join(
                     f'{n} {best[n]/best["before: " + n]:.2f}' for n in
-                    ('Dice', 'PM Dice (γ=1)', 'PM Dice (γ=2)', 'TopK Dice (k=50)', 'TN Focal Dice (k=10)', 'CE + PM Dice')))
+                    ('Dice', 'PM Dice (γ=1)', 'PM Dice (γ=2)', 'TopK Dice (k=50)', 'TN Focal Dice (k=10)', 'CE', 'TopK CE (k=10)',
+                      'CE + PM Dice')))
     say(f'\n{sum(verdicts)} of {len(verdicts)} targets met')
     if args.out:
         import csv, io

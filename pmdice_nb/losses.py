@@ -445,7 +445,12 @@ class _LogProbTarget(torch.autograd.Function):
 
 def log_prob_of_target(batch:SegBatch) -> torch.Tensor:
     "log p of each pixel's labelled class (N, S), 0 at ignored pixels, differentiable with respect to `batch.logits`."
-    return _LogProbTarget.apply(batch.logits, batch.probs.detach(), batch.onehot, batch.valid)
+    if 'probs' in vars(batch):                 # a Dice part computed the softmax: reuse it
+        return _LogProbTarget.apply(batch.logits, batch.probs.detach(), batch.onehot, batch.valid)
+    valid = None if batch.valid is None else batch.valid[:, 0]   # alone: log_softmax and gather, as F.cross_entropy
+    t = batch.target if valid is None else batch.target.masked_fill(valid == 0, 0)
+    logpt = F.log_softmax(batch.logits, 1).gather(1, t.unsqueeze(1)).squeeze(1)
+    return logpt if valid is None else logpt * valid
 
 def pixel_cross_entropy(batch:SegBatch, # a validated batch
                         gamma:float=0., # focal exponent; 0 is plain CE
@@ -495,8 +500,9 @@ class TopKCELoss(SegLoss):
         n_valid = valid.sum(1)
         n_keep = torch.ceil(n_valid.double() * (self.k / 100)).long().clamp_min(1)
         kmax = int(n_keep.max())
-        top = ce.masked_fill(valid == 0, float('-inf')).topk(kmax, dim=1, sorted=True).values
-        top = torch.where(torch.arange(kmax, device=ce.device) < n_keep.unsqueeze(1), top.clamp_min(0), 0.)
+        ragged = bool((n_keep != kmax).any())          # rows keep different counts: rank order needed to cut them
+        top = ce.masked_fill(valid == 0, float('-inf')).topk(kmax, dim=1, sorted=ragged).values.clamp_min(0)
+        if ragged: top = torch.where(torch.arange(kmax, device=ce.device) < n_keep.unsqueeze(1), top, 0.)
         return top.sum(1) / (n_keep if self.normalise == 'kept' else n_valid.clamp_min(1))
 
 # %% ../nbs/01_losses.ipynb #7550e888
@@ -548,6 +554,7 @@ class CompoundLoss(nn.Module):
         x, t = prepare_inputs(logits, target, ig, any(l.check_labels for l in parts), any(l.check_finite for l in parts))
         batch = SegBatch(x, t, ig)
         with torch.autocast(x.device.type, enabled=False):
+            if any(isinstance(l, WeightedDiceLoss) for l in parts): batch.probs   # computed once, shared by every part
             return sum(w * l.reduce(l.per_image(batch)) for w, l in zip(self.weights, parts))
 
     def activation(self, x): return F.softmax(x, dim=1)

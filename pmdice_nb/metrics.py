@@ -288,12 +288,13 @@ class _Matcher:
         if _KDTREE_COST * (len(sites) + len(corners)) < math.prod(b.stop - b.start for b in box):
             # nearest corner from a k-d tree, its distance recomputed as the distance map computes it
             scale = np.array(self.spacing)
-            found, nearest = cKDTree(sites * scale).query(corners * scale, distance_upper_bound=tolerance * (1 + 1e-9) + 1e-9)
-            distance = np.full(len(corners), np.inf)
+            bound = tolerance * (1 + 1e-9) + 1e-9
+            found, nearest = cKDTree(sites * scale).query(corners * scale, distance_upper_bound=bound)
             hit = np.isfinite(found)
-            offsets = (sites[nearest[hit]] - corners[hit]).astype(np.float64)
-            total = (offsets[:, 0] * self.spacing[0]) * (offsets[:, 0] * self.spacing[0])
-            for a in range(1, offsets.shape[1]): total = total + (offsets[:, a] * self.spacing[a]) * (offsets[:, a] * self.spacing[a])
+            lengths = (sites[nearest[hit]] - corners[hit]).astype(np.float64) * scale
+            total = lengths[:, 0] * lengths[:, 0]
+            for a in range(1, lengths.shape[1]): total = total + lengths[:, a] * lengths[:, a]
+            distance = np.full(len(corners), np.inf)
             distance[hit] = np.sqrt(total)
             return distance
         distance = ndimage.distance_transform_edt(~self.other[box], sampling=self.spacing)

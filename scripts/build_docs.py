@@ -217,7 +217,7 @@ class Converter:
         s = re.sub(r'^(:{3,})\s*\{\.callout-(\w+)[^}]*\}', lambda m: m.group(1) + '{' +
                    {'important': 'important', 'warning': 'warning', 'caution': 'caution', 'tip': 'tip'}.get(m.group(2), 'note') + '}', s, flags=re.M)
         # ::: {.class} divs -> plain MyST divs
-        s = re.sub(r'^(:{3,})\s*\{\.([\w-]+)[^}]*\}\s*$', r'\1{div} \2', s, flags=re.M)
+        s = re.sub(r'^(:{3,})\s*\{\.([\w-]+)[^}]*\}\s*$', r'\1{container} \2', s, flags=re.M)
         # heading attributes: ## Title {#id .unnumbered}
         s = re.sub(r'^(#{1,6} .*?)\s*\{[#.][^}]*\}\s*$', r'\1', s, flags=re.M)
         if anchors: s = re.sub(r'^(#{2,6}) (.+)$', self._anchor, s, flags=re.M)

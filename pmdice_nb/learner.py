@@ -243,7 +243,7 @@ def predict_case(learn:Learner, # a trained learner
 # %% ../nbs/04c_learner.ipynb #3e45ee00
 def evaluate_cases(dataset, # the `SegDataset` the cases come from
                    indices:Sequence[int], # which cases, e.g. `split['test']`
-                   predict:Callable, # case -> label map on the evaluation grid, (H,W) or (D,H,W)
+                   predict:Callable, # case -> label map on the evaluation grid: (H,W) or (1,H,W) for a 2D case, (D,H,W) for a volume
                    size:Sequence[int]|None=None, # evaluation grid (h, w); None: `dataset.image_size` (None: as stored)
                    tolerance:float|None=None, # NSD tolerance; None: `dataset.nsd_tolerance`
                    progress:bool=True, # show a progress bar
@@ -259,6 +259,7 @@ def evaluate_cases(dataset, # the `SegDataset` the cases come from
         _, target, spacing = prepare_case(case, size, images=False)
         target = (target[0] if case.ndim == 2 else target).numpy()
         pred = np.asarray(predict(case))
+        if case.ndim == 2 and pred.shape == (1, *target.shape): pred = pred[0]   # a stack of one slice, as `prepare_case` gives
         if pred.shape != target.shape:
             raise ValueError(f"case {case.id!r}: prediction of shape {pred.shape}, expected {target.shape} (the evaluation grid)")
         records.append({'id': case.id, **case_metrics(pred, target, n_classes, spacing=spacing, tolerance=tolerance)})

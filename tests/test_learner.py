@@ -307,3 +307,20 @@ def test_bench_train_runs_small(tmp_path):
     study = bench.main(['--device', 'cpu', '--tiny', '--study', '--seeds', '0', '--out', str(tmp_path / 'study')])
     assert set(study['summary']) == {'fast', 'plain'} and len(study['runs']) == 2
     assert bench.largest_batch([{'bs': 8, 'peak_gib': 2.}, {'bs': 16, 'peak_gib': 3.}])['bs'] == 120   # 1 + bs/8 GiB = 16 GiB
+
+
+def test_evaluate_cases_scores_any_predictor_on_volumes(tmp_path):
+    "The per-case loop under `evaluate`: any predictor, volumes scored whole at the resized grid; wrong shapes named."
+    from pmdice_nb.learner import evaluate_cases
+    from pmdice_nb.metrics import case_metrics
+    ds = ACDC(make_fake_acdc(tmp_path / 'acdc'), cache_dir=None)
+    idx = ds.split(0)['test']
+    foreground = lambda case: np.ones_like(prepare_case(case, (16, 16), images=False)[1])
+    summary, per_case = evaluate_cases(ds, idx, foreground, size=(16, 16), progress=False)
+    case = ds[idx[0]]
+    _, target, spacing = prepare_case(case, (16, 16))
+    ref = case_metrics(np.ones_like(target.numpy()), target.numpy(), len(ds.classes), spacing, ds.nsd_tolerance)
+    assert len(per_case) == len(idx) and per_case[0]['id'] == case.id
+    assert per_case[0]['dice'] == pytest.approx(np.asarray(ref['dice']).tolist(), nan_ok=True)
+    assert per_case[0]['nsd'] == pytest.approx(np.asarray(ref['nsd']).tolist(), nan_ok=True)
+    with pytest.raises(ValueError, match=case.id): evaluate_cases(ds, idx, lambda c: np.ones((2, 2)), size=(16, 16), progress=False)

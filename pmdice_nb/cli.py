@@ -96,7 +96,7 @@ def report_grid(status:dict, # `run_grid`'s
     return 1 if status.get('failed') else 0
 
 # %% ../nbs/06_cli.ipynb #e5e25ea0
-COMMAND_MODULES = ['pmdice_nb.ablations']  # modules whose `add_commands(sub)` adds more commands
+COMMAND_MODULES = ['pmdice_nb.ablations', 'pmdice_nb.studies']  # modules whose `add_commands(sub)` adds more commands
 
 def subcommand(sub, # the `add_subparsers()` object
                name:str, # the command

@@ -2,7 +2,8 @@
 
 The recipe: ResNet34 U-Net (fastai `DynamicUnet`, random encoder weights so nothing is downloaded), 320×320 inputs,
 random 256×256 training crops, the paper's augmentation (flip, rotation, zoom, elastic), PM Dice loss, Adam; bf16
-autocast on CUDA. The images are synthetic polyps of the same shapes (the real data is not needed to time a step).
+autocast on CUDA. The images are synthetic polyps of the same shapes, 8-bit RGB as Kvasir's JPEGs (the real data is
+not needed to time a step).
 
 For each path and batch size it reports
 - images/s of the whole training step as fastai runs it (data, augmentation, forward, loss, backward, optimizer;
@@ -29,6 +30,7 @@ from fastai.callback.core import Callback
 from fastai.torch_core import set_seed
 from fastai.data.core import Pipeline
 from pmdice_nb.core import atomic_write_json, atomic_write_text, device_name, package_versions, git_commit
+from pmdice_nb.data.core import Case
 from pmdice_nb.data.synthetic import SyntheticPolyps
 from pmdice_nb.learner import seg_dataloaders, seg_learner, fit_poly, evaluate
 
@@ -102,10 +104,26 @@ def pipeline_rate(dl, dev, epochs:int=2) -> float:
     return n / t
 
 
+class CasePool:
+    "`n` cases cycling through `pool` synthetic polyps (each costs ~50 ms to generate), as 8-bit RGB like Kvasir's JPEGs."
+    _cache = {}
+    def __init__(self, n:int, size:int, pool:int=256):
+        key = (size, pool)
+        if key not in self._cache:
+            ds = SyntheticPolyps(n=pool, size=size, seed=0)
+            eight_bit = lambda c: Case(c.id, (np.asarray(c.image) * 255).round().astype(np.uint8), c.mask, c.spacing)
+            self._cache[key] = (ds, [eight_bit(ds[i]) for i in range(pool)])
+        self.base, self.cases = self._cache[key]
+        self.n, self.classes, self.n_channels = n, self.base.classes, self.base.n_channels
+        self.image_size, self.crop_size, self.nsd_tolerance = self.base.image_size, self.base.crop_size, self.base.nsd_tolerance
+    def __len__(self): return self.n
+    def __getitem__(self, i): return self.cases[i % len(self.cases)]
+
+
 def make_data(args, path:str, bs:int, dev):
     "DataLoaders of the recipe on `path` ('fast' or 'plain') with `args.steps` training batches per epoch."
     n_train = bs * args.steps
-    ds = SyntheticPolyps(n=n_train + bs, size=args.size, seed=0)
+    ds = CasePool(n_train + bs, args.size, pool=min(args.pool, n_train + bs))
     split = {'train': list(range(n_train)), 'valid': list(range(n_train, n_train + bs)), 'test': []}
     return seg_dataloaders(ds, split, bs=bs, size=(args.size, args.size), crop=(args.crop, args.crop), device=dev,
                            fast=(path == 'fast'), num_workers=args.workers if path == 'plain' else 0)
@@ -131,7 +149,8 @@ def measure(args, path:str, bs:int, dev) -> dict:
                split_pct={k: round(100 * v / sum(split_ms.values()), 1) for k, v in split_ms.items()},
                gpu_busy=None if dev.type != 'cuda' else round(min(gpu_ms / step_ms, 1.), 3),
                peak_gib=None if peak is None else round(peak / 2**30, 3),
-               data_on=str(dls.train.dataset.images.device) if path == 'fast' else 'cpu (per item)')
+               data_on=(f"{dls.train.dataset.images.device} ({str(dls.train.dataset.images.dtype).replace('torch.', '')})"
+                        if path == 'fast' else 'cpu (per item)'))
     del learn, dls
     if dev.type == 'cuda': torch.cuda.empty_cache()
     return row
@@ -146,15 +165,20 @@ def largest_batch(rows:list, budget:int=GIB16) -> dict|None:
     return dict(bs=int((budget - intercept) // slope), gib_per_image=round(slope / 2**30, 4), fixed_gib=round(intercept / 2**30, 3))
 
 
-def throughput(args, dev) -> dict:
-    rows = []
+def throughput(args, dev, save=lambda partial: None) -> dict:
+    "One row per path and batch size; `save` gets the result so far after each row (a time limit loses nothing done)."
+    rows, result = [], {}
     for path in args.paths:
-        for bs in args.bs:
+        for bs in (args.plain_bs or args.bs) if path == 'plain' else args.bs:
             try: row = measure(args, path, bs, dev)
-            except torch.OutOfMemoryError: row = dict(path=path, bs=bs, error='out of memory')
+            except torch.OutOfMemoryError:
+                row = dict(path=path, bs=bs, error='out of memory')
+                if dev.type == 'cuda': torch.cuda.empty_cache()
             rows.append(row); print(json.dumps(row), flush=True)
-    fits = {p: largest_batch([r for r in rows if r['path'] == p and 'error' not in r]) for p in args.paths}
-    return dict(rows=rows, largest_batch_16gib=fits)
+            fits = {p: largest_batch([r for r in rows if r['path'] == p and 'error' not in r]) for p in args.paths}
+            result = dict(rows=rows, largest_batch_16gib=fits)
+            save(result)
+    return result
 
 
 def study(args, dev) -> dict:
@@ -236,6 +260,8 @@ def main(argv=None):
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     ap.add_argument('--paths', nargs='+', default=['fast', 'plain'], choices=['fast', 'plain'])
     ap.add_argument('--bs', nargs='+', type=int, default=None, help='batch sizes (default: 16 32 64 128 on CUDA, 2 4 on CPU)')
+    ap.add_argument('--plain-bs', nargs='+', type=int, default=None, help='batch sizes of the plain path (default: 32 on CUDA, as --bs on CPU)')
+    ap.add_argument('--pool', type=int, default=256, help='distinct synthetic images (the training set cycles through them)')
     ap.add_argument('--steps', type=int, default=None, help='training batches per timed epoch (default 20 CUDA, 2 CPU)')
     ap.add_argument('--split-steps', type=int, default=None, help='steps of the phase split (default 10 CUDA, 2 CPU)')
     ap.add_argument('--arch', default='resnet34', choices=['resnet34', 'unet'])
@@ -265,18 +291,19 @@ def main(argv=None):
         if args.tiny: defaults.update(size=32, crop=24, features=4); args.seeds, args.epochs, args.study_n = args.seeds[:2], 1, 12
     else:
         defaults = dict(size=320, crop=256, features=64, bs=[16, 32, 64, 128] if cuda else [2, 4],
-                        steps=20 if cuda else 2, split_steps=10 if cuda else 2)
+                        plain_bs=[32] if cuda else None, steps=20 if cuda else 2, split_steps=10 if cuda else 2)
         if args.tiny: defaults.update(size=32, crop=24, features=4, bs=[2, 4], steps=2, split_steps=2); args.arch = 'unet'
     for k, v in defaults.items():
         if getattr(args, k, None) is None: setattr(args, k, v)
+    out = None if args.out is None else str(Path(args.out).with_suffix('')) if args.out.endswith(('.json', '.md')) else args.out
     result = dict(device=device_name() if cuda else f'cpu ({torch.get_num_threads()} threads)', versions=package_versions(),
                   git_commit=git_commit(ROOT), args=vars(args))
-    result.update(study(args, dev) if args.study else throughput(args, dev))
-    md = markdown(result)
-    print(md)
-    if args.out:
-        atomic_write_json(f'{args.out}.json', result); atomic_write_text(f'{args.out}.md', md)
-        print(f'wrote {args.out}.json and {args.out}.md')
+    def save(partial:dict):
+        if out: atomic_write_json(f'{out}.json', {**result, **partial}); atomic_write_text(f'{out}.md', markdown({**result, **partial}))
+    result.update(study(args, dev) if args.study else throughput(args, dev, save))
+    save(result)
+    print(markdown(result))
+    if out: print(f'wrote {out}.json and {out}.md')
     return result
 
 

@@ -29,27 +29,8 @@ from .augment import *   # data loaders and augmentation (04a); importable from 
 from .models import *    # the U-Nets (04b)
 
 # %% auto #0
-__all__ = ['compile_model', 'seg_learner', 'Checkpoints', 'load_weights', 'PolyLR', 'GatherMetrics', 'distributed', 'fit_poly',
+__all__ = ['seg_learner', 'compile_model', 'Checkpoints', 'load_weights', 'PolyLR', 'GatherMetrics', 'distributed', 'fit_poly',
            'training_log', 'predict_case', 'evaluate_cases', 'evaluate']
-
-# %% ../nbs/04c_learner.ipynb #131cb96f
-def compile_model(learn:Learner, # its model is compiled in place (`nn.Module.compile`)
-                  **kwargs, # options of `torch.compile`, e.g. mode='max-autotune'
-                 ) -> bool:
-    "Compile `learn.model` with `torch.compile`; on any failure keep it eager, warn and return False."
-    model = learn.model
-    xb = learn.dls.one_batch()[0][:2]
-    was_training = model.training
-    try:
-        model.compile(**kwargs)
-        model.eval()
-        with torch.no_grad(): model(xb)   # compilation happens here: fail now rather than inside `fit`
-    except Exception as e:
-        model._compiled_call_impl = None
-        warnings.warn(f"torch.compile failed, training the eager model ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})", stacklevel=2)
-        return False
-    finally: model.train(was_training)
-    return True
 
 # %% ../nbs/04c_learner.ipynb #8ce971c5
 def seg_learner(dls:DataLoaders, # from `seg_dataloaders`
@@ -103,6 +84,25 @@ def seg_learner(dls:DataLoaders, # from `seg_dataloaders`
     if compile: compile_model(learn)
     learn.arch, learn.head, learn.pretrained = arch, head, pretrained
     return learn
+
+# %% ../nbs/04c_learner.ipynb #131cb96f
+def compile_model(learn:Learner, # its model is compiled in place (`nn.Module.compile`)
+                  **kwargs, # options of `torch.compile`, e.g. mode='max-autotune'
+                 ) -> bool:
+    "Compile `learn.model` with `torch.compile`; on any failure keep it eager, warn and return False."
+    model = learn.model
+    xb = learn.dls.one_batch()[0][:2]
+    was_training = model.training
+    try:
+        model.compile(**kwargs)
+        model.eval()
+        with torch.no_grad(): model(xb)   # compilation happens here: fail now rather than inside `fit`
+    except Exception as e:
+        model._compiled_call_impl = None
+        warnings.warn(f"torch.compile failed, training the eager model ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})", stacklevel=2)
+        return False
+    finally: model.train(was_training)
+    return True
 
 # %% ../nbs/04c_learner.ipynb #75164671
 class Checkpoints(TrackerCallback):

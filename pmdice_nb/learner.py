@@ -222,8 +222,9 @@ def predict_case(learn:Learner, # a trained learner
                  case, # a `Case`
                  size:Sequence[int]|None=None, # input (h, w); None: the size the learner's data used
                  bs:int=16, # slices per forward pass
+                 probs:bool=False, # return the softmax probabilities, float32 (C,H,W) or (C,D,H,W), instead of labels
                 ) -> tuple[np.ndarray, np.ndarray, tuple|None]:
-    "Predicted labels, target labels (both at the input resolution, (H,W) or (D,H,W)) and their spacing."
+    "Predicted labels (or probabilities), target labels (both at the input resolution, (H,W) or (D,H,W)) and their spacing."
     size = size if size is not None else getattr(learn.dls, 'image_size', None)
     images, masks, spacing = prepare_case(case, size)
     model, device = learn.model, torch.device(learn.dls.device or 'cpu')
@@ -236,8 +237,10 @@ def predict_case(learn:Learner, # a trained learner
             xb, _ = learn.dls.valid.after_batch((SegImage(images[s:s + bs].to(device)), TensorMask(masks[s:s + bs].to(device))))
             with torch.autocast(device_type=device.type, dtype=dtype, enabled=amp is not None and device.type == 'cuda'):
                 out = model(xb)
-            preds.append(out.float().argmax(dim=1).cpu())
-    pred, target = torch.cat(preds).numpy().astype(np.uint8), masks.numpy().astype(np.uint8)
+            preds.append((out.float().softmax(dim=1) if probs else out.float().argmax(dim=1)).cpu())
+    pred, target = torch.cat(preds).numpy(), masks.numpy().astype(np.uint8)   # (S, C, h, w) or (S, h, w)
+    if not probs: pred = pred.astype(np.uint8)
+    elif case.ndim == 3: pred = pred.transpose(1, 0, 2, 3)                     # (C, D, h, w)
     return (pred[0], target[0], spacing) if case.ndim == 2 else (pred, target, spacing)
 
 # %% ../nbs/04c_learner.ipynb #3e45ee00

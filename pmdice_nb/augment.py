@@ -4,6 +4,7 @@
 
 # %% ../nbs/04a_augment.ipynb #7615e5fb
 from __future__ import annotations
+import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
 import math, random, warnings
 from typing import Sequence
 import numpy as np

@@ -4,11 +4,19 @@
 
 # %% ../nbs/00_core.ipynb #4926dc2b
 from __future__ import annotations
-import json, os, platform, subprocess, sys, tempfile
+import json, os, warnings, platform, subprocess, sys, tempfile
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'git_commit', 'package_versions', 'device_name']
+__all__ = ['THIRD_PARTY_NOISE', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'git_commit', 'package_versions',
+           'device_name']
+
+# %% ../nbs/00_core.ipynb #bc74518e
+THIRD_PARTY_NOISE = (  # (message pattern, category) of warnings raised by other packages' imports
+    (r'`torch\.jit\.script` is deprecated', FutureWarning),
+    (r"The 'mode\.chained_assignment' option is deprecated", Warning),
+)
+for _message, _category in THIRD_PARTY_NOISE: warnings.filterwarnings('ignore', message=_message, category=_category)
 
 # %% ../nbs/00_core.ipynb #382f329e
 def _umask() -> int:

@@ -4,6 +4,7 @@
 
 # %% ../nbs/05_experiments.ipynb #68a80f86
 from __future__ import annotations
+import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
 import contextlib, dataclasses, importlib, inspect, json, math, os, re, shutil, socket, tempfile, time
 from dataclasses import dataclass, field, asdict
 from datetime import datetime, timezone

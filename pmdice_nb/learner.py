@@ -4,6 +4,7 @@
 
 # %% ../nbs/04c_learner.ipynb #5eaaea34
 from __future__ import annotations
+import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
 import contextlib, pickle, warnings
 from pathlib import Path
 from typing import Callable, Sequence

@@ -4,6 +4,7 @@
 
 # %% ../nbs/02_metrics.ipynb #f6d3bd66
 from __future__ import annotations
+import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
 import math
 from functools import lru_cache
 import numpy as np

@@ -4,6 +4,7 @@
 
 # %% ../nbs/04b_models.ipynb #a479f590
 from __future__ import annotations
+import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastai.vision.models.unet import DynamicUnet
 from fastai.layers import ConvLayer

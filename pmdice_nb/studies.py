@@ -4,6 +4,7 @@
 
 # %% ../nbs/07_studies.ipynb #2b96d3b7
 from __future__ import annotations
+import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
 import os, time
 from dataclasses import dataclass, field
 from pathlib import Path

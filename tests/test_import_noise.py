@@ -2,7 +2,7 @@
 import subprocess, sys
 import pytest
 
-MODULES = ['losses', 'metrics', 'augment', 'models', 'learner', 'experiments', 'cli', 'studies', 'compare', 'figures', 'ablations']
+MODULES = ['metrics', 'augment', 'models', 'learner', 'experiments', 'studies']  # each imports fastai; the rest import one of these
 
 @pytest.mark.parametrize('module', MODULES)
 def test_import_is_quiet(module):

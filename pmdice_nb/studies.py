@@ -5,7 +5,7 @@
 # %% ../nbs/07_studies.ipynb #2b96d3b7
 from __future__ import annotations
 import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
-import os, time
+import dataclasses, os, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -248,11 +248,16 @@ def run_study(study:str|Study, # a preset name or a `Study`
               threads:int|str|None=None, # torch CPU threads; None: torch's default; 'auto': chosen per run by the load
               progress:bool=True, # a line per run
               keep_predictions:bool=True, # write each run's test predictions (`predictions_path`)
+              grids:Sequence[int]|None=None, # run only these blocks of `study.grids` (by index); None: all, in order
              ) -> dict:
     "Run what is missing of `study`, time-boxed; returns run paths by 'done', 'failed', 'skipped', 'busy', 'left'."
     import torch
     study = get_study(study)
     runs_dir = Path(runs_dir) if runs_dir is not None else results_dir(study)
+    if grids is not None:
+        bad = [g for g in grids if not 0 <= g < len(study.grids)]
+        if bad: raise ValueError(f"study {study.name!r} has grids 0..{len(study.grids) - 1}, got {bad}")
+        study = dataclasses.replace(study, grids=tuple(study.grids[g] for g in grids))
     configs = study_configs(study, root)
     if shard is not None:
         from pmdice_nb.experiments import shard_configs
@@ -327,6 +332,7 @@ def study_table(study:str|Study, # a preset name or a `Study`
 
 # %% ../nbs/07_studies.ipynb #733bf392
 def _study_options(p):
+    from pmdice_nb.cli import comma_list
     p.add_argument('action', choices=('list', 'show', 'run', 'table'), help='list the presets, show one, run it, or write its table')
     p.add_argument('name', nargs='?', help=f"the study: one of {', '.join(STUDIES)}")
     p.add_argument('--root', help="the dataset folder (default: the study's folder under $PMDICE_DATA or ../shared/data)")
@@ -335,6 +341,7 @@ def _study_options(p):
     p.add_argument('--shard', help="i/n: run only worker i of n's share (i counts from 0)")
     p.add_argument('--threads', default=None, help="torch CPU threads, or 'auto' (one when the cores are busy)")
     p.add_argument('--no-predictions', action='store_true', help="don't keep the runs' test predictions")
+    p.add_argument('--grids', type=comma_list(int), help="run only these blocks of the study's grids, e.g. 0 or 1,2 (see 'show')")
 
 def _study_command(args) -> int:
     "`pmdice study`: list, show, run or tabulate a named study."
@@ -344,13 +351,15 @@ def _study_command(args) -> int:
     if not args.name: raise ValueError(f"'pmdice study {args.action}' needs a study name: one of {', '.join(STUDIES)}")
     study = get_study(args.name)
     if args.action == 'show':
-        print(f"{study.name}: {study.description}\n{len(study_configs(study, root='.'))} runs\n\n{study.deviation_table()}")
+        blocks = '\n'.join(f"  grid {i}: {', '.join(g.losses)} × seeds {', '.join(map(str, g.seeds))}" + (f" ({g.tag})" if g.tag else '')
+                           for i, g in enumerate(study.grids))
+        print(f"{study.name}: {study.description}\n{len(study_configs(study, root='.'))} runs\n{blocks}\n\n{study.deviation_table()}")
         return 0
     if args.action == 'table':
         print(study_table(study, args.runs_dir)); return 0
     threads = args.threads if args.threads in (None, 'auto') else int(args.threads)
     out = run_study(study, args.runs_dir, args.root, minutes=args.minutes, shard=args.shard, threads=threads,
-                    keep_predictions=not args.no_predictions)
+                    keep_predictions=not args.no_predictions, grids=args.grids)
     print(f"{study.name}: {len(out['done'])} run(s) done, {len(out['skipped'])} already there, {len(out['busy'])} being run "
           f"by other processes, {len(out['failed'])} failed (a rerun retries them), {len(out['left'])} left for later")
     return 1 if out['failed'] else 0

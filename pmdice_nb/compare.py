@@ -220,7 +220,7 @@ def reproduction_summary(studies:Sequence[tuple]=REPRODUCTION_STUDIES, # (study,
         study = get_study(name)
         planned = len(study_configs(study, root='.'))
         finished = len(load_records(results_dir(study))) if results_dir(study).is_dir() else 0
-        out.append(f"**{title}** (`{name}`, [{notebook}](nbs/{notebook}.ipynb)): {finished} of {planned} runs finished.")
+        out.append(f"**{title}** (study `{name}`, notebook `{notebook}`): {finished} of {planned} runs finished.")
         records = study_records(study) if finished else []
         if not records: out.append(''); continue
         ours, paper = results_table(records), published_table(key)

@@ -105,7 +105,7 @@ def dice_per_case(predictions:dict) -> dict:
     return out
 
 # %% ../nbs/14_paper.figures.ipynb #21791d43
-def _slice_of(arr:np.ndarray, target:np.ndarray, k:int|None):
+def _slice_of(arr:np.ndarray, k:int|None):
     return arr if k is None else arr[..., k, :, :]
 
 def figure_data(study:str, # a study name (its records and kept predictions are read)
@@ -131,14 +131,14 @@ def figure_data(study:str, # a study name (its records and kept predictions are 
         target = preds[losses[0]][cid][1]
         images, masks, _ = prepare_case(case, target.shape[-2:])
         k = None if target.ndim == 2 else int(np.argmax((target > 0).reshape(len(target), -1).sum(1)))
-        if not np.array_equal(masks.numpy()[0] if k is None else masks.numpy()[k], _slice_of(target, target, k)):
+        if not np.array_equal(masks.numpy()[0] if k is None else masks.numpy()[k], _slice_of(target, k)):
             raise ValueError(f"{cid}: the dataset's target differs from the kept predictions' (another resolution or split?)")
         img = images[0 if k is None else k].numpy()                      # (C, h, w) in [0, 1]
         img = img.transpose(1, 2, 0) if img.shape[0] == 3 else img[0]   # RGB, else the first channel (FLAIR)
         out[f'{cid}/image'] = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
-        out[f'{cid}/target'] = _slice_of(target, target, k).astype(np.uint8)
+        out[f'{cid}/target'] = _slice_of(target, k).astype(np.uint8)
         for l in losses:
-            p = _slice_of(preds[l][cid][0], target, k)
+            p = _slice_of(preds[l][cid][0], k)
             out[f'{cid}/{l}/pred'] = p.argmax(0).astype(np.uint8)
             if keep_probs: out[f'{cid}/{l}/probs'] = np.round(p * 255).astype(np.uint8)
     return out

@@ -16,8 +16,8 @@ from .cli import subcommand, add_config_options, add_output_options, config_from
 
 # %% auto #0
 __all__ = ['ABLATIONS', 'PLOTTED', 'Ablation', 'get_ablation', 'ablation_configs', 'ablation_records', 'ablation_table',
-           'format_ablation', 'plot_ablation', 'write_ablation', 'run_ablation', 'ablation_options', 'ablation_command',
-           'add_commands']
+           'format_ablation', 'plot_ablation', 'trend_checks', 'write_ablation', 'run_ablation', 'ablation_options',
+           'ablation_command', 'add_commands']
 
 # %% ../nbs/10_paper.ablations.ipynb #86e653a2
 def _check_values(values, name:str) -> tuple[float, ...]:
@@ -174,6 +174,41 @@ def plot_ablation(df:pd.DataFrame, # from `ablation_table`
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=.3); ax.legend(fontsize=8)
     return ax
+
+# %% ../nbs/10_paper.ablations.ipynb #792e6431
+def _monotone(values:Sequence[float], increasing:bool) -> bool:
+    pairs = list(zip(values, values[1:]))
+    return bool(pairs) and all((b > a) if increasing else (b < a) for a, b in pairs)
+
+def trend_checks(df:pd.DataFrame, # from `ablation_table`
+                 figure:int|None=None, # the paper's figure: 3 or 4; None: `df.attrs['figure']`
+                ) -> pd.DataFrame:
+    "Section 3.3's statements about Figure `figure` checked on `df`: one row each with our values and whether it holds."
+    figure = df.attrs.get('figure') if figure is None else figure
+    g = {float(v): row for v, row in df.iterrows()}
+    def vals(key, gammas): return [round(float(g[x][key]), 2) for x in gammas]
+    checks = []
+    def add(text, gammas, key, test):
+        if len(gammas) > 1 and all(x in g for x in gammas):
+            v = vals(key, gammas)
+            checks.append({'paper says': text, 'γ': ', '.join(f'{x:g}' for x in gammas), key: v, 'holds here': test(v)})
+    if figure == 3:
+        add('γ = 0.5 has higher precision than γ = 0 (Dice)', (0., .5), 'mPrec', lambda v: v[1] > v[0])
+        add('γ = 0.5 has higher recall than γ = 0 (Dice)', (0., .5), 'mRec', lambda v: v[1] > v[0])
+        above = tuple(x for x in sorted(g) if x >= .5)
+        add('from γ = 0.5 on, precision keeps increasing with γ', above, 'mPrec', lambda v: _monotone(v, True))
+        add('from γ = 0.5 on, recall decreases with γ', above, 'mRec', lambda v: _monotone(v, False))
+    elif figure == 4:
+        add('a lower γ_BG gives lower precision', tuple(sorted(g)), 'mPrec', lambda v: _monotone(v, True))
+        add('a lower γ_BG gives higher recall', tuple(sorted(g)), 'mRec', lambda v: _monotone(v, False))
+    else: raise ValueError(f"figure must be 3 or 4, got {figure!r}")
+    best = {3: 2., 4: 1.}[figure]
+    if best in g and len(g) > 1:
+        top = max(g, key=lambda x: float(g[x]['mDice']))
+        checks.append({'paper says': f"the best mDice is at {'γ' if figure == 3 else 'γ_BG'} = {best:g}", 'γ': ', '.join(f'{x:g}' for x in sorted(g)),
+                       'mDice': vals('mDice', sorted(g)), 'holds here': top == best})
+    out = pd.DataFrame(checks, columns=['paper says', 'γ', 'mDice', 'mPrec', 'mRec', 'holds here'])
+    return out.dropna(axis=1, how='all')
 
 # %% ../nbs/10_paper.ablations.ipynb #dd3b3ea7
 def write_ablation(runs_dir:str|Path, # a folder of run records

@@ -103,7 +103,11 @@ def paired_comparison(a:Sequence[dict], # records of loss a (the claim: a is bet
     low, high = np.percentile(boots, [2.5, 97.5])
     p = float(stats.wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
     per_seed = [(sa[s] - sb[s]).mean() * 100 for s in seeds]
-    verdict = ('holds' if low > 0 and p < 0.05 else 'contradicted' if high < 0 and p < 0.05 else 'within noise')
+    verdict = 'within noise'
+    for word, clear, sign in (('holds', low > 0, 1), ('contradicted', high < 0, -1)):
+        if clear and p < 0.05:
+            if len(seeds) == 1: verdict = f'{word} on one seed'
+            elif all(sign * x > 0 for x in per_seed): verdict = word
     return {'metric': metric, 'n_cases': int(len(d)), 'seeds': seeds, 'mean_diff': float(d.mean()),
             'ci_low': float(low), 'ci_high': float(high), 'wilcoxon_p': p, 'wins': int((d > 0).sum()),
             'losses': int((d < 0).sum()), 'seed_diffs': [float(x) for x in per_seed],

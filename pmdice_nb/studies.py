@@ -344,7 +344,11 @@ def study_table(study:str|Study, # a preset name or a `Study`
     if not records: raise FileNotFoundError(f"{runs_dir}: no finished records of study {study.name!r}")
     df = results_table(records)
     planned = len(study_configs(study, root='.'))
-    notes = [f"{len(load_records(runs_dir))} of {planned} planned runs finished."] + (
+    finished = load_records(runs_dir)
+    secs = [r['wall_time_s'] for r in finished if isinstance(r.get('wall_time_s'), (int, float))]
+    devices = sorted({str(r.get('device', 'unknown device')) for r in finished})
+    notes = [f"{len(finished)} of {planned} planned runs finished"
+             + (f", {sum(secs) / 3600:.1f} h of wall time in all ({np.median(secs) / 60:.1f} min per run, median) on {'; '.join(devices)}." if secs else ".")] + (
             ["Folds pooled: every test patient scored by the model that did not see it."] if study.folds else [])
     md = table_caption(f"Study `{study.name}` ({study.description})", df, notes) + '\n\n' + format_table(df)
     if write:

@@ -14,8 +14,8 @@ from .metrics import case_metrics, summarize_cases, nsd_key
 
 # %% auto #0
 __all__ = ['PAPER_TABLES', 'CLAIMS', 'REPRODUCTION_STUDIES', 'parse_paper_tables', 'published_path', 'published_table',
-           'case_scores', 'paired_comparison', 'claim_tests', 'verdict_lines', 'pool_folds', 'side_by_side', 'rescore',
-           'nsd_sweep', 'reproduction_summary']
+           'case_scores', 'paired_comparison', 'claim_tests', 'verdict_lines', 'pool_folds', 'side_by_side',
+           'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'reproduction_summary']
 
 # %% ../nbs/08_compare.ipynb #bf37d124
 PAPER_TABLES = {1: 'kvasir', 2: 'acdc', 3: 'ms'}  # table number → our dataset family
@@ -183,6 +183,31 @@ def side_by_side(ours:pd.DataFrame, # `results_table` output (index: loss names,
     out = pd.DataFrame(cols)
     out.index = [PAPER_LOSSES.get(l, l) for l in losses]
     return out.round(2)
+
+# %% ../nbs/08_compare.ipynb #21aa29b7
+def rank_agreement(ours:pd.DataFrame, # `results_table` output (index: loss names, metric columns ×100)
+                   paper:pd.DataFrame, # `published_table` output
+                   metric:str='mDice', # the column to rank by (higher is better)
+                  ) -> pd.DataFrame:
+    "Both values and ranks (1 = best) per loss both tables have; `attrs` hold Spearman's ρ and Kendall's τ with p-values."
+    if metric not in ours.columns or metric not in paper.columns: raise ValueError(f"metric {metric!r} is not in both tables")
+    losses = [l for l in paper.index if l in ours.index and np.isfinite(float(ours.loc[l, metric]))]
+    if len(losses) < 3: raise ValueError(f"rank_agreement needs at least 3 losses in both tables, got {losses}")
+    out = pd.DataFrame({'ours': ours.loc[losses, metric].astype(float).values,
+                        'paper': paper.loc[losses, metric].astype(float).values}, index=[PAPER_LOSSES.get(l, l) for l in losses])
+    out['rank ours'] = out['ours'].rank(ascending=False, method='min').astype(int)
+    out['rank paper'] = out['paper'].rank(ascending=False, method='min').astype(int)
+    rho, rho_p = stats.spearmanr(out['ours'], out['paper'])
+    tau, tau_p = stats.kendalltau(out['ours'], out['paper'])
+    out.attrs.update(metric=metric, n=len(losses), spearman=float(rho), spearman_p=float(rho_p),
+                     kendall=float(tau), kendall_p=float(tau_p))
+    return out.sort_values('rank paper', kind='stable').round(2)
+
+def rank_line(agreement:pd.DataFrame) -> str:
+    "`rank_agreement`'s correlations as one markdown sentence."
+    a = agreement.attrs
+    return (f"Over the {a['n']} losses both tables have, the orderings by {a['metric']} agree with Spearman ρ = "
+            f"{a['spearman']:+.2f} (p = {a['spearman_p']:.2g}) and Kendall τ = {a['kendall']:+.2f} (p = {a['kendall_p']:.2g}).")
 
 # %% ../nbs/08_compare.ipynb #ae59594d
 def rescore(predictions:dict, # `load_predictions` output: {case id: (probabilities, target, spacing)}

@@ -15,7 +15,8 @@ from .metrics import case_metrics, summarize_cases, nsd_key
 # %% auto #0
 __all__ = ['PAPER_TABLES', 'CLAIMS', 'REPRODUCTION_STUDIES', 'parse_paper_tables', 'published_path', 'published_table',
            'case_scores', 'paired_comparison', 'claim_tests', 'verdict_lines', 'pool_folds', 'side_by_side',
-           'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'reproduction_summary']
+           'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep', 'closest_tau',
+           'reproduction_summary']
 
 # %% ../nbs/08_compare.ipynb #bf37d124
 PAPER_TABLES = {1: 'kvasir', 2: 'acdc', 3: 'ms'}  # table number → our dataset family
@@ -232,6 +233,47 @@ def nsd_sweep(predictions:dict, # `load_predictions` output
     rows = [{'tau': tau, 'mDice': 100 * summary['mDice'], 'mNSD': 100 * summary['m' + nsd_key(tau).replace('nsd', 'NSD')]}
             for tau in tolerances]
     return pd.DataFrame(rows).set_index('tau')
+
+# %% ../nbs/08_compare.ipynb #65be1000
+_SWEEP_COLUMNS = ['run', 'tau', 'mDice', 'mNSD']
+
+def update_nsd_sweep(runs_dir:str|Path, # the study's results folder (`pmdice_nb.studies.results_dir`)
+                     configs:Sequence, # the study's `RunConfig`s (`study_configs`)
+                     tolerances:Sequence[float], # the τ values
+                     classes:Sequence[str], # class names, background first
+                     spacing:Sequence[float]|None=None, # see `rescore`
+                     seeds:Sequence[int]=(0,), # sweep runs of these seeds
+                    ) -> pd.DataFrame:
+    "`<runs_dir>/nsd_sweep.csv` with every run of `configs` whose predictions are kept added (written atomically)."
+    from pmdice_nb.studies import predictions_path, load_predictions
+    from pmdice_nb.core import atomic_write_text
+    path = Path(runs_dir) / 'nsd_sweep.csv'
+    old = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=_SWEEP_COLUMNS)
+    if list(old.columns) != _SWEEP_COLUMNS: raise ValueError(f"{path}: columns {list(old.columns)}, expected {_SWEEP_COLUMNS}")
+    done = {run for run, d in old.groupby('run') if set(map(float, tolerances)) <= set(d['tau'].astype(float))}
+    rows = []
+    for cfg in configs:
+        pred = predictions_path(runs_dir, cfg)
+        if cfg.seed not in seeds or cfg.name in done or not pred.is_file(): continue
+        sweep = nsd_sweep(load_predictions(pred), tolerances, classes, spacing)
+        rows += [{'run': cfg.name, 'tau': t, 'mDice': r.mDice, 'mNSD': r.mNSD} for t, r in sweep.iterrows()]
+    if not rows: return old
+    new = pd.DataFrame(rows).round(3)
+    kept = old[~old['run'].isin(set(new['run']))]
+    out = pd.concat([kept, new], ignore_index=True) if len(kept) else new
+    atomic_write_text(path, out.to_csv(index=False))
+    return out
+
+def closest_tau(sweep:pd.DataFrame, # `update_nsd_sweep` output
+                paper:pd.DataFrame, # `published_table` output
+                unit:str, # how τ is measured, for the sentence
+               ) -> str:
+    "Our mean mNSD/mDice ratio per τ against the paper's, and the τ closest to it, as one sentence."
+    ratio = paper['mNSD'] / paper['mDice']
+    ours = sweep.groupby('tau').apply(lambda d: (d.mNSD / d.mDice).mean(), include_groups=False)
+    best = (ours - ratio.mean()).abs().idxmin()
+    return (f"paper: mNSD/mDice = {ratio.mean():.3f} (range {ratio.min():.3f}-{ratio.max():.3f}); ours, by τ: "
+            + ', '.join(f'{t:g}: {v:.3f}' for t, v in ours.items()) + f"; closest at τ = {best:g} {unit}")
 
 # %% ../nbs/08_compare.ipynb #d7b7d63a
 REPRODUCTION_STUDIES = (('kvasir_cpu', 'kvasir', 'Table 1, Kvasir-SEG', '11_paper.table1_kvasir'),

@@ -191,7 +191,7 @@ FIGURES_DIR = 'nbs/results/figures'
 def make_figure_files(out_dir:str|Path|None=None, # where the .npz go; None: the repository's nbs/results/figures
                       seed:int=0, # which seed's runs
                      ) -> list[Path]:
-    "Figure 2 (Kvasir) and Figure 5 (each CPU study with Dice and PM Dice runs) data files, from the kept predictions."
+    "Figure 2 (Kvasir) and Figure 5 (each CPU study with Dice and PM Dice runs) data files, from the kept predictions; a figure whose runs' predictions are not on disk keeps its committed file."
     from pmdice_nb.studies import repo_root
     out_dir = Path(out_dir) if out_dir is not None else repo_root() / FIGURES_DIR
     written = []
@@ -212,15 +212,10 @@ def make_figure_files(out_dir:str|Path|None=None, # where the .npz go; None: the
     written += _figure2_file(out_dir, seed)
     return written
 
-def _figure2_file(out_dir:Path, seed:int) -> list:
-    "Figure 2's data from the best-scoring Kvasir-SEG run of `seed` (highest mDice among those with kept predictions)."
-    from pmdice_nb.experiments import read_record, run_path
-    runs = []
-    for cfg in study_configs('kvasir_cpu'):
-        path = predictions_path(results_dir('kvasir_cpu'), cfg)
-        if cfg.seed == seed and path.is_file() and run_path(results_dir('kvasir_cpu'), cfg).is_file():
-            runs.append((read_record(run_path(results_dir('kvasir_cpu'), cfg))['metrics']['mDice'], cfg.name, path))
-    if not runs: return []
-    _, name, path = max(runs)
+def _figure2_file(out_dir:Path, seed:int, run:str='pm_dice') -> list:
+    "Figure 2's data from Kvasir-SEG run `run` of `seed`, when its predictions are kept (else the committed file stays)."
+    cfg, = [c for c in study_configs('kvasir_cpu') if c.name == run and c.seed == seed]
+    path = predictions_path(results_dir('kvasir_cpu'), cfg)
+    if not path.is_file(): return []
     pick = pick_figure2_case(load_predictions(path))
-    return [save_figure_data(figure_data('kvasir_cpu', (name,), [pick], seed, keep_probs=True), out_dir / 'fig2_kvasir_cpu.npz')]
+    return [save_figure_data(figure_data('kvasir_cpu', (run,), [pick], seed, keep_probs=True), out_dir / 'fig2_kvasir_cpu.npz')]

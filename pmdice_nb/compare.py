@@ -305,7 +305,7 @@ def reproduction_summary(studies:Sequence[tuple]=REPRODUCTION_STUDIES, # (study,
             out.append('\n' + '\n'.join(lines) + '\n')
         seed0 = [r for r in records if r['seed'] == 0]
         if len({r['name'] for r in seed0}) > len(rows) and len({r['name'] for r in seed0}) >= 3:   # more losses than shown: their ordering
-            out.append('All losses of seed 0 against the paper’s ordering: ' + rank_line(rank_agreement(results_table(seed0), paper)) + '\n')
+            out.append('**Ordering** (seed 0 of every loss). ' + rank_line(rank_agreement(results_table(seed0), paper)) + '\n')
         pairs = CLAIMS if key != 'ms' else (('pm_dice', 'dice'), ('pm_dice', 'ce+dice'), ('pm_dice', 'topk_dice'))
         claims = claim_tests(records, pairs, ('dice',))
         out.append(verdict_lines(claims))

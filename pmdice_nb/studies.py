@@ -161,7 +161,7 @@ def _gamma_grids(seeds:tuple) -> tuple:
     return tuple(fig3 + fig4)
 
 STUDIES['ms_gamma_cpu'] = Study(
-    'ms_gamma_cpu', 'open_ms', 'open-ms-sample', _gamma_grids((0,)) + _gamma_grids((1,)) + _gamma_grids((2,)), config=STUDIES['ms_cpu'].config,
+    'ms_gamma_cpu', 'open_ms', 'open-ms-sample', sum((_gamma_grids((s,)) for s in (0, 1, 2)), ()), config=STUDIES['ms_cpu'].config,
     loss_options=STUDIES['ms_cpu'].loss_options,
     folds=STUDIES['ms_cpu'].folds, deviations=STUDIES['ms_cpu'].deviations + (
         Deviation('seeds', '3 (results are averages of 3 runs)', 'seed 0 for every γ first, then seed 1 (grids 9–17) and seed 2 (18–26) as time allows; each point says how many runs it averages', 'CPU time'),),

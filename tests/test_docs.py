@@ -1,6 +1,6 @@
 """The docs tooling in seconds, without building the site (`make docs-check` builds and checks the real one):
 the Quarto -> MyST conversion, the site checker, the sidebar groups, and the Colab cells (idempotent)."""
-import json, sys
+import json, re, sys
 from pathlib import Path
 import pytest
 
@@ -118,3 +118,62 @@ def test_processing_failure_names_cell_error_and_reason(tmp_path):
 
 def test_readme_in_sync():
     assert dc.readme_in_sync() == [], 'README.md differs from nbs/index.ipynb: run make readme'
+
+
+# --- what a newcomer reads first: the README's Python version, code blocks and install hints; the package metadata ---
+
+def _readme_and_index():
+    return {'README.md': (ROOT/'README.md').read_text(encoding='utf-8'),
+            'nbs/index.ipynb': ''.join(''.join(c['source']) for c in json.loads((ROOT/'nbs'/'index.ipynb').read_text(encoding='utf-8'))['cells'])}
+
+
+def _setup_metadata(*options) -> tuple[str, str]:
+    "stdout and stderr of `python setup.py <options>` (the metadata setuptools builds from settings.ini)."
+    import subprocess
+    r = subprocess.run([sys.executable, 'setup.py', *options], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout, r.stderr
+
+
+def test_python_3_10_everywhere():
+    "fastai >= 2.8.7 and current torch need Python 3.10 (on 3.9 pip finds no fastai): every place says 3.10+."
+    import configparser
+    ini = configparser.ConfigParser(delimiters=['=']); ini.read(ROOT/'settings.ini')
+    assert ini['DEFAULT']['min_python'] == '3.10'
+    assert re.search(r'^requires-python\s*=\s*">=3\.10"\s*$', (ROOT/'pyproject.toml').read_text(), re.M)
+    for name, text in _readme_and_index().items():
+        assert 'Python 3.9' not in text and text.count('Python 3.10+') >= 3, name
+    out, _ = _setup_metadata('--classifiers')
+    versions = re.findall(r'^Programming Language :: Python :: (3\.\d+)$', out, re.M)
+    assert versions and versions[0] == '3.10' and '3.9' not in versions, out
+
+
+def test_classifiers_agree_with_settings_and_build_without_warnings():
+    "Development Status is settings.ini's `status` (3 = Alpha); the licence is an SPDX expression, not a deprecated classifier."
+    import configparser
+    ini = configparser.ConfigParser(delimiters=['=']); ini.read(ROOT/'settings.ini')
+    out, err = _setup_metadata('--classifiers')
+    assert f"Development Status :: {ini['DEFAULT']['status']} - " in out, out
+    assert 'License ::' not in out, out
+    assert 'warn' not in err.lower(), err
+
+
+def test_readme_code_blocks_run(tmp_path):
+    "Every ```python block of the README, run in order in a fresh interpreter, as a reader pastes them."
+    import subprocess
+    readme = (ROOT/'README.md').read_text(encoding='utf-8')
+    blocks = re.findall(r'^```python\n(.*?)^```', readme, re.S | re.M)
+    assert len(blocks) >= 2
+    script = tmp_path/'readme.py'
+    script.write_text('\n'.join(f'# block {i}\n{b}' for i, b in enumerate(blocks)), encoding='utf-8')
+    r = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env={**__import__('os').environ, 'OMP_NUM_THREADS': '1'})
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_readme_says_how_to_get_cpu_torch():
+    "pip's default torch pulls about 6 GB of CUDA libraries: the README gives the CPU-only index before the package."
+    for name, text in _readme_and_index().items():
+        i = text.find('pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu')
+        assert i >= 0, name
+        assert i < text.find('pip install git+https://github.com/pmdice-nb/pmdice_nb.git', i), name

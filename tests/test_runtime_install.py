@@ -54,6 +54,9 @@ def _link_torch(venv: Path):
     (site/'torch_from_dev_venv.pth').write_text(str(links) + '\n')
 
 
+BUILD_LOG = {}   # the output of the `dist` build, for test_wheel_metadata
+
+
 @pytest.fixture(scope='session')
 def dist(tmp_path_factory):
     "sdist and wheel built from the working tree."
@@ -61,6 +64,7 @@ def dist(tmp_path_factory):
     r = subprocess.run([sys.executable, '-m', 'build', '--sdist', '--wheel', '--no-isolation', '--outdir', str(out), str(ROOT)],
                        capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    BUILD_LOG['text'] = r.stdout + r.stderr
     return out
 
 
@@ -93,6 +97,22 @@ def test_dist_twine_check_and_contents(dist):
     sdist = next(dist.glob('*.tar.gz'))
     snames = tarfile.open(sdist).getnames()
     assert not [n for n in snames if '/data/samples/' in n or n.endswith('.nii.gz')], 'sample data in the sdist'
+
+
+def test_wheel_metadata(dist):
+    "Python 3.10+ (what fastai and torch need), Development Status from settings.ini, an SPDX licence; built without warnings."
+    import email
+    wheel = next(dist.glob('*.whl'))
+    meta = email.message_from_string(next(zipfile.ZipFile(wheel).read(n).decode() for n in zipfile.ZipFile(wheel).namelist()
+                                          if n.endswith('.dist-info/METADATA')))
+    status = re.search(r'^status\s*=\s*(\d)', (ROOT/'settings.ini').read_text(), re.M).group(1)
+    classifiers = meta.get_all('Classifier')
+    assert meta['Requires-Python'] == '>=3.10' and meta['License-Expression'] == 'Apache-2.0', meta
+    assert f'Development Status :: {status} - Alpha' in classifiers and not [c for c in classifiers if c.startswith('License ::')]
+    assert 'Programming Language :: Python :: 3.10' in classifiers and 'Programming Language :: Python :: 3.9' not in classifiers
+    # (byte-compiling is off where PYTHONDONTWRITEBYTECODE is set: a note about the environment, not the package)
+    warns = [l for l in BUILD_LOG['text'].splitlines() if 'warn' in l.lower() and 'byte-compiling is disabled' not in l]
+    assert not warns, warns
 
 
 def test_imports_without_nbdev_and_versions(runtime_venv):

@@ -85,5 +85,8 @@ colab: $(STAMP)
 	$(BIN)/python scripts/colab_cells.py $(COLAB_NBS)
 	for nb in $(COLAB_NBS); do $(BIN)/nbdev_clean --fname $$nb || exit 1; done
 
+# JupyterLab on nbs/. Jupyter refuses to run as root (Docker, Codespaces, many cloud VMs) without --allow-root, so it is
+# added then. More options: make lab LAB_ARGS="--port 8890 --no-browser".
+LAB_ARGS ?=
 lab: $(STAMP)
-	$(BIN)/jupyter lab nbs
+	$(BIN)/jupyter lab nbs$(if $(filter 0,$(shell id -u)), --allow-root)$(if $(LAB_ARGS), $(LAB_ARGS))

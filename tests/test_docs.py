@@ -177,3 +177,15 @@ def test_readme_says_how_to_get_cpu_torch():
         i = text.find('pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu')
         assert i >= 0, name
         assert i < text.find('pip install git+https://github.com/pmdice-nb/pmdice_nb.git', i), name
+
+
+def test_make_lab_as_root_and_extra_arguments():
+    "Jupyter refuses to run as root (Docker, Codespaces, many cloud VMs) without --allow-root: `make lab` adds it then, and passes LAB_ARGS."
+    import os, subprocess
+    def lab_command(*args):
+        r = subprocess.run(['make', '-n', 'lab', *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return next(l for l in r.stdout.splitlines() if 'jupyter lab' in l)
+    line = lab_command()
+    assert line.split()[-1] == ('--allow-root' if os.geteuid() == 0 else 'nbs'), line
+    assert lab_command('LAB_ARGS=--port 8890 --no-browser').endswith('--port 8890 --no-browser')

@@ -1,6 +1,6 @@
 # Sphinx configuration of the documentation site. The sources are generated: scripts/build_docs.py (make docs)
 # writes nbdev-processed notebooks to _proc/_site_src and renders them with this file (see docs/README.md).
-import configparser, pathlib
+import configparser, pathlib, sys
 _cfg = configparser.ConfigParser(delimiters=['=']); _cfg.read(pathlib.Path(__file__).parents[1]/'settings.ini')
 _c = _cfg['DEFAULT']
 
@@ -26,3 +26,20 @@ html_theme_options = {'source_repository': _c['git_url'], 'source_branch': _c['b
 exclude_patterns = ['_build']
 suppress_warnings = ['mystnb.unknown_mime_type', 'myst.header']
 pygments_style = 'friendly'
+
+
+# furo's "View this page" / "Edit this page" icons would open `nbs/<page>.ipynb` (nbs/losses.ipynb), a file that does not
+# exist: a page is named after its notebook without the number (build_docs.page_stem). They open the notebook itself.
+sys.path.insert(0, str(pathlib.Path(__file__).parents[1]/'scripts'))
+import build_docs as _bd
+_NOTEBOOKS = {_bd.page_stem(nb): nb.relative_to(_bd.ROOT).as_posix() for nb in _bd.notebooks()}
+
+def source_links(app, pagename, templatename, context, doctree):
+    "Point the page's View and Edit icons at its notebook on GitHub (e.g. nbs/01_losses.ipynb for losses.html)."
+    nb = _NOTEBOOKS.get(pagename)
+    if nb is None: return
+    context['theme_source_view_link'] = f"{_c['git_url'].rstrip('/')}/blob/{_c['branch']}/{nb}"
+    context['theme_source_edit_link'] = f"{_c['git_url'].rstrip('/')}/edit/{_c['branch']}/{nb}"
+
+def setup(app):
+    app.connect('html-page-context', source_links)

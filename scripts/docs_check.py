@@ -4,7 +4,9 @@
    notebook, the cell, the error and the likely reason;
 2. the site builds (scripts/build_docs.py) without Sphinx warnings, and nbs/nbdev.yml is in sync with settings.ini;
 3. no page shows raw front matter (`title: ...`), raw `$$`, or Quarto attribute text (`{target="_blank"}`, `{.callout-note}`);
-4. every internal link (href/src to a file of the site, with its #anchor) resolves.
+4. every internal link (href/src to a file of the site, with its #anchor) resolves;
+5. every link to a file of this repository on GitHub (the "View/Edit this page" icons, links to data/README.md) names
+   a file that exists in the working tree.
 
 Usage: python scripts/docs_check.py [--out DIR] [--no-build]   (exit status 1 on any problem)
 """
@@ -56,8 +58,15 @@ def parse(path: Path) -> Page:
     p = Page(); p.feed(path.read_text(encoding='utf-8', errors='replace')); return p
 
 
-def check_site(site: Path, doc_url: str = '', failed_pages: set = frozenset()) -> list[str]:
-    "Problems in the built HTML under `site`: raw front matter, raw $$, Quarto attributes, broken internal links."
+def repo_file(url: str, repo_url: str, branch: str) -> str | None:
+    "The repository path a GitHub link to `repo_url` on `branch` names (blob/edit/tree/raw), else None."
+    m = re.match(re.escape(repo_url.rstrip('/')) + r'/(?:blob|edit|tree|raw)/' + re.escape(branch) + r'/([^?#]*)', url)
+    return unquote(m.group(1)).rstrip('/') if m else None
+
+
+def check_site(site: Path, doc_url: str = '', failed_pages: set = frozenset(), repo_url: str = '', branch: str = 'main',
+               repo_root: Path = bd.ROOT) -> list[str]:
+    "Problems in the built HTML under `site`: raw front matter, raw $$, Quarto attributes, broken internal links, links to missing repository files."
     problems, pages, seen, missing_in_failed = [], {}, set(), {}
     for f in sorted(site.rglob('*.html')): pages[f.resolve()] = parse(f)
     for f, pg in pages.items():
@@ -76,6 +85,11 @@ def check_site(site: Path, doc_url: str = '', failed_pages: set = frozenset()) -
             if doc_url and url.startswith(doc_url) and tag == 'a':
                 problems.append(f'{rel}: link to the deployed site instead of a relative one: {url}'); continue
             u = urlsplit(url)
+            path = repo_file(url, repo_url, branch) if repo_url else None
+            if path is not None:
+                if not (repo_root/path).exists():
+                    problems.append(f'{rel}: link {url!r} ({tag}) names {path or "the repository root"}, which is not in the repository')
+                continue
             if u.scheme or url.startswith(('//', 'mailto:', 'javascript:', 'data:')): continue
             target = (f.parent/unquote(u.path)).resolve() if u.path else f
             if u.path and target.is_dir(): target = target/'index.html'
@@ -140,7 +154,7 @@ def main(argv=None) -> int:
     cfg = bd._cfg()
     doc_url = (cfg.doc_host.rstrip('/') + '/' + cfg.doc_baseurl.strip('/')).rstrip('/') + '/'
     if not (out/'index.html').exists(): problems.append(f'no site at {out}/index.html')
-    else: problems += check_site(out, doc_url, failed)
+    else: problems += check_site(out, doc_url, failed, cfg.git_url, cfg.branch)
     n_pages = len(list(out.glob('*.html')))
     for p in problems: print('FAIL', p)
     print(f'docs-check: {n_pages} pages, {len(problems)} problem(s), {time.time() - t0:.0f}s')

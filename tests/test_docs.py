@@ -189,3 +189,30 @@ def test_make_lab_as_root_and_extra_arguments():
     line = lab_command()
     assert line.split()[-1] == ('--allow-root' if os.geteuid() == 0 else 'nbs'), line
     assert lab_command('LAB_ARGS=--port 8890 --no-browser').endswith('--port 8890 --no-browser')
+
+
+def test_check_site_finds_links_to_missing_repository_files(tmp_path):
+    "The View/Edit icons once opened nbs/losses.ipynb (404) instead of nbs/01_losses.ipynb: docs-check follows such links."
+    repo = 'https://github.com/pmdice-nb/pmdice_nb'
+    (tmp_path/'index.html').write_text(_page(f'<a href="{repo}/blob/main/nbs/01_losses.ipynb">v</a>'
+                                             f'<a href="{repo}/edit/main/nbs/01_losses.ipynb">e</a>'
+                                             f'<a href="{repo}/tree/main/data">d</a><a href="{repo}/issues">i</a>'))
+    assert dc.check_site(tmp_path, repo_url=repo, branch='main', repo_root=ROOT) == []
+    (tmp_path/'losses.html').write_text(_page(f'<a href="{repo}/blob/main/nbs/losses.ipynb?plain=true">v</a>'
+                                              f'<a href="{repo}/edit/main/nbs/losses.ipynb">e</a>'))
+    problems = dc.check_site(tmp_path, repo_url=repo, branch='main', repo_root=ROOT)
+    assert len(problems) == 2 and all('nbs/losses.ipynb' in p and 'not in the repository' in p for p in problems), problems
+
+
+def test_view_and_edit_icons_open_the_notebook():
+    "docs/conf.py points furo's View/Edit icons of every page at the notebook it is built from."
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('docs_conf', ROOT/'docs'/'conf.py')
+    conf = importlib.util.module_from_spec(spec); spec.loader.exec_module(conf)
+    for nb in bd.notebooks():
+        context = {}
+        conf.source_links(None, bd.page_stem(nb), 'page.html', context, None)
+        rel = nb.relative_to(ROOT).as_posix()
+        assert context == {'theme_source_view_link': f'https://github.com/pmdice-nb/pmdice_nb/blob/main/{rel}',
+                           'theme_source_edit_link': f'https://github.com/pmdice-nb/pmdice_nb/edit/main/{rel}'}, context
+    assert bd.page_stem(ROOT/'nbs'/'01_losses.ipynb') == 'losses' and (ROOT/'nbs'/'01_losses.ipynb').exists()

@@ -16,9 +16,9 @@ from fastai.vision.augment import RandTransform, Transform, aug_transforms
 from fastprogress.fastprogress import progress_bar
 
 # %% auto #0
-__all__ = ['resize_slices', 'resized_spacing', 'prepare_case', 'SegImage', 'SegSlices', 'RandomCropPair', 'ElasticDeform',
-           'seg_augmentations', 'SegDataLoaders', 'seg_dataloaders', 'SliceTensors', 'FastSegDL', 'SliceToFloat',
-           'ChannelsLast', 'BatchAugment']
+__all__ = ['AUGMENT_OPTIONS', 'resize_slices', 'resized_spacing', 'prepare_case', 'SegImage', 'SegSlices', 'RandomCropPair',
+           'ElasticDeform', 'seg_augmentations', 'augment_mode', 'SegDataLoaders', 'seg_dataloaders', 'SliceTensors',
+           'FastSegDL', 'SliceToFloat', 'ChannelsLast', 'BatchAugment']
 
 # %% ../nbs/04a_augment.ipynb #de184144
 def resize_slices(images:torch.Tensor|None, # float (S, C, H, W); None: resize only the masks
@@ -155,6 +155,17 @@ def seg_augmentations(max_rotate:float=15., # largest rotation, degrees
                           p_affine=0.75, pad_mode='zeros')
     return tfms + ([ElasticDeform(elastic_p, elastic_magnitude)] if elastic else [])
 
+# %% ../nbs/04a_augment.ipynb #b3273107
+AUGMENT_OPTIONS = {'full': {'max_rotate': 15., 'max_zoom': 1.2, 'elastic': True},  # the paper's: flip, rotation, zoom, elastic
+                   'flips': {'max_rotate': 0., 'max_zoom': 1., 'elastic': False},   # random horizontal flips only
+                   'none': {'max_rotate': 0., 'max_zoom': 1., 'elastic': False}}    # nothing (the crop only)
+
+def augment_mode(augment) -> str:
+    "The name in `AUGMENT_OPTIONS` of an `augment` setting: True is 'full', False is 'none'; a `ValueError` otherwise."
+    mode = {True: 'full', False: 'none'}.get(augment, augment) if isinstance(augment, bool) else augment
+    if mode not in AUGMENT_OPTIONS: raise ValueError(f"augment must be True, False or one of {list(AUGMENT_OPTIONS)}, got {augment!r}")
+    return mode
+
 # %% ../nbs/04a_augment.ipynb #d8219500
 class SegDataLoaders(DataLoaders):
     "fastai `DataLoaders` of slices whose `test_dl` takes images (C, H, W) or 2D `Case`s, as `Learner.predict` needs."
@@ -197,7 +208,9 @@ def _fast_dataloaders(dataset, split, valid_idx, bs, size, crop, augment, num_wo
         free, _ = torch.cuda.mem_get_info(device)
         if train.nbytes + valid.nbytes < free / 4: train, valid = train.to(device), valid.to(device)
     last = [ChannelsLast()] if device.type == 'cuda' else []
-    aug = [BatchAugment(crop, augment=augment)] if (crop or augment) else []
+    opts = AUGMENT_OPTIONS[augment]
+    fast_opts = {'max_rotate': opts['max_rotate'], 'max_zoom': opts['max_zoom'], 'elastic_p': 0.5 if opts['elastic'] else 0.}
+    aug = [BatchAugment(crop, augment=augment != 'none', **fast_opts)] if (crop or augment != 'none') else []
     train_dl = FastSegDL(train, bs=bs, shuffle=True, drop_last=len(train) > bs, after_batch=[SliceToFloat()] + aug + last,
                          num_workers=0, device=device)
     valid_dl = FastSegDL(valid, bs=bs, shuffle=False, after_batch=[SliceToFloat()] + aug + last, num_workers=0, device=device)
@@ -208,7 +221,7 @@ def seg_dataloaders(dataset, # a `pmdice_nb.data.SegDataset`
                     bs:int=8, # batch size
                     size:Sequence[int]|None=None, # input (h, w); None: `dataset.image_size`
                     crop:Sequence[int]|bool|None=None, # random training crop (h, w); None: `dataset.crop_size`; False: none
-                    augment:bool=True, # flip, rotation, zoom and elastic deformation on training batches
+                    augment:bool|str=True, # True/'full': flip, rotation, zoom and elastic deformation on training batches; 'flips': flips only; False/'none': none
                     seed:int=0, # seed of the default split
                     num_workers:int=0, # DataLoader worker processes
                     device=None, # where batches go; None: the GPU when there is one
@@ -225,12 +238,13 @@ def seg_dataloaders(dataset, # a `pmdice_nb.data.SegDataset`
     crop = getattr(dataset, 'crop_size', None) if crop is None else (crop or None)
     if bs < 1: raise ValueError(f"bs must be >= 1, got {bs!r}")
     device = torch.device(ifnone(device, default_device()))
+    augment = augment_mode(augment)
     if fast or (fast is None and device.type == 'cuda' and size is not None):
         return _fast_dataloaders(dataset, split, valid_idx, bs, size, crop, augment, num_workers, device, progress)
     train = SegSlices(dataset, split['train'], size, split_idx=0, progress=progress)
     valid = SegSlices(dataset, valid_idx, size, split_idx=1, progress=progress)
     after_item = [RandomCropPair(crop)] if crop else []
-    after_batch = seg_augmentations() if augment else []
+    after_batch = seg_augmentations(**AUGMENT_OPTIONS[augment]) if augment != 'none' else []
     train_dl = TfmdDL(train, bs=bs, shuffle=True, drop_last=len(train) > bs, after_item=after_item,
                       after_batch=after_batch, num_workers=num_workers, device=device)
     valid_dl = TfmdDL(valid, bs=bs, shuffle=False, after_item=after_item, after_batch=after_batch,

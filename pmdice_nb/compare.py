@@ -13,10 +13,11 @@ from .losses import PAPER_LOSSES
 from .metrics import case_metrics, summarize_cases, nsd_key
 
 # %% auto #0
-__all__ = ['PAPER_TABLES', 'CLAIMS', 'REPRODUCTION_STUDIES', 'parse_paper_tables', 'published_path', 'published_table',
-           'case_scores', 'paired_comparison', 'claim_tests', 'verdict_lines', 'pool_folds', 'side_by_side',
-           'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep', 'closest_tau',
-           'reproduction_summary']
+__all__ = ['PAPER_TABLES', 'CLAIMS', 'MDE_FACTOR', 'REPRODUCTION_STUDIES', 'parse_paper_tables', 'published_path',
+           'published_table', 'case_scores', 'paired_comparison', 'claim_tests', 'verdict_lines', 'case_clusters',
+           'hierarchical_bootstrap', 'holm', 'seeds_for_power', 'decide', 'claim_decisions', 'decision_lines',
+           'pool_folds', 'side_by_side', 'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep',
+           'closest_tau', 'reproduction_summary']
 
 # %% ../nbs/08_compare.ipynb #bf37d124
 PAPER_TABLES = {1: 'kvasir', 2: 'acdc', 3: 'ms'}  # table number → our dataset family
@@ -145,6 +146,100 @@ def verdict_lines(claims:pd.DataFrame) -> str:
                    f"{', '.join(map(str, seeds))}): {r['mean_diff']:+.2f} points, 95% CI [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}], "
                    f"Wilcoxon p = {r['wilcoxon_p']:.3g}, better on {r['wins']} cases and worse on {r['losses']}{spread}: "
                    f"**{r['verdict']}**.")
+    return '\n'.join(out) + '\n'
+
+# %% ../nbs/08_compare.ipynb #f4f9748f
+def case_clusters(ids:Sequence[str]) -> np.ndarray:
+    "The cluster of each case id: the patient for ids like 'patient001_ED' (ACDC), else the case itself."
+    return np.array([m.group(1) if (m := re.match(r'(patient\d+)_', str(i))) else str(i) for i in ids])
+
+def hierarchical_bootstrap(diff:pd.DataFrame, # paired differences a − b: one row per case, one column per seed
+                           clusters:Sequence|None=None, # cluster of each row (None: `case_clusters` of the index)
+                           n_boot:int=10000, # resamples
+                           seed:int=0, # bootstrap seed
+                          ) -> np.ndarray:
+    "Means of `diff` over `n_boot` draws of seeds, then clusters of cases, each with replacement."
+    d = diff.dropna(axis=0, how='any')
+    if d.shape[0] < 2 or d.shape[1] < 1: raise ValueError(f"need at least 2 cases with a finite difference in every seed, got {d.shape[0]}")
+    groups = case_clusters(d.index) if clusters is None else np.asarray(pd.Series(list(clusters), index=diff.index).loc[d.index])
+    names, g = np.unique(groups, return_inverse=True)
+    sums = np.zeros((len(names), d.shape[1])); np.add.at(sums, g, d.to_numpy())   # (clusters, seeds)
+    sizes = np.bincount(g).astype(float)
+    rng = np.random.default_rng(seed)
+    draw = lambda n: np.stack([np.bincount(r, minlength=n) for r in rng.integers(0, n, (n_boot, n))]).astype(float)
+    wc, ws = draw(len(names)), draw(d.shape[1])                                   # how often each cluster, each seed is drawn
+    return np.einsum('bm,mk,bk->b', wc, sums, ws) / ((wc @ sizes) * d.shape[1])
+
+# %% ../nbs/08_compare.ipynb #826c0ce0
+def holm(p:Sequence[float]) -> np.ndarray:
+    "Holm-adjusted p-values (step-down, monotone, at most 1), in the order given."
+    p = np.asarray(p, float)
+    order = np.argsort(p)
+    adj = np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order])
+    out = np.empty_like(p); out[order] = np.minimum(adj, 1.)
+    return out
+
+MDE_FACTOR = float(stats.norm.ppf(0.975) + stats.norm.ppf(0.8))   # 2.80: 80% power, two-sided α 0.05
+
+def seeds_for_power(sd:float, # SD of the per-seed mean difference between two losses (points)
+                    effect:float, # the difference to detect (points)
+                   ) -> int:
+    "Seeds needed to detect `effect` with 80% power at two-sided α 0.05 when seed means scatter by `sd` (normal approximation)."
+    if not (np.isfinite(sd) and sd >= 0 and effect > 0): raise ValueError(f"need sd >= 0 and effect > 0, got {sd!r} and {effect!r}")
+    return max(2, int(np.ceil((MDE_FACTOR * sd / effect) ** 2)))
+
+# %% ../nbs/08_compare.ipynb #e47bdddc
+def decide(a:Sequence[dict], # records of loss a (the claim: a is better)
+           b:Sequence[dict], # records of loss b, same test cases
+           metric:str='dice', # per-case metric (see `case_scores`)
+           n_boot:int=10000, # bootstrap resamples
+           seed:int=0, # bootstrap seed
+          ) -> dict:
+    "Paired a − b (×100) over the seeds both have: mean, hierarchical-bootstrap draws and SE, two-sided p, MDE, per-seed means."
+    sa, sb = case_scores(a, metric), case_scores(b, metric)
+    seeds = sorted(set(sa.columns) & set(sb.columns))
+    if not seeds: raise ValueError(f"no seed in common: {list(sa.columns)} vs {list(sb.columns)}")
+    if set(sa.index) != set(sb.index): raise ValueError(f"the two losses were tested on different cases ({len(sa)} vs {len(sb)})")
+    diff = (sa[seeds] - sb.loc[sa.index, seeds]) * 100
+    boots = hierarchical_bootstrap(diff, n_boot=n_boot, seed=seed)
+    d = diff.dropna(axis=0, how='any')
+    se = float(boots.std(ddof=1))
+    p = float(min(1., 2 * min((boots <= 0).mean(), (boots >= 0).mean()) + 1 / n_boot))
+    per_seed = d.mean(axis=0)
+    return {'metric': metric, 'n_cases': int(len(d)), 'n_clusters': int(len(set(case_clusters(d.index)))), 'seeds': seeds,
+            'mean_diff': float(d.to_numpy().mean()), 'se': se, 'p': p, 'mde': MDE_FACTOR * se, 'boots': boots,
+            'seed_diffs': [float(x) for x in per_seed], 'seed_sd': float(per_seed.std(ddof=1)) if len(seeds) > 1 else float('nan')}
+
+# %% ../nbs/08_compare.ipynb #8c5f66ca
+def claim_decisions(records:Sequence[dict], # finished run records of one study (one dataset)
+                    pairs:Sequence[tuple]=CLAIMS, # (a, b) run names: the claim is "a beats b"
+                    metrics:Sequence[str]=('dice', 'nsd'), # per-case metrics
+                    alpha:float=0.05, # family-wise error rate of the table (Holm)
+                    n_boot:int=10000, # bootstrap resamples
+                   ) -> pd.DataFrame:
+    "One row per (pair, metric): `decide`'s numbers, Holm-adjusted p, the Holm-level CI and the verdict."
+    by_name = {}
+    for r in records: by_name.setdefault(r.get('name', r['loss']), []).append(r)
+    rows = [dict(claim=f'{PAPER_LOSSES.get(a, a)} > {PAPER_LOSSES.get(b, b)}', a=a, b=b, **decide(by_name[a], by_name[b], m, n_boot))
+            for a, b in pairs if a in by_name and b in by_name for m in metrics]
+    if not rows: return pd.DataFrame()
+    df = pd.DataFrame(rows)
+    df['p_holm'] = holm(df['p'])
+    level = alpha / (len(df) - (df['p'].rank(method='first').astype(int) - 1))   # Holm's level at each test's rank
+    df['ci_low'] = [np.percentile(bt, 100 * l / 2) for bt, l in zip(df['boots'], level)]
+    df['ci_high'] = [np.percentile(bt, 100 * (1 - l / 2)) for bt, l in zip(df['boots'], level)]
+    df['verdict'] = np.where(df['p_holm'] < alpha, np.where(df['mean_diff'] > 0, 'holds', 'contradicted'), 'inconclusive')
+    return df.drop(columns='boots')
+
+def decision_lines(df:pd.DataFrame) -> str:
+    "`claim_decisions` as markdown sentences, every number from `df`."
+    if not len(df): return "No pair of the claim has records yet.\n"
+    out = []
+    for _, r in df.iterrows():
+        sd = f", SD of the per-seed means {r['seed_sd']:.2f}" if np.isfinite(r['seed_sd']) else ''
+        out.append(f"- **{r['claim']}** ({r['metric']}; {len(r['seeds'])} seed(s) × {r['n_cases']} cases in {r['n_clusters']} clusters): "
+                   f"{r['mean_diff']:+.2f} points, Holm-corrected CI [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}], "
+                   f"p = {r['p']:.3g} (Holm {r['p_holm']:.3g}){sd}; minimal detectable effect {r['mde']:.2f}: **{r['verdict']}**.")
     return '\n'.join(out) + '\n'
 
 # %% ../nbs/08_compare.ipynb #2943d6a1

@@ -5,7 +5,7 @@
 # %% ../nbs/05_experiments.ipynb #68a80f86
 from __future__ import annotations
 import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
-import contextlib, dataclasses, importlib, inspect, json, math, os, re, shutil, socket, tempfile, time
+import contextlib, dataclasses, importlib, inspect, json, math, os, re, shutil, socket, stat, tempfile, time
 from dataclasses import dataclass, field, asdict
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -19,16 +19,18 @@ from fastai.torch_core import set_seed, rank_distrib
 from fastprogress.fastprogress import progress_bar
 from .core import atomic_write_text, git_commit, package_versions, device_name
 from .losses import PAPER_LOSSES, get_loss, canonical_loss_name
-from .learner import seg_dataloaders, seg_learner, fit_poly, evaluate, evaluate_cases
+from .learner import seg_dataloaders, seg_learner, fit_poly, evaluate, evaluate_cases, OPTIMIZERS, SCORED_AT
+from .augment import AUGMENT_OPTIONS
 
 # %% auto #0
-__all__ = ['DATASETS', 'ARCHS', 'HEADS', 'CHECKPOINTS', 'PRECISIONS', 'CHOICES', 'METRICS', 'DEMO', 'DatasetSetup',
-           'dataset_setup', 'dataset_class', 'paper_loss_kwargs', 'check_choice', 'min_input_size', 'check_input_size',
-           'check_dataset_kwargs', 'RunConfig', 'result_config', 'config_differences', 'run_path', 'write_record',
-           'RecordError', 'read_record', 'load_record', 'run_status', 'is_done', 'lock_path', 'claim_run',
-           'DivergenceCheck', 'make_dataset', 'run_record', 'run_one', 'grid_configs', 'parse_shard', 'shard_configs',
-           'writable_dir', 'cache_dir_of', 'check_run_dirs', 'run_grid', 'RecordSet', 'find_records', 'load_records',
-           'experiment', 'results_table', 'rank_marks', 'markdown_table', 'format_table', 'table_caption',
+__all__ = ['DATASETS', 'ARCHS', 'HEADS', 'CHECKPOINTS', 'PRECISIONS', 'CHOICES', 'RECORD_SCHEMA', 'LOCK_MAX_AGE', 'METRICS',
+           'DEMO', 'DatasetSetup', 'dataset_setup', 'dataset_class', 'paper_loss_kwargs', 'check_choice',
+           'min_input_size', 'check_input_size', 'check_dataset_kwargs', 'RunConfig', 'result_config',
+           'config_differences', 'run_path', 'write_record', 'RecordError', 'read_record', 'load_record', 'run_status',
+           'is_done', 'lock_path', 'lock_stale', 'describe_lock', 'claim_run', 'DivergenceCheck', 'make_dataset',
+           'run_record', 'run_one', 'grid_configs', 'parse_shard', 'shard_configs', 'writable_dir', 'output_file',
+           'cache_dir_of', 'check_run_dirs', 'run_grid', 'RecordSet', 'find_records', 'load_records', 'experiment',
+           'results_table', 'rank_marks', 'markdown_table', 'format_table', 'table_caption', 'table_columns',
            'write_tables', 'everything_foreground', 'run_demo']
 
 # %% ../nbs/05_experiments.ipynb #6d903e4b
@@ -77,7 +79,8 @@ ARCHS = ('resnet34', 'unet')  # the ResNet34 U-Net (fastai) and the plain 4-pool
 HEADS = ('full', 'quarter')  # decoder to full resolution, or output at 1/4 scale up-sampled bilinearly (section 3.2)
 CHECKPOINTS = ('last', 'best')  # the model evaluated
 PRECISIONS = ('auto', 'bf16', 'fp16', 'no')  # mixed precision asked for ('auto': bf16 or fp16 on a GPU, none on the CPU)
-CHOICES = {'arch': ARCHS, 'head': HEADS, 'checkpoint': CHECKPOINTS, 'mixed_precision': PRECISIONS}
+CHOICES = {'arch': ARCHS, 'head': HEADS, 'checkpoint': CHECKPOINTS, 'mixed_precision': PRECISIONS, 'opt': OPTIMIZERS,
+           'scored_at': SCORED_AT, 'augment': tuple(AUGMENT_OPTIONS)}
 
 def check_choice(name:str, # a key of `CHOICES`
                  value, # the value given
@@ -109,12 +112,29 @@ def check_input_size(size:tuple|None, # (h, w), or None (nothing to check)
                          f"({int(math.log2(low))} down-samplings)")
 
 # %% ../nbs/05_experiments.ipynb #30ea937c
+_JSON_KINDS = {'int': ((int,), 'an integer'), 'float': ((int, float), 'a number'), 'bool': ((bool,), 'true or false'),
+               'str': ((str,), 'a string'), 'Path': ((str,), 'a path'), 'None': ((type(None),), 'null'),
+               'tuple': ((list, tuple), 'a list'), 'list': ((list, tuple), 'a list'), 'Sequence': ((list, tuple), 'a list'),
+               'dict': ((dict,), 'an object')}  # annotation → the JSON values that fit it, and how a message says so
+
+def _type_error(name:str, value, annotation) -> str|None:
+    "Why `value` does not fit the annotation `annotation` ('int', 'str | Path | None', ...); None when it fits or the annotation is not known here."
+    kinds = [a.strip().split('[')[0] for a in getattr(annotation, '__name__', str(annotation)).split('|')]
+    if annotation is inspect.Parameter.empty or any(k not in _JSON_KINDS for k in kinds): return None
+    if isinstance(value, float) and not math.isfinite(value) and 'float' in kinds: return f"{name} must be a finite number, got {value!r}"
+    if any(isinstance(value, _JSON_KINDS[k][0]) and (k == 'bool' or not isinstance(value, bool)) for k in kinds): return None
+    return f"{name} must be {' or '.join(dict.fromkeys(_JSON_KINDS[k][1] for k in kinds))}, got {value!r}"
+
 def check_dataset_kwargs(dataset:str, # a key of `DATASETS`
                          kwargs:dict, # options for the dataset's class
                         ) -> dict:
-    "`kwargs` when `dataset`'s class takes every one of them; a `ValueError` naming the others."
+    "`kwargs` when `dataset`'s class takes every one of them, each of the type it declares; a `ValueError` naming the others."
     if not isinstance(kwargs, dict): raise ValueError(f"dataset_kwargs must be a dict, got {kwargs!r}")
     params = inspect.signature(dataset_class(dataset)).parameters
+    for name, value in kwargs.items():
+        if name in params and name != 'root':
+            error = _type_error(f"dataset_kwargs option {name!r} of {dataset!r}", value, params[name].annotation)
+            if error: raise ValueError(error)
     if any(p.kind is p.VAR_KEYWORD for p in params.values()): return kwargs
     known = [n for n, p in params.items() if n != 'root' and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     unknown = sorted(set(kwargs) - set(known))
@@ -168,7 +188,9 @@ class RunConfig:
     pretrained:bool = True # ImageNet weights for the ResNet34 encoder when available
     size:tuple|None = None # input (h, w); None: the dataset's
     crop:tuple|bool|None = None # training crop (h, w); None: the dataset's; False: none
-    augment:bool = True # flip, rotation, zoom, elastic deformation
+    augment:str = 'full' # 'full': flip, rotation, zoom, elastic deformation (§3.2); 'flips': flips only; 'none' (True/False: 'full'/'none')
+    opt:str = 'adam' # 'adam' (fastai's Adam, §3.2) or 'adamw' (`torch.optim.AdamW`, torch's defaults)
+    scored_at:str = 'original' # test scores on each case's stored grid (§3.2) or on the 'input' grid
     dataset_kwargs:dict = field(default_factory=dict) # extra dataset options (synthetic: n, size, ...; real: cache_dir)
     split_seed:int = 0 # seed of the train/test split
     checkpoint:str = 'last' # model evaluated: 'last' or 'best' (on the validation split)
@@ -185,6 +207,7 @@ class RunConfig:
         self.loss = canonical_loss_name(self.loss)
         self.loss_kwargs = _checked_loss_kwargs(self.dataset, self.loss, self.loss_kwargs)
         self.arch = self.arch or setup.arch
+        if isinstance(self.augment, bool): self.augment = 'full' if self.augment else 'none'
         for name in CHOICES: check_choice(name, getattr(self, name))
         self.lr = _check_lr(self.lr)
         self.size = _pair(self.size, 'size')
@@ -215,6 +238,7 @@ def from_dict(cls:RunConfig, d:dict) -> RunConfig:
 # %% ../nbs/05_experiments.ipynb #06ae3320
 _NOT_RESULT = ('root', 'num_workers')  # configuration fields that do not change a result
 _NOT_RESULT_DATASET = ('cache_dir',)  # dataset options that do not change a result
+_OLD_DEFAULTS = {'scored_at': 'input'}  # what a record without the field did (its default changed since)
 
 def result_config(config:dict, # a record's `config` (`RunConfig.to_dict`), possibly from an older version
                   dataset:str|None=None, # the record's dataset, when `config` lacks it
@@ -224,6 +248,8 @@ def result_config(config:dict, # a record's `config` (`RunConfig.to_dict`), poss
     d = {f.name: (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
          for f in dataclasses.fields(RunConfig) if f.name not in _NOT_RESULT}
     d.update({k: v for k, v in config.items() if k not in _NOT_RESULT})
+    d.update({k: v for k, v in _OLD_DEFAULTS.items() if k not in config})  # records older than the field
+    if isinstance(d['augment'], bool): d['augment'] = 'full' if d['augment'] else 'none'
     d['dataset'], d['loss'] = config.get('dataset', dataset), _record_loss_name(config.get('loss', loss))
     setup = DATASETS.get(d['dataset'])
     if d['arch'] is None and setup: d['arch'] = setup.arch
@@ -259,24 +285,56 @@ def write_record(path:str|Path, # the record's file
 class RecordError(ValueError):
     "A run record that cannot be used; the message names the file and the field."
 
+RECORD_SCHEMA = 2  # the layout `run_record` writes (1: records without 'schema_version'); a reader refuses a newer one
 _FIELDS = {'dataset': str, 'loss': str, 'seed': int, 'config': dict}  # fields every record has, and their types
+_SAFE_NAME = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.=+-]*$')  # a name that may become part of a file name
 
 def _metric(path, key:str, value) -> float:
+    "A metric as a float: a fraction in [0, 1], a count ('n_...') >= 0, or NaN (`null`: undefined)."
     if value is None: return float('nan')
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RecordError(f"{path}: field 'metrics.{key}' is {value!r}, not a number")
+    if math.isnan(value): return float(value)
+    if key.startswith('n_'):
+        if not (math.isfinite(value) and value >= 0): raise RecordError(f"{path}: field 'metrics.{key}' is {value!r}, not a count (>= 0)")
+    elif not 0 <= value <= 1: raise RecordError(f"{path}: field 'metrics.{key}' is {value!r}, not a fraction in [0, 1]")
     return float(value)
+
+def _file_kind(mode:int) -> str:
+    kinds = ((stat.S_ISDIR, 'a folder'), (stat.S_ISFIFO, 'a FIFO'), (stat.S_ISSOCK, 'a socket'), (stat.S_ISCHR, 'a device'), (stat.S_ISBLK, 'a device'))
+    return next((name for test, name in kinds if test(mode)), 'a special file')
+
+def _regular_file_bytes(path:Path) -> bytes:
+    "The bytes of `path` when it is a regular file; a link, FIFO or device is a `RecordError` and never opened."
+    try: mode = os.lstat(path).st_mode
+    except OSError as e: raise RecordError(f"{path}: cannot be read ({e.strerror})") from None
+    if stat.S_ISLNK(mode): raise RecordError(f"{path}: a symbolic link; records are read from regular files only (copy the file in)")
+    if not stat.S_ISREG(mode): raise RecordError(f"{path}: not a regular file ({_file_kind(mode)}); a record is a JSON file")
+    try:
+        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_NONBLOCK', 0)), 'rb') as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode): raise RecordError(f"{path}: not a regular file")  # swapped meanwhile
+            return f.read()
+    except OSError as e: raise RecordError(f"{path}: cannot be read ({e.strerror or e})") from None
 
 def read_record(path:str|Path) -> dict:
     "The run record at `path`, checked, its metrics as floats (`null`: NaN); a `RecordError` naming file and field."
     path = Path(path)
-    try: rec = json.loads(path.read_bytes())
-    except OSError as e: raise RecordError(f"{path}: cannot be read ({e.strerror})") from None
-    except ValueError as e: raise RecordError(f"{path}: not JSON ({e}); a record cut short?") from None
+    try: rec = json.loads(_regular_file_bytes(path))
+    except RecursionError: raise RecordError(f"{path}: JSON nested too deeply to be a run record") from None
+    except ValueError as e:
+        if isinstance(e, RecordError): raise
+        raise RecordError(f"{path}: not JSON ({e}); a record cut short?") from None
     if not isinstance(rec, dict): raise RecordError(f"{path}: a JSON {type(rec).__name__}, not a run record (an object)")
+    version = rec.get('schema_version', 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise RecordError(f"{path}: field 'schema_version' is {version!r}, not a positive integer")
+    if version > RECORD_SCHEMA:
+        raise RecordError(f"{path}: record schema version {version} is newer than this pmdice_nb reads ({RECORD_SCHEMA}); upgrade pmdice_nb")
     for k, t in _FIELDS.items():
         if k not in rec: raise RecordError(f"{path}: field {k!r} is missing")
         if isinstance(rec[k], bool) or not isinstance(rec[k], t): raise RecordError(f"{path}: field {k!r} is {rec[k]!r}, not a {t.__name__}")
+    if not _SAFE_NAME.match(rec['dataset']):
+        raise RecordError(f"{path}: field 'dataset' is {rec['dataset']!r}, not a dataset name (letters, digits and _.=+- only)")
     status = rec.setdefault('status', 'done' if 'metrics' in rec else None)
     if status not in ('done', 'failed'): raise RecordError(f"{path}: field 'status' is {status!r}, not 'done' or 'failed'" if status else f"{path}: field 'metrics' is missing")
     if status == 'done':
@@ -321,23 +379,59 @@ def is_done(runs_dir:str|Path, cfg:RunConfig) -> bool:
     return run_status(runs_dir, cfg) == 'done'
 
 # %% ../nbs/05_experiments.ipynb #933db40f
+LOCK_MAX_AGE = 24 * 3600  # seconds after which every lock is stale: a run takes hours, and a dead machine's lock must expire
+_OWNERLESS_LOCK_AGE = 60  # a lock without a readable owner (cut short by a kill, or of another shape) is stale after this
+
 def lock_path(runs_dir:str|Path, cfg:RunConfig) -> Path:
     "The lock file of run `cfg`, next to its record."
     p = run_path(runs_dir, cfg)
     return p.parent / f'.{p.stem}.lock'
 
-def _stale(lock:Path) -> bool:
-    "True when the process that wrote `lock` is gone (on this host), or the lock is empty and old."
-    try: owner = json.loads(lock.read_text())
+def _lock_of(path:str|Path) -> Path:
+    "The lock file, given it or the record it guards."
+    p = Path(path)
+    return p if p.suffix == '.lock' else p.parent / f'.{p.stem}.lock'
+
+def _process_start(pid:int) -> str|None:
+    "When process `pid` started (Linux: clock ticks after boot, from /proc); None when not known here."
+    try: return Path(f'/proc/{int(pid)}/stat').read_text().rsplit(')', 1)[1].split()[19]
+    except (OSError, ValueError, IndexError): return None
+
+def _lock_owner(lock:Path) -> tuple[dict|None, float]:
+    "The owner `lock` names (None when it names none: cut short, another shape) and the lock's age in seconds."
+    st = os.lstat(lock)  # FileNotFoundError when it is gone
+    try: owner = json.loads(lock.read_text()) if stat.S_ISREG(st.st_mode) and st.st_size < 4096 else None
+    except (OSError, ValueError, RecursionError): owner = None
+    if not (isinstance(owner, dict) and isinstance(owner.get('host'), str) and isinstance(owner.get('pid'), int)
+            and not isinstance(owner['pid'], bool) and owner['pid'] > 0): return None, time.time() - st.st_mtime
+    try: started = datetime.fromisoformat(owner['started']).timestamp()
+    except (KeyError, TypeError, ValueError): started = st.st_mtime
+    return owner, time.time() - started
+
+def lock_stale(lock:str|Path, # a lock file, or the record it guards
+               max_age:float=LOCK_MAX_AGE, # seconds after which any lock is stale
+              ) -> bool:
+    "True when `lock`'s run is over: the lock is gone, older than `max_age`, ownerless and a minute old, or its process (this host) ended."
+    lock = _lock_of(lock)
+    try: owner, age = _lock_owner(lock)
     except FileNotFoundError: return True
-    except (OSError, ValueError):
-        try: return time.time() - lock.stat().st_mtime > 60  # a lock cut short by a kill between open and write
-        except FileNotFoundError: return True
-    if not isinstance(owner, dict) or owner.get('host') != socket.gethostname(): return False
-    try: os.kill(int(owner.get('pid', -1)), 0)
-    except ProcessLookupError: return True
-    except (PermissionError, ValueError, OverflowError): return False
-    return False
+    if owner is None: return age > _OWNERLESS_LOCK_AGE
+    if age > max_age: return True
+    if owner['host'] != socket.gethostname(): return False
+    try: os.kill(owner['pid'], 0)
+    except (ProcessLookupError, OverflowError): return True
+    except PermissionError: pass  # alive, another user's
+    now = _process_start(owner['pid'])  # a live process of another start time took the pid over
+    return owner.get('pid_started') is not None and now is not None and now != owner['pid_started']
+
+def describe_lock(path:str|Path) -> str:
+    "The lock of a run (give the lock or the run's record), for messages: where it is, who holds it, when it expires."
+    lock = _lock_of(path)
+    try: owner, age = _lock_owner(lock)
+    except FileNotFoundError: return f"lock {lock}: gone"
+    held = f"held by pid {owner['pid']} on host {owner['host']}" if owner else "with no readable owner"
+    expiry = f"{LOCK_MAX_AGE / 3600:g} h" if owner else f"{_OWNERLESS_LOCK_AGE} s"
+    return f"lock {lock} {held}, {age / 3600:.1f} h old; it counts as stale after {expiry} (delete it if that run is dead)"
 
 @contextlib.contextmanager
 def claim_run(runs_dir:str|Path, # where records go
@@ -350,9 +444,9 @@ def claim_run(runs_dir:str|Path, # where records go
     for attempt in range(2):
         try: fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            if attempt == 0 and _stale(lock): lock.unlink(missing_ok=True); continue
+            if attempt == 0 and lock_stale(lock): lock.unlink(missing_ok=True); continue
             break
-        with os.fdopen(fd, 'w') as f: json.dump({'pid': os.getpid(), 'host': socket.gethostname(),
+        with os.fdopen(fd, 'w') as f: json.dump({'pid': os.getpid(), 'host': socket.gethostname(), 'pid_started': _process_start(os.getpid()),
                                                  'started': datetime.now(timezone.utc).isoformat(timespec='seconds')}, f)
         try: yield True
         finally: lock.unlink(missing_ok=True)
@@ -415,7 +509,7 @@ def _build(cfg:RunConfig, work:Path, device, progress:bool):
     dls = seg_dataloaders(ds, split, bs=cfg.bs, size=cfg.size, crop=cfg.crop, augment=cfg.augment,
                           num_workers=cfg.num_workers, device=device, progress=progress)
     learn = seg_learner(dls, arch=cfg.arch, loss=cfg.loss, loss_kwargs=cfg.loss_kwargs, pretrained=cfg.pretrained,
-                        head=cfg.head, features=cfg.features, lr=cfg.lr, mixed_precision=cfg.mixed_precision,
+                        head=cfg.head, features=cfg.features, lr=cfg.lr, opt=cfg.opt, mixed_precision=cfg.mixed_precision,
                         checkpoint=cfg.checkpoint, path=work, seed=cfg.seed)
     return ds, split, learn
 
@@ -428,19 +522,38 @@ def _train(learn, epochs:int, cbs:list|None, progress:bool) -> DivergenceCheck:
     return check
 
 # %% ../nbs/05_experiments.ipynb #f02b6c18
+def _folder_name(path:str) -> str:
+    "The last part of `path` (`/data/kvasir-seg` → 'kvasir-seg'): the folder's identity without the machine's layout."
+    return os.path.basename(os.path.normpath(path)) or str(path)
+
+def _portable_config(cfg:RunConfig) -> dict:
+    "`cfg.to_dict()` for a record: the data root and a cache folder (they do not decide a result) by their names only."
+    d = cfg.to_dict()
+    if d.get('root'): d['root'] = _folder_name(d['root'])
+    if isinstance(d['dataset_kwargs'].get('cache_dir'), str): d['dataset_kwargs']['cache_dir'] = _folder_name(d['dataset_kwargs']['cache_dir'])
+    return d
+
+def _fresh_folder(path:Path) -> Path:
+    "`path` made anew, empty; a `ValueError` when it is a symbolic link (what is written through it would land elsewhere)."
+    if path.is_symlink(): raise ValueError(f"{path}: the run's work folder is a symbolic link; checkpoints are never written through one (delete it)")
+    if path.is_dir(): shutil.rmtree(path)
+    elif path.exists(): path.unlink()
+    path.mkdir(parents=True)
+    return path
+
 def run_record(cfg:RunConfig, ds, split:dict, learn, check:DivergenceCheck, times:dict, progress:bool=False) -> dict:
     "The record of a trained run: its test metrics (`status: 'done'`), or the epoch it diverged (`status: 'failed'`)."
-    record = {'status': 'done', 'dataset': cfg.dataset, 'loss': cfg.loss, 'loss_display': PAPER_LOSSES.get(cfg.loss, cfg.loss),
-              'name': cfg.name, 'seed': cfg.seed}
+    record = {'schema_version': RECORD_SCHEMA, 'status': 'done', 'dataset': cfg.dataset, 'loss': cfg.loss, 'loss_display': PAPER_LOSSES.get(cfg.loss, cfg.loss),
+              'name': cfg.name, 'seed': cfg.seed, 'scored_at': cfg.scored_at}
     if check.epoch_diverged is None:
-        summary, per_case = evaluate(learn, ds, split['test'], progress=progress)
+        summary, per_case = evaluate(learn, ds, split['test'], progress=progress, scored_at=cfg.scored_at)
         record.update(metrics=summary, per_case=per_case)
     else:
         losses = ', '.join(f'{k} {v}' for k, v in check.losses.items())
         record.update(status='failed', diverged_epoch=check.epoch_diverged,
                       error=f"training diverged at epoch {check.epoch_diverged} ({losses})")
     return {**record, 'history': _history(learn), 'epochs': cfg.epochs, 'n_cases': {k: len(v) for k, v in split.items()},
-            **times, **_provenance(cfg, ds, learn), 'config': cfg.to_dict()}
+            **times, **_provenance(cfg, ds, learn), 'config': _portable_config(cfg)}
 
 def run_one(cfg:RunConfig, # the run
             runs_dir:str|Path='runs', # where records go
@@ -452,18 +565,20 @@ def run_one(cfg:RunConfig, # the run
     "Train and evaluate `cfg`, write its record under `runs_dir` and return it (None in non-first processes)."
     out = run_path(runs_dir, cfg)
     work = out.parent / f'.{out.stem}.work'
-    if not rank_distrib(): shutil.rmtree(work, ignore_errors=True)
-    start = time.time()
-    ds, split, learn = _build(cfg, work, device, progress)
-    check = _train(learn, cfg.epochs, cbs, progress)
-    if rank_distrib(): return None
-    times = {'train_time_s': round(time.time() - start, 2)}
-    record = run_record(cfg, ds, split, learn, check, times, progress)
-    record['wall_time_s'] = round(time.time() - start, 2)
-    write_record(out, record)
-    if keep_checkpoints and record['status'] == 'done':
-        for f in (work / 'models').glob('*.pth'): os.replace(f, out.parent / f'seed{cfg.seed}.{f.name}')
-    shutil.rmtree(work, ignore_errors=True)
+    if not rank_distrib(): _fresh_folder(work)
+    try:
+        start = time.time()
+        ds, split, learn = _build(cfg, work, device, progress)
+        check = _train(learn, cfg.epochs, cbs, progress)
+        if rank_distrib(): return None
+        times = {'train_time_s': round(time.time() - start, 2)}
+        record = run_record(cfg, ds, split, learn, check, times, progress)
+        record['wall_time_s'] = round(time.time() - start, 2)
+        write_record(out, record)
+        if keep_checkpoints and record['status'] == 'done':
+            for f in (work / 'models').glob('*.pth'): os.replace(f, out.parent / f'seed{cfg.seed}.{f.name}')
+    finally:  # also after an error (a full disk while saving a checkpoint) or Ctrl-C: no partial checkpoint is left
+        if not rank_distrib(): shutil.rmtree(work, ignore_errors=True)
     return record
 
 # %% ../nbs/05_experiments.ipynb #f5fef765
@@ -502,6 +617,13 @@ def writable_dir(path:str|Path, # a folder (made when missing)
     try: tempfile.TemporaryFile(dir=p).close()
     except OSError as e: raise ValueError(f"{what} {str(p)!r} does not take new files: {e.strerror or e}") from None
     return p
+
+def output_file(folder:str|Path, # an output folder
+                name:str, # a file name, e.g. 'table_kvasir.md'
+               ) -> Path:
+    "`folder / name` when `name` is a plain file name (no folder part, not hidden); a `ValueError` naming it otherwise."
+    if not isinstance(name, str) or not _SAFE_NAME.match(name): raise ValueError(f"{name!r} is not a plain file name (letters, digits and _.=+- only)")
+    return Path(folder) / name
 
 def cache_dir_of(cfg:RunConfig) -> Path|None:
     "The folder `cfg`'s dataset caches decoded arrays in: its `cache_dir` option or the class's default (None: no cache)."
@@ -628,15 +750,16 @@ def _class_keys(records:Sequence[dict]) -> list[str]:
             if k.startswith('Dice_'): order.setdefault(k, len(order))
     return list(order) if len(order) > 1 else []
 
-def _mean_std(values:list) -> tuple[float, float]:
+def _mean_std(values:list) -> tuple[float, float, int]:
+    "Mean and sample std (×100) of the defined values, and how many there are (NaN, undefined, is left out)."
     v = np.array(values, dtype=float) * 100
     v = v[np.isfinite(v)]
-    return (float(v.mean()) if len(v) else np.nan), (float(v.std(ddof=1)) if len(v) > 1 else np.nan)
+    return (float(v.mean()) if len(v) else np.nan), (float(v.std(ddof=1)) if len(v) > 1 else np.nan), len(v)
 
 def results_table(records:Sequence[dict], # run records (`load_records`); failed ones are left out
                   dataset:str|None=None, # keep this dataset's records; None: there must be only one dataset
                  ) -> pd.DataFrame:
-    "Mean and std over seeds (×100) of every metric, one row per loss in the paper's order."
+    "Mean and std over seeds (×100) of every metric (and `<metric>_n`, the seeds that define it), one row per loss in the paper's order."
     datasets = sorted({r['dataset'] for r in records})
     if dataset is None:
         if len(datasets) != 1: raise ValueError(f"records of several datasets {datasets}: choose one with `dataset`")
@@ -648,15 +771,18 @@ def results_table(records:Sequence[dict], # run records (`load_records`); failed
     keys = list(METRICS) + _class_keys(records)
     by_name = {}
     for r in records: by_name.setdefault(r.get('name', r['loss']), []).append(r)
-    rows = []
+    rows, missing = [], []
     for name in _row_order(list(by_name)):
         group, loss = by_name[name], by_name[name][0]['loss']
         row = {'loss': name, 'Loss functions': PAPER_LOSSES.get(loss, loss) + name[len(loss):], 'n_seeds': len(group)}
-        for k in keys: row[k], row[f'{k}_std'] = _mean_std([g['metrics'].get(k, np.nan) for g in group])
+        for k in keys:
+            values = [g['metrics'].get(k, np.nan) for g in group]
+            row[k], row[f'{k}_std'], row[f'{k}_n'] = _mean_std(values)
+            if 0 < row[f'{k}_n'] < len(group): missing += [f"{_where(g)} ({k})" for g, v in zip(group, values) if not np.isfinite(v)]
         rows.append(row)
     df = pd.DataFrame(rows).set_index('loss')
     units = sorted({str(r['nsd_units']) for r in records if r.get('nsd_units')})
-    df.attrs.update(dataset=dataset, metrics=keys, experiment=experiment(records[0]), failed=failed, nsd_units=units)
+    df.attrs.update(dataset=dataset, metrics=keys, experiment=experiment(records[0]), failed=failed, nsd_units=units, missing=missing)
     return df
 
 # %% ../nbs/05_experiments.ipynb #81368efd
@@ -674,7 +800,7 @@ def markdown_table(df:pd.DataFrame, # a table with `attrs['metrics']` and `<metr
                    std:bool=True, # show ± std where there is one
                    lead_align:str='---', # markdown alignment of the first columns
                   ) -> str:
-    "A markdown table: the `lead` columns, then each metric as mean ± std; best in bold, second best underlined."
+    "A markdown table: the `lead` columns, then each metric as mean ± std (and `(n=k)` when only k of the row's seeds define it); best in bold, second best underlined."
     keys = df.attrs['metrics']
     marks = {k: rank_marks(df[k].tolist(), digits) for k in keys}
     lines = ['| ' + ' | '.join(list(lead) + [_display_name(k) for k in keys]) + ' |',
@@ -685,7 +811,8 @@ def markdown_table(df:pd.DataFrame, # a table with `attrs['metrics']` and `<metr
             m, s = row[k], row[f'{k}_std']
             if not np.isfinite(m): cells.append('–'); continue
             text = {1: '**{}**', 2: '<u>{}</u>'}.get(marks[k][i], '{}').format(f'{m:.{digits}f}')
-            cells.append(text + (f' ± {s:.{digits}f}' if std and np.isfinite(s) else ''))
+            n = row.get(f'{k}_n', row.get('n_seeds'))  # a cell averaging fewer seeds than its row says so
+            cells.append(text + (f' ± {s:.{digits}f}' if std and np.isfinite(s) else '') + (f' (n={n:.0f})' if n < row.get('n_seeds', n) else ''))
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 
@@ -708,6 +835,8 @@ def table_caption(title:str, # e.g. "Results on `kvasir`"
     if df.attrs.get('experiment', {}).get('pretrained_used') is False: parts.append("ResNet34 encoder from scratch (no ImageNet weights).")
     units = [{'px': 'pixels', 'pixel': 'pixels'}.get(u, u) for u in df.attrs.get('nsd_units', []) if u != 'mm']
     if units: parts.append(f"NSD in {' and '.join(units)}.")
+    if df.attrs.get('missing'): parts.append("A cell marked (n=k) is the mean of the k seeds that define it; undefined (null or NaN) in "
+                                             + ', '.join(df.attrs['missing']) + '.')
     if df.attrs.get('failed'): parts.append(f"Left out: {len(df.attrs['failed'])} failed (diverged) run(s): {', '.join(df.attrs['failed'])}.")
     return ' '.join([*parts, *notes]) + '\n\n'
 
@@ -718,6 +847,11 @@ def _left_out(found:RecordSet, dataset:str) -> list[str]:
     notes = [f"Left out: {len(failed)} failed (diverged) run(s): " + ', '.join(f"{_where(r)} (epoch {r.get('diverged_epoch')})" for r in failed) + '.'] if failed else []
     if found.bad: notes.append(f"Left out: {len(found.bad)} unreadable record(s): " + '; '.join(found.bad) + '.')
     return notes
+
+def table_columns(df:pd.DataFrame) -> list[str]:
+    "The CSV columns of a results table: each metric's mean and std, and `<metric>_n` where a row's seeds do not all define it."
+    def count(k): return [f'{k}_n'] if f'{k}_n' in df and (df[f'{k}_n'] != df['n_seeds']).any() else []
+    return [c for k in df.attrs['metrics'] for c in (k, f'{k}_std', *count(k))]
 
 def write_tables(runs_dir:str|Path, # a folder of run records
                  out_dir:str|Path|None=None, # where tables go; None: `runs_dir`
@@ -738,9 +872,9 @@ def write_tables(runs_dir:str|Path, # a folder of run records
         df = results_table(found.done, ds)
         stem = 'table' if len(datasets) == 1 else f'table_{ds}'
         md = table_caption(f"Results on `{ds}`", df, _left_out(found, ds)) + format_table(df, digits)
-        written.append(atomic_write_text(out_dir / f'{stem}.md', md))
-        cols = ['Loss functions', 'n_seeds'] + [c for k in df.attrs['metrics'] for c in (k, f'{k}_std')]
-        written.append(atomic_write_text(out_dir / f'{stem}.csv', df[cols].round(4).to_csv()))
+        written.append(atomic_write_text(output_file(out_dir, f'{stem}.md'), md))
+        cols = ['Loss functions', 'n_seeds'] + table_columns(df)
+        written.append(atomic_write_text(output_file(out_dir, f'{stem}.csv'), df[cols].round(4).to_csv()))
     return written
 
 # %% ../nbs/05_experiments.ipynb #8bef7a72

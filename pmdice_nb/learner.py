@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
-import torch, torch.nn as nn
+import torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import ifnone
 from fastai.torch_core import TensorMask, set_seed, num_distrib, rank_distrib
 from fastai.data.core import DataLoaders
@@ -18,7 +18,8 @@ from fastai.vision.learner import unet_learner
 from fastai.learner import Learner, AvgMetric
 from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
-from fastai.optimizer import Adam
+from fastai.optimizer import Adam, OptimWrapper
+from functools import partial
 from fastai.callback.schedule import ParamScheduler
 from fastai.callback.tracker import TrackerCallback
 import fastai.callback.fp16, fastai.callback.progress  # add Learner.to_fp16/to_bf16 and Learner.no_bar
@@ -30,8 +31,21 @@ from .augment import *   # data loaders and augmentation (04a); importable from 
 from .models import *    # the U-Nets (04b)
 
 # %% auto #0
-__all__ = ['seg_learner', 'compile_model', 'Checkpoints', 'load_weights', 'PolyLR', 'GatherMetrics', 'distributed', 'fit_poly',
-           'training_log', 'predict_case', 'evaluate_cases', 'evaluate']
+__all__ = ['OPTIMIZERS', 'SCORED_AT', 'optimizer', 'seg_learner', 'compile_model', 'Checkpoints', 'load_weights', 'PolyLR',
+           'GatherMetrics', 'distributed', 'fit_poly', 'training_log', 'predict_case', 'evaluate_cases',
+           'predict_original', 'evaluate']
+
+# %% ../nbs/04c_learner.ipynb #ffb9871d
+OPTIMIZERS = ('adam', 'adamw')  # fastai's Adam (the pipeline's default), torch's AdamW
+
+def optimizer(name:str='adam', # one of `OPTIMIZERS`
+              device=None, # where the model trains; AdamW is fused on a GPU (same maths, fewer kernels)
+             ):
+    "The fastai `opt_func` of `name`: fastai's `Adam`, or `torch.optim.AdamW` (torch's defaults: β 0.9/0.999, ε 1e-8)."
+    if name not in OPTIMIZERS: raise ValueError(f"opt must be one of {', '.join(map(repr, OPTIMIZERS))}, got {name!r}")
+    if name == 'adam': return Adam
+    fused = device is not None and torch.device(device).type == 'cuda'
+    return partial(OptimWrapper, opt=partial(torch.optim.AdamW, fused=True) if fused else torch.optim.AdamW)
 
 # %% ../nbs/04c_learner.ipynb #8ce971c5
 def seg_learner(dls:DataLoaders, # from `seg_dataloaders`
@@ -44,6 +58,7 @@ def seg_learner(dls:DataLoaders, # from `seg_dataloaders`
                 features:int=64, # first-level width of the plain U-Net
                 lr:float|None=None, # initial learning rate; None: 5e-4 ('resnet34') or 1e-4 ('unet')
                 wd:float=1e-4, # weight decay
+                opt:str='adam', # 'adam' (fastai's Adam: β 0.9/0.99, ε 1e-5, decoupled wd) or 'adamw' (`torch.optim.AdamW`, fused on a GPU)
                 metrics:list|None=None, # fastai metrics; None: `seg_metrics(n_classes)`
                 mixed_precision:str='auto', # 'auto' (GPU only), 'bf16', 'fp16' or 'no'
                 checkpoint:str|None='last', # model kept after fit: 'last', 'best' (on `monitor`) or None (no saving)
@@ -64,7 +79,7 @@ def seg_learner(dls:DataLoaders, # from `seg_dataloaders`
     metrics = seg_metrics(n_classes) if metrics is None else metrics
     n_in = dls.one_batch()[0].shape[1]
     if seed is not None: set_seed(seed)
-    opt_func, cbs = Adam, ([Checkpoints(monitor, use=checkpoint)] if checkpoint else [])
+    opt_func, cbs = optimizer(opt, dls.device), ([Checkpoints(monitor, use=checkpoint)] if checkpoint else [])
     if arch == 'resnet34':
         if pretrained and not imagenet_weights_available():
             warnings.warn("ImageNet weights for ResNet34 could not be loaded (offline and not in torch's cache): "
@@ -83,7 +98,7 @@ def seg_learner(dls:DataLoaders, # from `seg_dataloaders`
         learn = learn.to_bf16() if bf16 else learn.to_fp16()
     if getattr(dls, 'fast', False) and torch.device(dls.device).type == 'cuda': learn.model.to(memory_format=torch.channels_last)
     if compile: compile_model(learn)
-    learn.arch, learn.head, learn.pretrained = arch, head, pretrained
+    learn.arch, learn.head, learn.pretrained, learn.opt_name = arch, head, pretrained, opt
     return learn
 
 # %% ../nbs/04c_learner.ipynb #131cb96f
@@ -107,7 +122,7 @@ def compile_model(learn:Learner, # its model is compiled in place (`nn.Module.co
 
 # %% ../nbs/04c_learner.ipynb #75164671
 class Checkpoints(TrackerCallback):
-    "Save `best` when the monitored value improves and `last` at the end of training; keep `use` in the learner."
+    "Keep `use` in the learner: save `best` (weights only) when the monitored value improves, if `use` is 'best'; `last` at the end."
     order = TrackerCallback.order + 1
     def __init__(self, monitor:str='valid_loss', # a loss or metric name of the recorder
                  use:str='last', # model kept after fit: 'last' or 'best'
@@ -118,10 +133,12 @@ class Checkpoints(TrackerCallback):
         self.use, self.best_epoch = use, None
     def after_epoch(self):
         super().after_epoch()
-        if self.new_best: self.learn.save('best'); self.best_epoch = self.epoch
+        if self.new_best:
+            self.best_epoch = self.epoch
+            if self.use == 'best': self.learn.save('best', with_opt=False)
     def after_fit(self):
         super().after_fit()
-        self.learn.save('last')
+        self.learn.save('last', with_opt=False)
         if self.use == 'best' and self.best_epoch is not None: load_weights(self.learn, 'best')
 
 # %% ../nbs/04c_learner.ipynb #464a38ab
@@ -130,7 +147,7 @@ def load_weights(learn:Learner, # the learner whose model (and optimizer) state 
                 ) -> Learner:
     "`learn.load(name)` with `torch.load(weights_only=True)`: tensors and plain containers only, never arbitrary pickle."
     file = Path(learn.path) / learn.model_dir / f'{name}.pth'
-    try: return learn.load(name, weights_only=True)
+    try: return learn.load(name, with_opt=False, weights_only=True)
     except pickle.UnpicklingError as e:
         raise ValueError(f"{file} is not a weights file that loads without unpickling code; refusing to load it ({e})") from None
 
@@ -245,18 +262,30 @@ def predict_case(learn:Learner, # a trained learner
     return (pred[0], target[0], spacing) if case.ndim == 2 else (pred, target, spacing)
 
 # %% ../nbs/04c_learner.ipynb #3e45ee00
+def _slicewise_nsd(pred:np.ndarray, target:np.ndarray, n_classes:int, tolerance) -> np.ndarray:
+    "Per class, the NSD of each 2D slice (pixels) averaged over the slices where the class is in `pred` or `target`."
+    per_slice = np.stack([case_metrics(p, t, n_classes, spacing=(1., 1.), tolerance=tolerance)['nsd'] for p, t in zip(pred, target)])
+    return _nanmean_cols(per_slice)
+
+def _nanmean_cols(x:np.ndarray) -> np.ndarray:
+    "Column means ignoring NaN; NaN for a column without a number (no warning)."
+    ok = np.isfinite(x)
+    return np.divide(np.where(ok, x, 0.).sum(0), ok.sum(0), out=np.full(x.shape[1], np.nan), where=ok.sum(0) > 0)
+
 def evaluate_cases(dataset, # the `SegDataset` the cases come from
                    indices:Sequence[int], # which cases, e.g. `split['test']`
                    predict:Callable, # case -> label map on the evaluation grid: (H,W) or (1,H,W) for a 2D case, (D,H,W) for a volume
-                   size:Sequence[int]|None=None, # evaluation grid (h, w); None: `dataset.image_size` (None: as stored)
+                   size:Sequence[int]|None|bool=None, # evaluation grid (h, w); None: `dataset.image_size`; False: each case as stored
                    tolerance:float|None=None, # NSD tolerance; None: `dataset.nsd_tolerance`
                    progress:bool=True, # show a progress bar
                   ) -> tuple[dict, list]:
-    "Summary metrics (`summarize_cases`) and per-case metrics of `predict` on `dataset[indices]`, on the resized grid."
+    """Summary metrics (`summarize_cases`) and per-case metrics of `predict` on `dataset[indices]`, on the evaluation grid.
+    Volumes of a dataset whose spacing is unknown (`dataset.spacing_known` False) get their NSD per 2D slice, in pixels."""
     if len(indices) == 0: raise ValueError("no cases to evaluate (indices is empty)")
     n_classes = len(dataset.classes)
-    size = size if size is not None else getattr(dataset, 'image_size', None)
+    size = None if size is False else (size if size is not None else getattr(dataset, 'image_size', None))
     tolerance = ifnone(tolerance, getattr(dataset, 'nsd_tolerance', 1.0))
+    slicewise = not getattr(dataset, 'spacing_known', True)
     records = []
     for i in (progress_bar(list(indices), leave=False) if progress else indices):
         case = dataset[i]
@@ -266,20 +295,43 @@ def evaluate_cases(dataset, # the `SegDataset` the cases come from
         if case.ndim == 2 and pred.shape == (1, *target.shape): pred = pred[0]   # a stack of one slice, as `prepare_case` gives
         if pred.shape != target.shape:
             raise ValueError(f"case {case.id!r}: prediction of shape {pred.shape}, expected {target.shape} (the evaluation grid)")
-        records.append({'id': case.id, **case_metrics(pred, target, n_classes, spacing=spacing, tolerance=tolerance)})
+        if case.ndim == 3 and slicewise:
+            scores = case_metrics(pred, target, n_classes, nsd=False)
+            scores['nsd'] = _slicewise_nsd(pred, target, n_classes, tolerance)
+        else: scores = case_metrics(pred, target, n_classes, spacing=spacing, tolerance=tolerance)
+        records.append({'id': case.id, **scores})
     summary = summarize_cases(records, class_names=list(dataset.classes[1:]))
     per_case = [{k: (np.asarray(v).tolist() if not isinstance(v, str) else v) for k, v in r.items()} for r in records]
     return summary, per_case
 
 # %% ../nbs/04c_learner.ipynb #863a3505
+SCORED_AT = ('original', 'input')  # where predictions are scored: each case's stored grid (§3.2), or the network's input grid
+
+def predict_original(learn:Learner, # a trained learner
+                     case, # a `Case`
+                     size:Sequence[int]|None=None, # input (h, w); None: the size the learner's data used
+                    ) -> np.ndarray:
+    "Labels of `case` on its stored grid: the softmax resized bilinearly from the input grid (§3.2), then the argmax."
+    probs = torch.from_numpy(predict_case(learn, case, size, probs=True)[0])   # (C,h,w) or (C,D,h,w)
+    grid = tuple(np.asarray(case.mask).shape[-2:])
+    slices = probs[None] if case.ndim == 2 else probs.permute(1, 0, 2, 3)        # (S, C, h, w)
+    labels = torch.cat([F.interpolate(s[None], size=grid, mode='bilinear', align_corners=False).argmax(1) for s in slices])
+    labels = labels.numpy().astype(np.uint8)
+    return labels[0] if case.ndim == 2 else labels
+
 def evaluate(learn:Learner, # a trained learner
              dataset, # the `SegDataset` the cases come from
              indices:Sequence[int], # which cases, e.g. `split['test']`
              size:Sequence[int]|None=None, # input (h, w); None: the size the learner's data used
              tolerance:float|None=None, # NSD tolerance; None: `dataset.nsd_tolerance`
              progress:bool=True, # show a progress bar
+             scored_at:str='original', # 'original': on each case's stored grid (§3.2); 'input': on the input grid
             ) -> tuple[dict, list]:
     "Summary metrics (`summarize_cases`) and per-case metrics of `learn` on `dataset[indices]`."
+    if scored_at not in SCORED_AT: raise ValueError(f"scored_at must be one of {', '.join(map(repr, SCORED_AT))}, got {scored_at!r}")
     size = size if size is not None else getattr(learn.dls, 'image_size', None)
+    if scored_at == 'original':
+        return evaluate_cases(dataset, indices, lambda case: predict_original(learn, case, size), size=False,
+                              tolerance=tolerance, progress=progress)
     return evaluate_cases(dataset, indices, lambda case: predict_case(learn, case, size)[0], size=size,
                           tolerance=tolerance, progress=progress)

@@ -12,12 +12,12 @@ from typing import Sequence
 import numpy as np
 from fastai.callback.core import Callback
 from .losses import PAPER_LOSSES
-from .experiments import RunConfig, paper_loss_kwargs, run_grid, run_path, run_status, read_record, load_records
+from .experiments import RunConfig, dataset_setup, paper_loss_kwargs, run_grid, run_path, run_status, read_record, load_records
 
 # %% auto #0
-__all__ = ['MAIN_LOSSES', 'MS_LOSSES', 'STUDIES', 'Deviation', 'Grid', 'Study', 'repo_root', 'data_root', 'results_dir',
-           'get_study', 'predictions_path', 'load_predictions', 'SavePredictions', 'study_configs', 'run_study',
-           'auto_threads', 'study_records', 'study_table', 'add_commands']
+__all__ = ['MAIN_LOSSES', 'MS_LOSSES', 'STUDIES', 'KVASIR_RECIPE', 'KVASIR_VARIATIONS', 'Deviation', 'Grid', 'Study', 'repo_root',
+           'data_root', 'results_dir', 'get_study', 'predictions_path', 'load_predictions', 'SavePredictions',
+           'study_configs', 'run_study', 'auto_threads', 'study_records', 'study_table', 'add_commands']
 
 # %% ../nbs/07_studies.ipynb #03cbc1bb
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ class Study:
     device:str = 'cpu' # what the recipe is sized for: 'cpu' or 'gpu'
     description:str = '' # one line
     loss_options:dict = field(default_factory=dict) # `get_loss` options added to every run's (the grid's, else the paper's), e.g. `batch_dice`
+    run_minutes:float|None = None # expected wall time of one run on `device`, until records give one (a time box starts no run it cannot finish)
 
     def __post_init__(self):
         if not self.grids: raise ValueError(f"study {self.name!r} has no grids")
@@ -100,7 +101,7 @@ STUDIES = {s.name: s for s in [
     Study('kvasir_cpu', 'kvasir', 'kvasir-seg', (Grid(MAIN_LOSSES, (0,)), Grid(tuple(l for l in PAPER_LOSSES if l not in MAIN_LOSSES), (0,)),
                                                  Grid(MAIN_LOSSES, (1, 2))),
           config=dict(arch='resnet34', head='quarter', pretrained=True, size=(112, 112), crop=(96, 96), epochs=6,
-                      bs=8, lr=1e-4, dataset_kwargs={'split': 'pranet'}),
+                      bs=8, lr=1e-4, dataset_kwargs={'split': 'pranet'}, scored_at='input'),
           deviations=(_kvasir_split(), _SCRATCH, _LR_SCRATCH,
                       Deviation('input size, crop', '320², 256² crops', '112², 96² crops', 'CPU time: 1/8 of the pixels'),
                       Deviation('epochs, batch size', _NOT_GIVEN, '6, 8', 'CPU time; ' + _EPOCHS_WHY),
@@ -109,7 +110,7 @@ STUDIES = {s.name: s for s in [
           description='Table 1 scaled to a 2-core CPU'),
     Study('kvasir_cpu_lr5e-4', 'kvasir', 'kvasir-seg', (Grid(('ce', 'dice', 'ce+dice', 'pm_dice'), (0,)),),
           config=dict(arch='resnet34', head='quarter', pretrained=True, size=(112, 112), crop=(96, 96), epochs=6,
-                      bs=8, dataset_kwargs={'split': 'pranet'}),
+                      bs=8, dataset_kwargs={'split': 'pranet'}, scored_at='input'),
           deviations=(_kvasir_split(), _SCRATCH,
                       Deviation('input size, crop', '320², 256² crops', '112², 96² crops', 'CPU time: 1/8 of the pixels'),
                       Deviation('epochs, batch size', _NOT_GIVEN, '6, 8', 'CPU time; ' + _EPOCHS_WHY)),
@@ -122,7 +123,7 @@ STUDIES = {s.name: s for s in [
                       Deviation('epochs, batch size', _NOT_GIVEN, '100, 16', _EPOCHS_WHY)),
           device='gpu', description='Table 2 as printed (§3.2), for a GPU'),
     Study('acdc_cpu', 'acdc', 'acdc-ssl4mis', (Grid(MAIN_LOSSES, (0,)), Grid(MAIN_LOSSES, (1, 2))),
-          config=dict(arch='resnet34', head='quarter', pretrained=True, size=(96, 96), epochs=6, bs=8, lr=1e-4),
+          config=dict(arch='resnet34', head='quarter', pretrained=True, size=(96, 96), epochs=6, bs=8, lr=1e-4, scored_at='input'),
           deviations=(Deviation('split', '70/20 random scans [12]', 'SSL4MIS 70/10/20 patients (ED and ES volumes)',
                                 'the public split of that size'), _SCRATCH, _LR_SCRATCH,
                       Deviation('spacing', 'not given', 'unknown (SSL4MIS stores none): NSD in pixels', 'the preprocessed data'),
@@ -131,7 +132,7 @@ STUDIES = {s.name: s for s in [
                       Deviation('epochs, batch size', _NOT_GIVEN, '6, 8', 'CPU time; ' + _EPOCHS_WHY)),
           description='Table 2 scaled to a 2-core CPU: the four losses of the main claim'),
     Study('ms_cpu', 'open_ms', 'open-ms-sample', (Grid(MS_LOSSES, (0,)),),
-          config=dict(arch='unet', features=16, size=(128, 128), epochs=8, bs=8, lr=1e-3), loss_options={'batch_dice': True},
+          config=dict(arch='unet', features=16, size=(128, 128), epochs=8, bs=8, lr=1e-3, scored_at='input'), loss_options={'batch_dice': True},
           folds=(('patient07',), ('patient19',), ('patient26',)),
           deviations=(Deviation('data', 'MSSEG-2: 15 scans, 5 modalities, 9 train / 6 test',
                                 '3 open MS patients (FLAIR, T1, T1POST, T2), leave one patient out',
@@ -243,7 +244,8 @@ def study_configs(study:str|Study, # a preset name or a `Study`
                  ) -> list[RunConfig]:
     "Every run of `study`, grid by grid, seed by seed."
     study = get_study(study)
-    root = Path(root) if root is not None else data_root() / study.data_folder
+    if not dataset_setup(study.dataset).needs_root: root = None   # synthetic data: no data root needed
+    else: root = Path(root) if root is not None else data_root() / study.data_folder
     folds = study.folds or (None,)
     out = []
     for g in study.grids:
@@ -258,8 +260,51 @@ def study_configs(study:str|Study, # a preset name or a `Study`
                     if fold is not None: cfg['dataset_kwargs'] = {**cfg.get('dataset_kwargs', {}), 'test_ids': list(fold)}
                     tag = '-'.join(t for t in (g.tag, _fold_tag(fold) if fold is not None else '') if t)
                     if tag: cfg['tag'] = tag
-                    out.append(RunConfig(study.dataset, loss, seed=seed, root=str(root), **cfg))
+                    out.append(RunConfig(study.dataset, loss, seed=seed, root=None if root is None else str(root), **cfg))
     return out
+
+# %% ../nbs/07_studies.ipynb #26bb84c4
+KVASIR_RECIPE = dict(arch='unet', features=16, size=(128, 128), crop=False, epochs=10, bs=16, lr=1e-3,
+                     dataset_kwargs={'split': 'pranet'})   # chosen on validation mDice (nbs/results/recipe_kvasir)
+
+def _recipe_deviations(recipe:dict) -> tuple:
+    "The deviations of a plain-U-Net Kvasir recipe from §3.2, every value read from `recipe`."
+    side = lambda s: f"{s[0]}²" if s[0] == s[1] else f"{s[0]}×{s[1]}"
+    return (_kvasir_split(),
+            Deviation('network', 'U-Net with a ResNet34 encoder, output at 1/4 scale', f"plain 4-pooling U-Net, width {recipe['features']}, full-resolution output",
+                      'ImageNet weights cannot be downloaded offline; from scratch on the CPU the ResNet34 U-Net reached 55 mDice (kvasir_cpu), the plain U-Net about 70 in the same time'),
+            Deviation('input size, crop', '320², 256² crops', f"{side(recipe['size'])}, " + ('no crop' if not recipe['crop'] else f"{side(recipe['crop'])} crops"), 'CPU time'),
+            Deviation('initial learning rate', '5e-4 (ResNet34 U-Net), 1e-4 (plain U-Net)', f"{recipe['lr']:g}", 'chosen on validation mDice (recipe search)'),
+            Deviation('epochs, batch size', _NOT_GIVEN, f"{recipe['epochs']}, {recipe['bs']}", 'CPU time; chosen on validation mDice'),
+            Deviation('NSD τ', _NOT_GIVEN, '2 px of the original image (swept in notebook 11)', 'the paper does not say'))
+
+STUDIES['kvasir_unet_cpu'] = Study(
+    'kvasir_unet_cpu', 'kvasir', 'kvasir-seg',
+    (Grid(MAIN_LOSSES, (0, 1, 2, 3, 4)), Grid(tuple(l for l in PAPER_LOSSES if l not in MAIN_LOSSES), (0, 1, 2)),
+     Grid(MAIN_LOSSES, (5, 6, 7, 8, 9))),
+    config=KVASIR_RECIPE, deviations=_recipe_deviations(KVASIR_RECIPE) + (
+        Deviation('seeds', '3 for every loss', '5 (then up to 10, as the power estimate asks) for Dice, CE + Dice, PM Dice, CE + PM Dice; 3 for the others', 'power'),),
+    description='Table 1 on the CPU recipe chosen on validation (plain U-Net, 128², scored on the original images)',
+    run_minutes=9)
+
+KVASIR_VARIATIONS = {  # name: (what changes in the recipe, why it is worth varying)
+    'flips': ({'augment': 'flips'}, "flips only instead of the paper's full augmentation"),
+    'adamw': ({'opt': 'adamw'}, "torch's AdamW (β 0.9/0.999, ε 1e-8) instead of fastai's Adam (β 0.9/0.99, ε 1e-5)"),
+    'lr_x0.3': ({'lr': round(KVASIR_RECIPE['lr'] * 0.3, 10)}, 'the learning rate × 0.3'),
+    'lr_x3': ({'lr': round(KVASIR_RECIPE['lr'] * 3, 10)}, 'the learning rate × 3'),
+    'epochs_x2': ({'epochs': KVASIR_RECIPE['epochs'] * 2}, 'twice the epochs'),
+}
+
+for _name, (_change, _what) in KVASIR_VARIATIONS.items():
+    STUDIES[f'kvasir_var_{_name}'] = Study(
+        f'kvasir_var_{_name}', 'kvasir', 'kvasir-seg', (Grid(('dice', 'pm_dice'), (0, 1, 2)),),
+        config={**KVASIR_RECIPE, **_change}, deviations=_recipe_deviations({**KVASIR_RECIPE, **_change}),
+        description=f'PM Dice vs Dice with {_what} (kvasir_unet_cpu otherwise)', run_minutes=9 * _change.get('epochs', 10) / 10)
+STUDIES['kvasir_var_gamma'] = Study(
+    'kvasir_var_gamma', 'kvasir', 'kvasir-seg',
+    tuple(Grid(('pm_dice',), (0, 1, 2), {'pm_dice': {'gamma': g}}, f'gamma={g:g}') for g in (0.5, 2.)),
+    config=KVASIR_RECIPE, deviations=_recipe_deviations(KVASIR_RECIPE),
+    description="PM Dice's γ = 0.5 and 2 on the kvasir_unet_cpu recipe (γ = 1 and Dice, γ = 0, are that study's runs)", run_minutes=9)
 
 # %% ../nbs/07_studies.ipynb #ee3320d9
 def run_study(study:str|Study, # a preset name or a `Study`
@@ -290,7 +335,7 @@ def run_study(study:str|Study, # a preset name or a `Study`
     for cfg in configs:
         path = run_path(runs_dir, cfg)
         if run_status(runs_dir, cfg) == 'done': status['skipped'].append(str(path)); continue
-        if deadline is not None and time.time() + _expected_seconds(runs_dir) > deadline:
+        if deadline is not None and time.time() + _expected_seconds(runs_dir, study) > deadline:
             status['left'].append(str(path)); continue
         if threads == 'auto': torch.set_num_threads(auto_threads())
         t = time.time()
@@ -309,11 +354,12 @@ def auto_threads(max_threads:int=4) -> int:
     busy = os.getloadavg()[0] if hasattr(os, 'getloadavg') else 0.
     return 1 if busy > cores else max(1, min(max_threads, cores))
 
-def _expected_seconds(runs_dir:Path) -> float:
-    "The median wall time of the runs finished under `runs_dir` (0 when none)."
+def _expected_seconds(runs_dir:Path, study:Study|None=None) -> float:
+    "The median wall time of the runs finished under `runs_dir`; with none, `study.run_minutes` (else 0)."
     times = [r.get('wall_time_s') for r in load_records(runs_dir, skip_bad=True)] if Path(runs_dir).is_dir() else []
     times = [t for t in times if isinstance(t, (int, float))]
-    return float(np.median(times)) if times else 0.
+    if times: return float(np.median(times))
+    return 60. * study.run_minutes if study is not None and study.run_minutes else 0.
 
 # %% ../nbs/07_studies.ipynb #bdc5454c
 def _class_names(records:Sequence[dict]) -> list:

@@ -209,8 +209,30 @@ def test_checkpoint_best_reloads_weights(tmp_path):
     learn = seg_learner(dls, arch='unet', features=4, loss='dice', checkpoint='best', path=tmp_path, seed=0)
     with learn.no_bar(), learn.no_logging(): fit_poly(learn, 2)
     from fastcore.foundation import L
-    with torch.serialization.safe_globals([L]): best = torch.load(tmp_path / 'models' / 'best.pth', weights_only=True)['model']
+    with torch.serialization.safe_globals([L]): best = torch.load(tmp_path / 'models' / 'best.pth', weights_only=True)
+    assert set(best) == set(learn.model.state_dict()), "weights only: no optimizer state in the file"
     assert all(torch.equal(v, best[k]) for k, v in learn.model.state_dict().items())
+
+
+def test_checkpoint_last_saves_no_best(tmp_path):
+    "`checkpoint='last'` never writes best.pth, and last.pth holds the weights without the optimizer state."
+    dls = seg_dataloaders(SyntheticPolyps(n=6, size=32), bs=2, size=(32, 32), crop=False, device='cpu')
+    learn = seg_learner(dls, arch='unet', features=4, loss='dice', checkpoint='last', path=tmp_path, seed=0)
+    with learn.no_bar(), learn.no_logging(): fit_poly(learn, 2)
+    assert not (tmp_path / 'models' / 'best.pth').exists()
+    last = torch.load(tmp_path / 'models' / 'last.pth', weights_only=True)
+    assert set(last) == set(learn.model.state_dict())
+
+
+def test_adamw_option_trains_with_torch_adamw(tmp_path):
+    "`opt='adamw'` trains with `torch.optim.AdamW` at the learner's lr and weight decay."
+    dls = seg_dataloaders(SyntheticPolyps(n=6, size=32), bs=2, size=(32, 32), crop=False, device='cpu')
+    learn = seg_learner(dls, arch='unet', features=4, loss='dice', checkpoint=None, opt='adamw', lr=2e-3, path=tmp_path, seed=0)
+    before = [p.detach().clone() for p in learn.model.parameters()]
+    with learn.no_bar(), learn.no_logging(): fit_poly(learn, 1)
+    assert type(learn.opt.opt).__name__ == 'AdamW'
+    assert learn.opt.opt.param_groups[0]['weight_decay'] == 1e-4
+    assert any(not torch.equal(a, b) for a, b in zip(before, learn.model.parameters()))
 
 
 def test_docs_processing_runs_the_learner_notebooks():

@@ -15,6 +15,10 @@ before/after ratios are measured side by side. CPU always; CUDA too when a GPU i
 `torch.cuda.max_memory_allocated`; on CPU from the profiler's allocation events).
 
     python bench/losses.py [--quick] [--out bench/results/losses_cpu] [--before f73691f]
+    python bench/losses.py --device cuda --csv losses_gpu.csv --seconds 60 --before ''   # bench/gpu_run.sh
+
+`--csv PATH` appends one row per loss and case, and the ratios of the targets, as each case finishes (flushed, so a
+run cut off keeps the cases done); `--seconds` bounds the whole run (each case gets its share; at least 3 repeats).
 
 MONAI is optional (`pip install monai`): without it that comparison is skipped.
 """
@@ -49,12 +53,13 @@ def fwd_bwd(loss, x, t):
         loss(x, t).backward()
     return run
 
-def timeit_interleaved(fns:dict, device:str, repeats:int, warmup:int=2) -> tuple[dict, dict]:
-    "Seconds of each function per repeat, run round-robin: (wall clock, CPU time of this process, all threads)."
+def timeit_interleaved(fns:dict, device:str, repeats:int, warmup:int=2, until:float|None=None) -> tuple[dict, dict]:
+    "Seconds of each function per repeat, run round-robin: (wall clock, CPU time of this process, all threads); past `until` (monotonic), stop after 3 repeats."
     for f in fns.values():
         for _ in range(warmup): f()
     wall, cpu = {k: [] for k in fns}, {k: [] for k in fns}
-    for _ in range(repeats):
+    for i in range(repeats):
+        if until is not None and i >= 3 and time.monotonic() > until: break
         for k, f in fns.items():
             if device == 'cuda': torch.cuda.synchronize()
             t0, c0 = time.perf_counter(), time.process_time(); f()
@@ -101,14 +106,30 @@ def targets(best:dict) -> list[tuple[str, float, float]]:
     out.append(('TN Focal Dice / Dice', best['TN Focal Dice (k=10)'] / best['Dice'], 2.0))
     return out
 
-def main():
+CSV_FIELDS = ('device', 'case', 'shape', 'kind', 'name', 'time', 'ms_best', 'ms_median', 'wall_ms_best', 'peak_mib',
+              'ratio', 'target', 'met', 'note')
+
+def append_csv(path, rows:list):
+    "Append `rows` (dicts over `CSV_FIELDS`) to the CSV at `path`, with a header when it is new; flushed to disk."
+    import csv
+    path = Path(path); new = not path.exists() or path.stat().st_size == 0
+    with open(path, 'a', newline='') as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        if new: w.writeheader()
+        w.writerows({k: r.get(k, '') for k in CSV_FIELDS} for r in rows)
+        f.flush(); os.fsync(f.fileno())
+
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--quick', action='store_true', help='small inputs, few repeats (smoke test)')
     ap.add_argument('--out', default=None, help='write OUT.txt (this report) and OUT.csv (one row per loss and case)')
     ap.add_argument('--before', default='f73691f', help="git revision whose losses run as 'before' rows ('' to skip)")
     ap.add_argument('--repeats', type=int, default=None, help='interleaved repeats per case (default 25, 3 with --quick)')
     ap.add_argument('--device', default=None, choices=['cpu', 'cuda'], help='only this device')
-    args = ap.parse_args()
+    ap.add_argument('--csv', default=None, help='append rows to this CSV as each case finishes')
+    ap.add_argument('--seconds', type=float, default=None, help='bound the whole run to about this many seconds')
+    args = ap.parse_args(argv)
+    t_end = None if args.seconds is None else time.monotonic() + args.seconds
     lines = []
     def say(s=''):
         print(s, flush=True); lines.append(s)
@@ -120,6 +141,7 @@ def main():
     except ImportError:
         monai_dice = None
         say('MONAI not installed: the MONAI comparison is skipped (pip install monai)')
+        if args.csv: append_csv(args.csv, [dict(kind='note', name='MONAI', note='MONAI not importable: PM Dice / MONAI not measured')])
     before = load_before(args.before) if args.before else None
     cases = [('Kvasir-like 2D', (8, 2, 256, 256)), ('ACDC-like 2D', (8, 4, 256, 256)), ('3D volume', (2, 4, 64, 96, 96))]
     if args.quick: cases = [('small 2D', (2, 2, 64, 64)), ('small 3D', (1, 2, 16, 32, 32))]
@@ -129,41 +151,53 @@ def main():
     say(f'machine: {machine()}')
     say(f"before: losses of commit {args.before}" if before is not None else 'before: not run')
     rows, verdicts = [], []
-    for device in devices:
-        for label, shape in cases:
-            x = torch.randn(*shape, device=device, requires_grad=True)
-            t = torch.randint(0, shape[1], (shape[0], *shape[2:]), device=device)
-            losses = losses_for(shape[1], monai_dice, before)
-            fns = {n: fwd_bwd(l, x, t) for n, l in losses.items()}
-            wall, cpu = timeit_interleaved(fns, device, repeats)
-            ts = cpu if device == 'cpu' else wall          # CPU time: robust to other processes on a shared machine
-            best = {k: min(v) for k, v in ts.items()}
-            wall_best = {k: min(v) for k, v in wall.items()}
-            med = {k: statistics.median(v) for k, v in ts.items()}
-            mem = {k: peak_mib(f, device) for k, f in fns.items()}
-            say(f'\n## [{device}] {label} {tuple(shape)}')
-            unit = 'CPU ms' if device == 'cpu' else 'ms'
-            say(f"  {'loss':34s} {unit:>8s} {'(median)':>10s} {'× Dice':>7s} {'wall ms':>8s} {'peak MiB':>9s}")
-            for n in fns:
-                say(f'  {n:34s} {best[n]*1e3:8.2f} {f"({med[n]*1e3:.2f})":>10s} {best[n]/best["Dice"]:7.2f} '
-                    f'{wall_best[n]*1e3:8.2f} {mem[n]:9.1f}')
-                rows.append(dict(device=device, case=label, shape=str(tuple(shape)), loss=n, time=unit,
-                                 ms_best=round(best[n]*1e3, 3), ms_median=round(med[n]*1e3, 3),
-                                 ratio_to_dice=round(best[n]/best['Dice'], 3), wall_ms_best=round(wall_best[n]*1e3, 3),
-                                 peak_mib=round(mem[n], 2)))
-            if monai_dice is not None:
-                diff = abs(losses['Dice, classes=all'](x, t).item() - monai_dice(x, t.unsqueeze(1)).item())
-                say(f'  our Dice (classes=all) vs MONAI: |Δ loss value| = {diff:.1e}')
-            say('  targets:')
-            for what, r, tgt in targets(best):
-                ok = r <= tgt
-                verdicts.append(ok)
-                say(f'    {what:34s} {r:5.2f}  (target ≤ {tgt:.2f}) {"met" if ok else "NOT met"}')
-            if before is not None:
-                say('  after / before (same run): ' + ', '.join(
-                    f'{n} {best[n]/best["before: " + n]:.2f}' for n in
-                    ('Dice', 'PM Dice (γ=1)', 'PM Dice (γ=2)', 'TopK Dice (k=50)', 'TN Focal Dice (k=10)', 'CE', 'TopK CE (k=10)',
-                      'CE + PM Dice')))
+    todo = [(d, c) for d in devices for c in cases]
+    for n_done, (device, (label, shape)) in enumerate(todo):
+        until = None if t_end is None else time.monotonic() + (t_end - time.monotonic()) / (len(todo) - n_done)
+        if t_end is not None and time.monotonic() > t_end:
+            say(f'\n## [{device}] {label}: skipped, past --seconds {args.seconds:g}')
+            if args.csv: append_csv(args.csv, [dict(device=device, case=label, shape=str(tuple(shape)), kind='note', note='skipped: time bound')])
+            continue
+        x = torch.randn(*shape, device=device, requires_grad=True)
+        t = torch.randint(0, shape[1], (shape[0], *shape[2:]), device=device)
+        losses = losses_for(shape[1], monai_dice, before)
+        fns = {n: fwd_bwd(l, x, t) for n, l in losses.items()}
+        wall, cpu = timeit_interleaved(fns, device, repeats, until=until)
+        ts = cpu if device == 'cpu' else wall          # CPU time: robust to other processes on a shared machine
+        best = {k: min(v) for k, v in ts.items()}
+        wall_best = {k: min(v) for k, v in wall.items()}
+        med = {k: statistics.median(v) for k, v in ts.items()}
+        mem = {k: peak_mib(f, device) for k, f in fns.items()}
+        say(f'\n## [{device}] {label} {tuple(shape)}')
+        unit = 'CPU ms' if device == 'cpu' else 'ms'
+        say(f"  {'loss':34s} {unit:>8s} {'(median)':>10s} {'× Dice':>7s} {'wall ms':>8s} {'peak MiB':>9s}")
+        for n in fns:
+            say(f'  {n:34s} {best[n]*1e3:8.2f} {f"({med[n]*1e3:.2f})":>10s} {best[n]/best["Dice"]:7.2f} '
+                f'{wall_best[n]*1e3:8.2f} {mem[n]:9.1f}')
+            rows.append(dict(device=device, case=label, shape=str(tuple(shape)), loss=n, time=unit,
+                             ms_best=round(best[n]*1e3, 3), ms_median=round(med[n]*1e3, 3),
+                             ratio_to_dice=round(best[n]/best['Dice'], 3), wall_ms_best=round(wall_best[n]*1e3, 3),
+                             peak_mib=round(mem[n], 2)))
+        if monai_dice is not None:
+            diff = abs(losses['Dice, classes=all'](x, t).item() - monai_dice(x, t.unsqueeze(1)).item())
+            say(f'  our Dice (classes=all) vs MONAI: |Δ loss value| = {diff:.1e}')
+        say('  targets:')
+        case_rows = [dict(device=device, case=label, shape=str(tuple(shape)), kind='time', name=n, time=unit,
+                          ms_best=round(best[n]*1e3, 3), ms_median=round(med[n]*1e3, 3), wall_ms_best=round(wall_best[n]*1e3, 3),
+                          peak_mib=round(mem[n], 2), ratio=round(best[n]/best['Dice'], 3), note=f'{len(ts[n])} repeats')
+                     for n in fns]
+        for what, r, tgt in targets(best):
+            ok = r <= tgt
+            verdicts.append(ok)
+            say(f'    {what:34s} {r:5.2f}  (target ≤ {tgt:.2f}) {"met" if ok else "NOT met"}')
+            case_rows.append(dict(device=device, case=label, shape=str(tuple(shape)), kind='ratio', name=what,
+                                  ratio=round(r, 3), target=tgt, met=ok))
+        if args.csv: append_csv(args.csv, case_rows)
+        if before is not None:
+            say('  after / before (same run): ' + ', '.join(
+                f'{n} {best[n]/best["before: " + n]:.2f}' for n in
+                ('Dice', 'PM Dice (γ=1)', 'PM Dice (γ=2)', 'TopK Dice (k=50)', 'TN Focal Dice (k=10)', 'CE', 'TopK CE (k=10)',
+                  'CE + PM Dice')))
     say(f'\n{sum(verdicts)} of {len(verdicts)} targets met')
     if args.out:
         import csv, io

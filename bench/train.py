@@ -21,6 +21,13 @@ metrics (the two paths must agree within seed noise).
     python bench/train.py [--device cuda] [--bs 16 32 64 128] [--paths fast plain] [--compile] [--out bench/results/train_h100]
     python bench/train.py --study [--seeds 0 1 2 3 4] [--out bench/results/train_study_cpu]
     python bench/train.py --device cpu --tiny        # seconds: a check of the script (tests/test_learner.py)
+    python bench/train.py --procs 4 --seconds 75 --out train_gpu     # bench/gpu_run.sh: 4 processes at once
+
+`--procs P` runs P processes of the fast path at batch 16 at the same time (each with cores/P CPU threads) and
+reports images/s per process and in total, each one's peak memory, and the GPU busy fraction two ways: the mean
+`utilization.gpu` that nvidia-smi samples every 0.2 s while every process is in its timed epoch, and the kernel time
+that torch.profiler records in each process over one epoch of fastai's loop (summed over the processes, over that
+epoch's wall time). Processes still running after `--seconds` are stopped; the report has those that finished.
 """
 import argparse, json, math, statistics, sys, tempfile, time
 from pathlib import Path
@@ -129,6 +136,19 @@ def make_data(args, path:str, bs:int, dev):
                            fast=(path == 'fast'), num_workers=args.workers if path == 'plain' else 0)
 
 
+def kernel_busy(learn, dev) -> float|None:
+    "Kernel time over wall time of one epoch of fastai's loop, from torch.profiler (CUDA only)."
+    if dev.type != 'cuda': return None
+    from torch.profiler import profile, ProfilerActivity
+    _sync(dev)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        t0 = time.perf_counter()
+        with learn.no_bar(), learn.no_logging(): learn.fit(1, lr=5e-4)
+        _sync(dev); wall = time.perf_counter() - t0
+    kernel_us = sum(e.self_device_time_total for e in prof.key_averages() if e.device_type == torch.autograd.DeviceType.CUDA)
+    return round(kernel_us / 1e6 / wall, 3)
+
+
 def measure(args, path:str, bs:int, dev) -> dict:
     set_seed(0)
     dls = make_data(args, path, bs, dev)
@@ -139,15 +159,18 @@ def measure(args, path:str, bs:int, dev) -> dict:
     timer = EpochTimer()
     with learn.no_bar(), learn.no_logging(): learn.fit(2, lr=5e-4, cbs=[timer])
     wall_s, images = timer.times[-1], timer.images[-1]
+    timed_window = (time.time() - wall_s, time.time())   # roughly: the timed epoch ended just before validation
     split_ms, gpu_ms = step_split(learn, args.split_steps, dev)
     pipeline = pipeline_rate(dls.train, dev)
     step_ms = wall_s * 1e3 / max(images / bs, 1)
     peak = torch.cuda.max_memory_allocated(dev) if dev.type == 'cuda' else None
+    busy_kernels = kernel_busy(learn, dev) if getattr(args, 'kernel_busy', False) else None
     row = dict(path=path, bs=bs, images_per_s=float(f'{images / wall_s:.4g}'), step_ms=float(f'{step_ms:.4g}'),
                pipeline_images_per_s=float(f'{pipeline:.4g}'),
                split_ms={k: round(v, 2) for k, v in split_ms.items()},
                split_pct={k: round(100 * v / sum(split_ms.values()), 1) for k, v in split_ms.items()},
-               gpu_busy=None if dev.type != 'cuda' else round(min(gpu_ms / step_ms, 1.), 3),
+               gpu_busy_events=None if dev.type != 'cuda' else round(min(gpu_ms / step_ms, 1.), 3),
+               gpu_busy_kernels=busy_kernels, timed_window=timed_window,
                peak_gib=None if peak is None else round(peak / 2**30, 3),
                data_on=(f"{dls.train.dataset.images.device} ({str(dls.train.dataset.images.dtype).replace('torch.', '')})"
                         if path == 'fast' else 'cpu (per item)'))
@@ -238,6 +261,17 @@ def markdown(result:dict) -> str:
         lines += ["", "| path | seed | mDice | mNSD | train s |", "|---|---|---|---|---|"]
         lines += [f"| {r['path']} | {r['seed']} | {100 * r['mDice']:.2f} | {100 * r['mNSD']:.2f} | {r['train_s']} |" for r in result['runs']]
         return head + '\n'.join(lines) + '\n'
+    if 'procs' in result:
+        pct = lambda v: '—' if v is None else f'{100 * v:.0f}%'
+        lines = [f"{result['procs']} processes at once, fast path, batch {(a['bs'] or [16])[0]}, {result['threads_per_process']} CPU "
+                 f"threads each: **{result['images_per_s_total']} images/s in total**; GPU busy {pct(result['gpu_busy_smi'])} "
+                 f"(nvidia-smi, {result['gpu_smi_samples']} samples, while every process was in its timed epoch), "
+                 f"{pct(result['gpu_busy_kernels_process0'])} kernel time of process 0 alone (torch.profiler, one epoch); "
+                 f"peak memory {result['peak_gib_max']} GiB per process at most.\n",
+                 "| process | images/s | ms/step | peak GiB |", "|---|---|---|---|"]
+        lines += [f"| {r['process']} | {r.get('images_per_s', r.get('error'))} | {r.get('step_ms', '—')} | {r.get('peak_gib', '—')} |"
+                  for r in result['rows']]
+        return head + '\n'.join(lines) + '\n'
     lines = [f"Recipe: {a['arch']} U-Net, {a['size']}² inputs, random {a['crop']}² crops, paper augmentation, PM Dice, "
              f"Adam; bf16 autocast on CUDA; compile={a['compile']}. images/s: whole fastai training step (epoch of "
              f"{a['steps']} batches after a warm-up epoch). Split: separate loop, synchronised between phases.\n",
@@ -245,7 +279,8 @@ def markdown(result:dict) -> str:
              "|---|---|---|---|" + '---|' * len(PHASES) + "---|---|---|---|"]
     for r in result['rows']:
         if 'error' in r: lines.append(f"| {r['path']} | {r['bs']} | {r['error']} |"); continue
-        busy = '—' if r['gpu_busy'] is None else f"{100 * r['gpu_busy']:.0f}%"
+        b = r.get('gpu_busy', r.get('gpu_busy_events'))  # older results: 'gpu_busy' (CUDA events around a synchronised step)
+        busy = '—' if b is None else f"{100 * b:.0f}%"
         peak = '—' if r['peak_gib'] is None else f"{r['peak_gib']:.2f}"
         lines.append(f"| {r['path']} | {r['bs']} | {r['images_per_s']} | {r['step_ms']} | "
                      + ' | '.join(str(r['split_pct'][p]) for p in PHASES) + f" | {busy} | {peak} | {r['data_on']} | {r.get('pipeline_images_per_s', '—')} |")
@@ -253,6 +288,55 @@ def markdown(result:dict) -> str:
         if fit: lines.append(f"\nLargest batch in 16 GiB ({p} path, linear fit of peak memory): **{fit['bs']}** "
                              f"({fit['gib_per_image']} GiB per image + {fit['fixed_gib']} GiB).")
     return head + '\n'.join(lines) + '\n'
+
+
+def _smi_sampler():
+    "Start sampling nvidia-smi's utilization.gpu every 0.2 s; returns (samples [(time, %)], stop function)."
+    import shutil, subprocess, threading
+    samples = []
+    if not shutil.which('nvidia-smi'): return samples, lambda: None
+    proc = subprocess.Popen(['nvidia-smi', '--query-gpu=utilization.gpu', '--format=csv,noheader,nounits', '-lms', '200'],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    def read():
+        for line in proc.stdout:
+            try: samples.append((time.time(), float(line.split(',')[0])))
+            except ValueError: pass
+    threading.Thread(target=read, daemon=True).start()
+    return samples, lambda: (proc.terminate(), proc.wait())
+
+
+def procs(args) -> dict:
+    "P processes of the fast path at once: images/s per process and in total, peak memory, GPU busy (see the docstring)."
+    import os, subprocess
+    threads = max(1, (os.cpu_count() or 1) // args.procs)
+    tmp = Path(tempfile.mkdtemp(prefix='train_procs'))
+    cmd = [sys.executable, __file__, '--device', args.device, '--paths', 'fast', '--bs', str((args.bs or [16])[0]),
+           '--threads', str(threads), '--arch', args.arch] + (['--tiny'] if args.tiny else []) + (['--steps', str(args.steps)] if args.steps else [])
+    samples, stop = _smi_sampler()
+    env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'PYTHONUNBUFFERED': '1'}
+    ps = [subprocess.Popen(cmd + ['--out', str(tmp / f'p{k}')] + (['--kernel-busy'] if k == 0 else []), env=env) for k in range(args.procs)]
+    deadline = time.time() + (args.seconds or 1e9)
+    for p in ps:
+        try: p.wait(timeout=max(1., deadline - time.time()))
+        except subprocess.TimeoutExpired: p.kill(); p.wait()
+    stop()
+    rows = []
+    for k in range(args.procs):
+        f = tmp / f'p{k}.json'
+        r = json.loads(f.read_text())['rows'][0] if f.is_file() else dict(error='no result (stopped at --seconds or failed)')
+        rows.append(dict(process=k, **r))
+    ok = [r for r in rows if 'images_per_s' in r]
+    busy_smi = None
+    if ok and samples:
+        lo, hi = max(r['timed_window'][0] for r in ok), min(r['timed_window'][1] for r in ok)
+        inside = [u for t, u in samples if lo <= t <= hi]
+        busy_smi = round(sum(inside) / len(inside) / 100, 3) if inside else None
+    kern = [r['gpu_busy_kernels'] for r in ok if r.get('gpu_busy_kernels') is not None]
+    return dict(procs=args.procs, threads_per_process=threads, rows=rows, finished=len(ok),
+                images_per_s_total=round(sum(r['images_per_s'] for r in ok), 1),
+                gpu_busy_smi=busy_smi, gpu_smi_samples=len(samples),
+                gpu_busy_kernels_process0=kern[0] if kern else None,
+                peak_gib_max=max((r['peak_gib'] for r in ok if r.get('peak_gib') is not None), default=None))
 
 
 def main(argv=None):
@@ -278,6 +362,9 @@ def main(argv=None):
     ap.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     ap.add_argument('--out', default=None, help='write OUT.json and OUT.md')
     ap.add_argument('--render', default=None, help='only rewrite the markdown of an earlier OUT.json')
+    ap.add_argument('--procs', type=int, default=None, help='run this many processes of the fast path at once (see above)')
+    ap.add_argument('--seconds', type=float, default=None, help='with --procs: stop the processes after this many seconds')
+    ap.add_argument('--kernel-busy', action='store_true', help='also measure GPU kernel time with torch.profiler')
     args = ap.parse_args(argv)
     if args.render:
         result = json.loads(Path(args.render).read_text())
@@ -300,6 +387,10 @@ def main(argv=None):
                   git_commit=git_commit(ROOT), args=vars(args))
     def save(partial:dict):
         if out: atomic_write_json(f'{out}.json', {**result, **partial}); atomic_write_text(f'{out}.md', markdown({**result, **partial}))
+    if args.procs:
+        result.update(procs(args)); save(result); print(json.dumps(result, indent=1, default=str))
+        if out: print(f'wrote {out}.json and {out}.md')
+        return result
     result.update(study(args, dev) if args.study else throughput(args, dev, save))
     save(result)
     print(markdown(result))

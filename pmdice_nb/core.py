@@ -51,14 +51,15 @@ def atomic_write_json(path:str|Path, obj, indent:int=2):
 
 # %% ../nbs/00_core.ipynb #dc876585
 def git_commit(path:str|Path='.') -> str|None:
-    "The commit of the git repository holding `path` (with '+dirty' when it has uncommitted changes), or None."
+    "The commit of the git repository holding `path` (with '+dirty' when it has uncommitted changes); without one (a copy of the tree with no `.git`, as on a GPU machine), `$PMDICE_COMMIT` when set; else None."
+    passed = os.environ.get('PMDICE_COMMIT') or None
     try:
         kw = dict(cwd=str(path), capture_output=True, text=True, timeout=10)
         sha = subprocess.run(['git', 'rev-parse', 'HEAD'], **kw)
-        if sha.returncode: return None
+        if sha.returncode: return passed
         dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], **kw).stdout.strip()
         return sha.stdout.strip() + ('+dirty' if dirty else '')
-    except (OSError, subprocess.SubprocessError): return None
+    except (OSError, subprocess.SubprocessError): return passed
 
 # %% ../nbs/00_core.ipynb #c84d3abc
 def package_versions() -> dict:

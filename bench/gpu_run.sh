@@ -17,7 +17,7 @@
 # GPU_RUN_RESERVE seconds (default 30) before it, so that the archive is written.
 # Environment: PYTHON (default python3), GPU_RUN_STUDIES, GPU_RUN_BENCH (1), GPU_RUN_SHARDS (4 with a GPU, else 1),
 # GPU_RUN_PREDICTIONS (0: keep no test predictions; 1: keep them and archive them when small), PMDICE_COMMIT,
-# GPU_RUN_WORK (the scratch folder; default a new one under $TMPDIR).
+# GPU_RUN_WORK (the scratch folder; default a new one under $TMPDIR), GPU_RUN_WHEELS (.whl), GPU_RUN_SITE (/tmp/site).
 set -uo pipefail
 usage='usage: bash bench/gpu_run.sh MINUTES OUTDIR'
 MINUTES=${1:?$usage}
@@ -79,10 +79,12 @@ export PMDICE_COMMIT=${PMDICE_COMMIT:-}
 say "commit ${PMDICE_COMMIT:-unknown (set PMDICE_COMMIT: records will say git_commit null)}"
 
 # 1. Wheels: only what the image lacks, pinned in .whl/requirements.txt; --target keeps them apart from the image's.
-if [ -f .whl/requirements.txt ] && ! $PY -c 'import fastai, fastcore, nibabel' 2>/dev/null; then
+WHEELS=${GPU_RUN_WHEELS:-.whl}
+if [ -f "$WHEELS/requirements.txt" ] && ! $PY -c 'import fastai, fastcore, nibabel' 2>/dev/null; then
   site=${GPU_RUN_SITE:-/tmp/site}
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --find-links .whl --target "$site" \
-    -r .whl/requirements.txt || { say "installing the wheels failed"; exit 1; }
+  say "installing $(tr '\n' ' ' < "$WHEELS/requirements.txt")from $WHEELS into $site"
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --find-links "$WHEELS" --target "$site" \
+    -r "$WHEELS/requirements.txt" || { say "installing the wheels failed"; exit 1; }
   export PYTHONPATH=$site:$REPO${PYTHONPATH:+:$PYTHONPATH}
 else
   export PYTHONPATH=$REPO${PYTHONPATH:+:$PYTHONPATH}

@@ -19,15 +19,25 @@ cores). ACDC: 8 bits 67.1 MB (64.0 MiB, does not fit), 7 bits 53.9 MB (51.4 MiB)
 tracked tree (about 8 MB) Kvasir and ACDC do not fit in one run: pack them into two folders and carry one per run
 (`PMDICE_DATA=gpu_data` for Kvasir, `PMDICE_DATA=gpu_data_acdc` for ACDC).
 
+ACDC is packed at 6 bits by default (39.3 MiB): with the tree and the wheels it fits one call of its own.
+
+`--wheels` downloads into `.whl/` the pinned pure-Python wheels the GPU image lacks (`WHEELS`: fastai and its fast.ai
+helpers, plum-dispatch and beartype, nibabel; the image has torch, h5py, numpy, scipy, pandas, scikit-learn, rich...)
+and writes `.whl/requirements.txt`, which bench/gpu_run.sh installs with `pip install --no-index --no-deps
+--find-links .whl --target /tmp/site -r .whl/requirements.txt`. `--call` measures what a call carries (the tree that
+travels: tracked and untracked-not-ignored files; plus the carried folders) and prints the exact `run` arguments.
+
 Usage (from the repository root):
 
     python scripts/pack_gpu_data.py                     # Kvasir only, into gpu_data/
+    python scripts/pack_gpu_data.py --no-kvasir --wheels                # the wheels only, into .whl/
+    python scripts/pack_gpu_data.py --no-kvasir --call --carry .whl gpu_data   # sizes and the exact call
     python scripts/pack_gpu_data.py --acdc --out gpu_data_acdc --no-kvasir
     du -sb gpu_data; git ls-files -z | xargs -0 du -cb | tail -1   # what travels: this folder plus the tracked tree
 
 The sources default to `$PMDICE_DATA` or `../shared/data` beside the repository.
 """
-import argparse, json, os, shutil, sys, time
+import argparse, json, os, shutil, subprocess, sys, time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -136,6 +146,39 @@ def pack_acdc(src:Path, dst:Path, bits:int=7, workers:int=2) -> dict:
     return {'cases': len(ds)}
 
 
+# ---------------------------------------------------------------- wheels and the call
+WHEELS = ('fastai==2.8.7', 'fastcore==1.14.5', 'fastprogress==1.1.6', 'fastdownload==0.0.8', 'fasttransform==0.0.2',
+          'plum-dispatch==2.10.1', 'beartype==0.23.1', 'nibabel==5.4.2')  # what the GPU image lacks, as in .venv
+MIB64 = 64 * 2**20
+
+
+def download_wheels(dst:Path, wheels=WHEELS, python:str='3.12') -> dict:
+    "Download `wheels` for CPython `python` (the GPU image's 3.12) into `dst` and write `dst/requirements.txt`."
+    dst.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, '-m', 'pip', 'download', '-q', '--no-deps', '--only-binary=:all:', '--python-version', python,
+                    '--implementation', 'cp', '--platform', 'manylinux2014_x86_64', '--platform', 'any', '-d', str(dst), *wheels],
+                   check=True)
+    (dst / 'requirements.txt').write_text('\n'.join(wheels) + '\n')
+    return {'wheels': len(list(dst.glob('*.whl'))), 'bytes': _size(dst)}
+
+
+def tree_bytes(repo:Path=REPO) -> int:
+    "Bytes of the working tree a device call sends: tracked and untracked-not-ignored files."
+    names = subprocess.run(['git', 'ls-files', '-z', '--cached', '--others', '--exclude-standard'], cwd=repo,
+                           capture_output=True, check=True).stdout.split(b'\0')
+    return sum((repo / n.decode()).stat().st_size for n in names if n and (repo / n.decode()).is_file())
+
+
+def the_call(carry:list, minutes:float=8.5, studies:str='kvasir_gpu', repo:Path=REPO) -> dict:
+    "The `run` arguments of the GPU call, with the commit filled in, and the bytes it carries."
+    sha = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=repo, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=repo, capture_output=True, text=True).stdout.strip()
+    sizes = {'tree': tree_bytes(repo), **{c: _size(repo / c) for c in carry}}
+    cmd = (f'PMDICE_COMMIT={sha}{"+dirty" if dirty else ""} GPU_RUN_STUDIES="{studies}" bash bench/gpu_run.sh {minutes:g} $OUT')
+    return {'command': cmd, 'carry': list(carry), 'timeout_s': int(minutes * 60 + 60),
+            'bytes': sizes, 'total_mib': round(sum(sizes.values()) / 2**20, 2), 'fits': sum(sizes.values()) <= MIB64}
+
+
 def _size(path:Path) -> int:
     return sum(f.stat().st_size for f in path.rglob('*') if f.is_file())
 
@@ -146,15 +189,25 @@ def main(argv=None):
     p.add_argument('--kvasir-src', default=None, help='Kvasir-SEG folder (default: <data root>/kvasir-seg)')
     p.add_argument('--acdc-src', default=None, help='ACDC SSL4MIS folder (default: <data root>/acdc-ssl4mis)')
     p.add_argument('--no-kvasir', action='store_true', help='skip Kvasir-SEG')
-    p.add_argument('--acdc', action='store_true', help='also pack ACDC (51 MiB at 7 bits: does not fit beside Kvasir)')
+    p.add_argument('--acdc', action='store_true', help='also pack ACDC (39 MiB at 6 bits: does not fit beside Kvasir)')
+    p.add_argument('--wheels', action='store_true', help='download the pinned wheels the GPU image lacks into .whl/')
+    p.add_argument('--call', action='store_true', help='print the exact device call and what it carries')
+    p.add_argument('--carry', nargs='*', default=['.whl', 'gpu_data'], help='the carried folders (with --call)')
+    p.add_argument('--minutes', type=float, default=8.5, help="gpu_run.sh's minutes (with --call)")
+    p.add_argument('--studies', default='kvasir_gpu', help='GPU_RUN_STUDIES (with --call)')
     p.add_argument('--size', type=int, default=320, help='Kvasir image size (default 320, the paper\'s)')
     p.add_argument('--quality', type=int, default=95, help='Kvasir JPEG quality (default 95)')
-    p.add_argument('--acdc-bits', type=int, default=7, help='ACDC intensity bits (default 7: 51 MiB; 8 bits: 64 MiB, too big)')
+    p.add_argument('--acdc-bits', type=int, default=6, help='ACDC intensity bits (default 6: 39 MiB; 7: 51 MiB; 8: 64 MiB, too big)')
     p.add_argument('--workers', type=int, default=2)
     a = p.parse_args(argv)
     out, root = Path(a.out), _data_root()
-    out.mkdir(parents=True, exist_ok=True)
     report = {}
+    if a.wheels: report['.whl'] = download_wheels(REPO / '.whl')
+    if a.no_kvasir and not a.acdc:
+        if a.call: report['call'] = the_call(a.carry, a.minutes, a.studies)
+        print(json.dumps(report, indent=1))
+        return 0 if not a.call or report['call']['fits'] else 1
+    out.mkdir(parents=True, exist_ok=True)
     if not a.no_kvasir:
         t = time.time()
         report['kvasir-seg'] = pack_kvasir(Path(a.kvasir_src or root / 'kvasir-seg'), out / 'kvasir-seg', a.size, a.quality, a.workers)

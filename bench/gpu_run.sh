@@ -23,6 +23,7 @@ usage='usage: bash bench/gpu_run.sh MINUTES OUTDIR'
 MINUTES=${1:?$usage}
 OUTDIR=${2:?$usage}
 export PYTHONUNBUFFERED=1
+export PMDICE_OFFLINE=${PMDICE_OFFLINE:-1}   # no ImageNet download attempt: the GPU machine has no network
 PY=${PYTHON:-python3}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO" || exit 1

@@ -15,9 +15,10 @@ from .metrics import case_metrics, summarize_cases, nsd_key
 # %% auto #0
 __all__ = ['PAPER_TABLES', 'CLAIMS', 'MDE_FACTOR', 'REPRODUCTION_STUDIES', 'parse_paper_tables', 'published_path',
            'published_table', 'case_scores', 'paired_comparison', 'claim_tests', 'verdict_lines', 'case_clusters',
-           'hierarchical_bootstrap', 'holm', 'seeds_for_power', 'decide', 'claim_decisions', 'decision_lines',
-           'pool_folds', 'side_by_side', 'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep',
-           'closest_tau', 'reproduction_summary']
+           'hierarchical_bootstrap', 'holm', 'seeds_for_power', 'decide', 'claim_decisions', 'holm_verdicts',
+           'decision_lines', 'claim_across', 'forest_plot', 'validation_summary', 'choose_recipe', 'pool_folds',
+           'side_by_side', 'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep', 'closest_tau',
+           'reproduction_summary']
 
 # %% ../nbs/08_compare.ipynb #bf37d124
 PAPER_TABLES = {1: 'kvasir', 2: 'acdc', 3: 'ms'}  # table number → our dataset family
@@ -105,7 +106,7 @@ def paired_comparison(a:Sequence[dict], # records of loss a (the claim: a is bet
     low, high = np.percentile(boots, [2.5, 97.5])
     p = float(stats.wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
     per_seed = [(sa[s] - sb[s]).mean() * 100 for s in seeds]
-    verdict = 'within noise'
+    verdict = 'inconclusive'
     for word, clear, sign in (('holds', low > 0, 1), ('contradicted', high < 0, -1)):
         if clear and p < 0.05:
             if len(seeds) == 1: verdict = f'{word} on one seed'
@@ -222,8 +223,14 @@ def claim_decisions(records:Sequence[dict], # finished run records of one study 
     for r in records: by_name.setdefault(r.get('name', r['loss']), []).append(r)
     rows = [dict(claim=f'{PAPER_LOSSES.get(a, a)} > {PAPER_LOSSES.get(b, b)}', a=a, b=b, **decide(by_name[a], by_name[b], m, n_boot))
             for a, b in pairs if a in by_name and b in by_name for m in metrics]
-    if not rows: return pd.DataFrame()
-    df = pd.DataFrame(rows)
+    return holm_verdicts(pd.DataFrame(rows), alpha)
+
+def holm_verdicts(df:pd.DataFrame, # rows of `decide` output (with its 'boots'), one table's family of tests
+                  alpha:float=0.05, # family-wise error rate
+                 ) -> pd.DataFrame:
+    "`df` with Holm-adjusted p, the CI at each test's Holm level and the verdict: holds, contradicted or inconclusive."
+    if not len(df): return pd.DataFrame()
+    df = df.copy()
     df['p_holm'] = holm(df['p'])
     level = alpha / (len(df) - (df['p'].rank(method='first').astype(int) - 1))   # Holm's level at each test's rank
     df['ci_low'] = [np.percentile(bt, 100 * l / 2) for bt, l in zip(df['boots'], level)]
@@ -241,6 +248,65 @@ def decision_lines(df:pd.DataFrame) -> str:
                    f"{r['mean_diff']:+.2f} points, Holm-corrected CI [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}], "
                    f"p = {r['p']:.3g} (Holm {r['p_holm']:.3g}){sd}; minimal detectable effect {r['mde']:.2f}: **{r['verdict']}**.")
     return '\n'.join(out) + '\n'
+
+# %% ../nbs/08_compare.ipynb #db2e8092
+def claim_across(experiments:dict, # label: (records of a, records of b), one experiment (recipe) each
+                 metric:str='dice', # per-case metric
+                 alpha:float=0.05, # family-wise error rate over the experiments (Holm)
+                 n_boot:int=10000, # bootstrap resamples
+                ) -> pd.DataFrame:
+    "One row per experiment with records on both sides: `decide`'s numbers, Holm-corrected over the experiments."
+    rows = [dict(experiment=k, **decide(a, b, metric, n_boot)) for k, (a, b) in experiments.items() if a and b]
+    return holm_verdicts(pd.DataFrame(rows), alpha).set_index('experiment') if rows else pd.DataFrame()
+
+def forest_plot(df:pd.DataFrame, # `claim_across` output
+                title:str='', # the figure's title
+                ax=None, # matplotlib axes; None: a new figure
+               ):
+    "A forest plot of `df`: mean difference and corrected CI per experiment, its verdict and seeds on the right."
+    import matplotlib.pyplot as plt
+    if ax is None: _, ax = plt.subplots(figsize=(7, 0.45 * len(df) + 1.2))
+    y = np.arange(len(df))[::-1]
+    colour = {'holds': 'tab:green', 'contradicted': 'tab:red', 'inconclusive': 'tab:grey'}
+    for yi, (name, r) in zip(y, df.iterrows()):
+        ax.plot([r['ci_low'], r['ci_high']], [yi, yi], color=colour[r['verdict']], lw=2)
+        ax.plot(r['mean_diff'], yi, 'o', color=colour[r['verdict']])
+        ax.annotate(f"{r['verdict']} ({len(r['seeds'])} seeds, MDE {r['mde']:.1f})", (1.02, yi), xycoords=('axes fraction', 'data'),
+                    va='center', fontsize=8)
+    ax.axvline(0, color='k', lw=0.8)
+    ax.set_yticks(y); ax.set_yticklabels(df.index); ax.set_xlabel('difference in points (Holm-corrected CI)')
+    if title: ax.set_title(title, fontsize=10)
+    return ax
+
+# %% ../nbs/08_compare.ipynb #c48c607f
+def validation_summary(records:Sequence[dict], # run records of a recipe search (tags name the recipes)
+                       metric:str='mDice', # a metric fastai logged on the validation images
+                      ) -> pd.DataFrame:
+    "One row per recipe (run name): its settings, the last-epoch validation `metric` (×100) per seed, mean, SD and minutes per run."
+    rows = {}
+    for r in records:
+        hist = [h for h in r.get('history') or [] if h.get(metric) is not None]
+        if not hist: continue
+        cfg = r.get('config', {})
+        row = rows.setdefault(r.get('name', r['loss']), {'loss': r['loss'], **{k: cfg.get(k) for k in ('bs', 'lr', 'epochs', 'size', 'arch', 'features')},
+                                                          'scores': {}, 'minutes': []})
+        row['scores'][r['seed']] = 100 * hist[-1][metric]
+        if isinstance(r.get('wall_time_s'), (int, float)): row['minutes'].append(r['wall_time_s'] / 60)
+    out = []
+    for name, row in rows.items():
+        s = pd.Series(row.pop('scores')).sort_index()
+        out.append({'run': name, **row, 'seeds': list(s.index), f'valid {metric}': [round(v, 2) for v in s],
+                    'mean': s.mean(), 'sd': s.std(ddof=1) if len(s) > 1 else np.nan,
+                    'minutes': float(np.median(row['minutes'])) if row['minutes'] else np.nan})
+    return pd.DataFrame(out).set_index('run') if out else pd.DataFrame()
+
+def choose_recipe(summary:pd.DataFrame, # `validation_summary` output
+                  tolerance:float=1.0, # points of validation mDice within which recipes count as close
+                 ) -> str:
+    "The run name of the best mean validation score; among those within `tolerance` of it, the smallest seed SD (SD unknown counts last)."
+    if not len(summary): raise ValueError("no recipe has validation scores")
+    close = summary[summary['mean'] >= summary['mean'].max() - tolerance]
+    return close.assign(_sd=close['sd'].fillna(np.inf)).sort_values(['_sd', 'mean'], ascending=[True, False]).index[0]
 
 # %% ../nbs/08_compare.ipynb #2943d6a1
 def pool_folds(records:Sequence[dict], # finished records whose names end in '-fold=<ids>'
@@ -371,7 +437,7 @@ def closest_tau(sweep:pd.DataFrame, # `update_nsd_sweep` output
             + ', '.join(f'{t:g}: {v:.3f}' for t, v in ours.items()) + f"; closest at τ = {best:g} {unit}")
 
 # %% ../nbs/08_compare.ipynb #d7b7d63a
-REPRODUCTION_STUDIES = (('kvasir_cpu', 'kvasir', 'Table 1, Kvasir-SEG', '11_paper.table1_kvasir'),
+REPRODUCTION_STUDIES = (('kvasir_unet_cpu', 'kvasir', 'Table 1, Kvasir-SEG', '11_paper.table1_kvasir'),
                         ('acdc_cpu', 'acdc', 'Table 2, ACDC', '12_paper.table2_acdc'),
                         ('ms_cpu', 'ms', 'Table 3, MS lesions', '13_paper.table3_ms'))
 
@@ -402,6 +468,5 @@ def reproduction_summary(studies:Sequence[tuple]=REPRODUCTION_STUDIES, # (study,
         if len({r['name'] for r in seed0}) > max(len(rows), 2):   # more losses than shown (and enough to rank): their ordering
             out.append('**Ordering** (seed 0 of every loss). ' + rank_line(rank_agreement(results_table(seed0), paper)) + '\n')
         pairs = CLAIMS if key != 'ms' else (('pm_dice', 'dice'), ('pm_dice', 'ce+dice'), ('pm_dice', 'topk_dice'))
-        claims = claim_tests(records, pairs, ('dice',))
-        out.append(verdict_lines(claims))
+        out.append(decision_lines(claim_decisions(records, pairs, ('dice', 'nsd'))))
     return '\n'.join(out)

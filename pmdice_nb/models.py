@@ -9,6 +9,8 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from fastai.vision.models.unet import DynamicUnet
 from fastai.layers import ConvLayer
 from torchvision.models import ResNet34_Weights
+import os, socket
+from pathlib import Path
 
 # %% auto #0
 __all__ = ['UNet', 'BilinearToInput', 'quarter_scale_head', 'imagenet_weights_available']
@@ -80,8 +82,16 @@ def quarter_scale_head(unet:DynamicUnet, # a fastai U-Net
 
 # %% ../nbs/04b_models.ipynb #5ebf82bb
 def imagenet_weights_available(weights=ResNet34_Weights.IMAGENET1K_V1, # torchvision weights enum
+                               download:bool|None=None, # try a download when not cached; None: unless $PMDICE_OFFLINE is set
+                               timeout:float=15., # seconds a download may wait on the network
                               ) -> bool:
-    "True when torchvision's `weights` are cached and readable, or can be downloaded now."
+    "True when torchvision's `weights` are cached and readable, or (when `download`) can be downloaded now."
+    cached = Path(torch.hub.get_dir()) / 'checkpoints' / Path(weights.url).name
+    if download is None: download = not os.environ.get('PMDICE_OFFLINE')
+    if not cached.is_file() and not download: return False   # no network use at all
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)
     try: weights.get_state_dict(progress=False, check_hash=True)
-    except Exception: return False  # offline (URLError), a partial or broken file in the cache, a hash mismatch
+    except Exception: return False  # offline (URLError, timeout), a partial or broken file in the cache, a hash mismatch
+    finally: socket.setdefaulttimeout(old)
     return True

@@ -17,7 +17,7 @@ from .experiments import RunConfig, dataset_setup, paper_loss_kwargs, run_grid, 
 # %% auto #0
 __all__ = ['MAIN_LOSSES', 'MS_LOSSES', 'STUDIES', 'KVASIR_RECIPE', 'KVASIR_VARIATIONS', 'Deviation', 'Grid', 'Study', 'repo_root',
            'data_root', 'results_dir', 'get_study', 'predictions_path', 'load_predictions', 'SavePredictions',
-           'study_configs', 'run_study', 'auto_threads', 'study_records', 'study_table', 'add_commands']
+           'study_configs', 'blind_prior', 'run_study', 'auto_threads', 'study_records', 'study_table', 'add_commands']
 
 # %% ../nbs/07_studies.ipynb #03cbc1bb
 @dataclass(frozen=True)
@@ -305,6 +305,58 @@ STUDIES['kvasir_var_gamma'] = Study(
     tuple(Grid(('pm_dice',), (0, 1, 2), {'pm_dice': {'gamma': g}}, f'gamma={g:g}') for g in (0.5, 2.)),
     config=KVASIR_RECIPE, deviations=_recipe_deviations(KVASIR_RECIPE),
     description="PM Dice's γ = 0.5 and 2 on the kvasir_unet_cpu recipe (γ = 1 and Dice, γ = 0, are that study's runs)", run_minutes=9)
+
+# %% ../nbs/07_studies.ipynb #71e0d4c7
+_GPU_EPOCHS = Deviation('epochs', _NOT_GIVEN, '60', "a run must fit a few minutes of one GPU shared by 4 processes: "
+                        "51 steps of 16 images per epoch; not yet measured on the H200 (the first call's log gives the time)")
+_LR_GPU = Deviation('initial learning rate', '5e-4 (ResNet34 U-Net)', '1e-4',
+                    'from scratch at 5e-4 Dice and PM Dice collapsed to all-background (kvasir_cpu_lr5e-4, CPU, one seed); the cause is not diagnosed yet')
+_SCRATCH_GPU = Deviation('ResNet34 encoder', 'ImageNet weights (implied by "backbone of ResNet34")', 'from scratch',
+                         'the weights cannot be carried to the offline GPU machine (87 MB); no download is attempted')
+_GPU_GRIDS = (Grid(MAIN_LOSSES, (0,)), Grid(MAIN_LOSSES, (1, 2, 3, 4)), Grid(tuple(l for l in PAPER_LOSSES if l not in MAIN_LOSSES), (0, 1, 2)))
+STUDIES['kvasir_gpu'] = Study(
+    'kvasir_gpu', 'kvasir', 'kvasir-seg', _GPU_GRIDS,
+    config=dict(arch='resnet34', head='quarter', pretrained=False, size=(320, 320), crop=(256, 256), epochs=60, bs=16, lr=1e-4,
+                dataset_kwargs={'split': 'pranet'}),
+    deviations=(_kvasir_split(), _SCRATCH_GPU, _LR_GPU, _GPU_EPOCHS,
+                Deviation('NSD τ', _NOT_GIVEN, '2 px of the original image', 'the paper does not say')),
+    device='gpu', description='Table 1 on a GPU: §3.2 from scratch (offline), the four losses of the claim first', run_minutes=4)
+STUDIES['acdc_gpu'] = Study(
+    'acdc_gpu', 'acdc', 'acdc-ssl4mis', _GPU_GRIDS[:2],
+    config=dict(arch='resnet34', head='quarter', pretrained=False, size=(256, 256), epochs=60, bs=16, lr=1e-4),
+    deviations=(Deviation('split', '70/20 random scans [12]', 'SSL4MIS 70/10/20 patients (ED and ES volumes)', 'the public split of that size'),
+                _SCRATCH_GPU, _LR_GPU, _GPU_EPOCHS,
+                Deviation('spacing', 'not given', 'unknown (SSL4MIS stores none): NSD per 2D slice, 2 px', 'the preprocessed data')),
+    device='gpu', description='Table 2 on a GPU: §3.2 from scratch (offline), the four losses of the claim', run_minutes=4)
+
+# %% ../nbs/07_studies.ipynb #3b1ef24a
+def blind_prior(study:str|Study, # a preset name or a `Study` of a 2D dataset
+                runs_dir:str|Path|None=None, # where the summary is kept; None: `results_dir(study)`
+                root:str|Path|None=None, # the dataset folder; None: under `data_root()`
+                refresh:bool=False, # compute again even when the file exists
+               ) -> dict:
+    "Metrics (fractions) of the thresholded mean training mask on `study`'s test cases, scored on their stored grids."
+    import json, torch, torch.nn.functional as F
+    from pmdice_nb.core import atomic_write_text
+    from pmdice_nb.experiments import make_dataset
+    from pmdice_nb.augment import prepare_case
+    from pmdice_nb.learner import evaluate_cases
+    study = get_study(study)
+    path = (Path(runs_dir) if runs_dir is not None else results_dir(study)) / 'blind_prior.json'
+    if path.is_file() and not refresh: return json.loads(path.read_text())
+    cfg = study_configs(study, root)[0]
+    ds = make_dataset(cfg)
+    split = ds.split(seed=cfg.split_seed)
+    grid = tuple(cfg.size or ds.image_size)
+    mean = torch.stack([prepare_case(ds[i], grid, images=False)[1][0].float() for i in split['train']]).mean(0)
+    def predict(case):
+        up = F.interpolate(mean[None, None], size=np.asarray(case.mask).shape[-2:], mode='bilinear', align_corners=False)[0, 0]
+        return (up > 0.5).numpy().astype(np.uint8)
+    summary, _ = evaluate_cases(ds, split['test'], predict, size=False, progress=False)
+    out = {'study': study.name, 'grid': list(grid), 'n_train': len(split['train']), 'n_test': len(split['test']),
+           'metrics': {k: float(v) for k, v in summary.items() if isinstance(v, (int, float, np.floating))}}
+    atomic_write_text(path, json.dumps(out, indent=2) + '\n')
+    return out
 
 # %% ../nbs/07_studies.ipynb #ee3320d9
 def run_study(study:str|Study, # a preset name or a `Study`

@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np, pandas as pd
 from .core import atomic_write_bytes, atomic_write_text
 from .experiments import (DATASETS, METRICS, RunConfig, run_grid, find_records, load_records, results_table,
-                                   markdown_table, table_caption, parse_shard)
+                                   markdown_table, table_caption, parse_shard, output_file)
 from .cli import subcommand, add_config_options, add_output_options, config_from_args, comma_list, report_grid
 
 # %% auto #0
@@ -228,18 +228,18 @@ def write_ablation(runs_dir:str|Path, # a folder of run records
     written = []
     for ds in sorted({r['dataset'] for r in records}):
         df = ablation_table(records, figure, ds)
-        stem = out_dir / f'figure{figure}_{ds}'
+        stem = f'figure{figure}_{ds}'  # a dataset name read from records: `output_file` keeps it inside `out_dir`
         left_out = [r['path'] for r in failed if r['dataset'] == ds]
         notes = [f"Left out: {len(left_out)} failed (diverged) run(s): {', '.join(left_out)}."] if left_out else []
         caption = table_caption(f"The setup of the paper's Figure {figure} (section 3.3) on `{ds}`, {ablation.caption}", df, notes)
-        written.append(atomic_write_text(stem.with_suffix('.md'), caption + format_ablation(df, digits)))
+        written.append(atomic_write_text(output_file(out_dir, f'{stem}.md'), caption + format_ablation(df, digits)))
         cols = ['n_seeds'] + [c for k in df.attrs['metrics'] for c in (k, f'{k}_std')]
-        written.append(atomic_write_text(stem.with_suffix('.csv'), df[cols].round(4).to_csv()))
+        written.append(atomic_write_text(output_file(out_dir, f'{stem}.csv'), df[cols].round(4).to_csv()))
         fig = Figure(figsize=(4.5, 3.2), layout='tight')
         plot_ablation(df, figure, fig.subplots())
         buffer = io.BytesIO()
         fig.savefig(buffer, format='png', dpi=150)
-        written.append(atomic_write_bytes(stem.with_suffix('.png'), buffer.getvalue()))
+        written.append(atomic_write_bytes(output_file(out_dir, f'{stem}.png'), buffer.getvalue()))
     return written
 
 # %% ../nbs/10_paper.ablations.ipynb #ef446271

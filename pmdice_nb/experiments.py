@@ -801,7 +801,7 @@ def markdown_table(df:pd.DataFrame, # a table with `attrs['metrics']` and `<metr
                    lead_align:str='---', # markdown alignment of the first columns
                   ) -> str:
     "A markdown table: the `lead` columns, then each metric as mean ± std (and `(n=k)` when only k of the row's seeds define it); best in bold, second best underlined."
-    keys = df.attrs['metrics']
+    keys, digits = df.attrs['metrics'], _check_int(digits, 'digits', 0)
     marks = {k: rank_marks(df[k].tolist(), digits) for k in keys}
     lines = ['| ' + ' | '.join(list(lead) + [_display_name(k) for k in keys]) + ' |',
              '|' + '|'.join([f' {lead_align} '] * len(lead) + [' ---: '] * len(keys)) + '|']

@@ -367,8 +367,11 @@ def _surface_dice(pred:np.ndarray, target:np.ndarray, tolerances:np.ndarray, spa
 
 # %% ../nbs/02_metrics.ipynb #f3d6bb0a
 def _to_numpy(x):
-    "A NumPy view of an array-like or a (possibly GPU) torch tensor."
-    if hasattr(x, 'detach'): x = x.detach().cpu().numpy()
+    "A NumPy view of an array-like or a (possibly GPU) torch tensor; a half-precision tensor (bf16, fp16) as float32."
+    if hasattr(x, 'detach'):
+        x = x.detach()
+        if x.is_floating_point() and x.element_size() < 4: x = x.float()  # NumPy has no bfloat16; 0/1 and labels are exact
+        x = x.cpu().numpy()
     return np.asarray(x)
 
 def _as_mask(x, name:str) -> np.ndarray:

@@ -117,7 +117,7 @@ def test_table_from_hand_made_records():
     assert md.splitlines()[2].startswith('| 0 (Dice loss) | 3 | <u>63.00</u> ± 1.00 |')  # second best
     assert '| 1 | 3 | **65.00** ± 1.00 |' in md
     one = ablation_table(recs, 3, 'msseg2')
-    assert one.shape == (1, 11) and np.isnan(one.loc[2., 'mDice_std'])
+    assert one.shape == (1, 16) and np.isnan(one.loc[2., 'mDice_std'])  # n_seeds, 5 metrics × (mean, std, n)
     with pytest.raises(ValueError, match='several datasets'): ablation_table(recs, 3)
     assert len(ablation_records(recs, 4)) == 1 and ablation_table(recs, 4).index.tolist() == [1.]
     mismatch = _record(3, 1, 3, .5, .5, .5); mismatch['config']['loss_kwargs'] = {'pm_dice': {'gamma': [1., 2.]}}
@@ -172,3 +172,28 @@ def test_console_script_reports_bad_figure(tmp_path):
     proc = subprocess.run([sys.executable, '-m', 'pmdice_nb.cli', 'ablation', '--figure', '5', '--dataset',
                            'msseg2016'], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 2 and 'invalid choice: 5' in proc.stderr, proc.stderr
+
+
+# --- issue 17: names from records never form paths ------------------------------------------------------------
+
+@pytest.mark.parametrize('dataset', ['x/../../../escaped_table', 'a.b/../../../../escaped'])
+def test_write_ablation_stays_in_its_folder(tmp_path, dataset):
+    from pmdice_nb.experiments import RecordError
+    runs, out = tmp_path / 'a' / 'b' / 'c' / 'runs', tmp_path / 'a' / 'b' / 'c' / 'out'
+    good = _record(3, 1, 0, .6, .6, .6, dataset='msseg2016')
+    bad = _record(3, 2, 0, .6, .6, .6, dataset=dataset)
+    for name, r in (('good', good), ('bad', bad)):
+        p = runs / name / f"seed{r['seed']}.json"; p.parent.mkdir(parents=True); p.write_text(json.dumps(r))
+    with pytest.raises(RecordError, match="field 'dataset'") as e: write_ablation(runs, 3, out_dir=out)
+    assert str(runs / 'bad' / 'seed0.json') in str(e.value)
+    assert [p for p in tmp_path.rglob('*') if p.suffix in ('.md', '.csv', '.png')] == []
+
+
+def test_write_ablation_names_its_files_from_safe_names(tmp_path, monkeypatch):
+    "Even a record that got past `read_record` with a dataset such as 'a/../b' cannot write outside `out_dir`."
+    from pmdice_nb import ablations
+    rec = {**_record(3, 1, 0, .6, .6, .6, dataset='x/../../escaped'), 'path': 'x', 'status': 'done'}
+    monkeypatch.setattr(ablations, 'load_records', lambda runs_dir: [rec])
+    monkeypatch.setattr(ablations, 'ablation_table', lambda records, figure, ds: ablation_table([{**rec, 'dataset': 'msseg2016'}], figure, 'msseg2016'))
+    with pytest.raises(ValueError, match='not a plain file name'): write_ablation(tmp_path / 'runs', 3, out_dir=tmp_path / 'o' / 'p')
+    assert [p for p in tmp_path.rglob('*') if p.is_file()] == []

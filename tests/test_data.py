@@ -616,3 +616,62 @@ def test_pack_gpu_data_acdc(tmp_path):
     for i in range(len(a)):
         assert np.array_equal(a[i].mask, b[i].mask) and np.abs(a[i].image - b[i].image).max() <= 0.5 / 127 + 1e-6
     assert not list((tmp_path/'gpu'/'acdc-ssl4mis'/'data').glob('*_slice_*'))       # training volumes stored whole
+
+
+# ---------------------------------------------------------------- issue 17: palette masks, install hints, no machine paths
+import sys
+
+def _palette_mask(path, m, palette, fg_index=1):
+    from PIL import Image
+    im = Image.fromarray((m * fg_index).astype(np.uint8), 'P')
+    im.putpalette(palette + [0] * (768 - len(palette)))
+    im.save(path)
+
+VOC = [0, 0, 0, 128, 0, 0, 0, 128, 0, 128, 128, 0, 0, 0, 128, 128, 0, 128, 0, 128, 128, 128, 128, 128]  # VOC's first 8
+
+@pytest.mark.parametrize('palette, fg_index', [
+    ([0, 0, 0, 255, 255, 255], 1),   # index 1 brighter than index 0
+    ([255, 255, 255, 0, 0, 0], 1),   # index 1 darker than index 0: index 0 is still the background
+    ([200, 200, 200, 10, 10, 10], 1),
+    (VOC, 1),                        # VOC colours: black background, dark red class 1
+    (VOC, 7),                        # VOC colours, the object at another index
+])
+def test_palette_masks_read_by_index(tmp_path, palette, fg_index):
+    from pmdice_nb.data.core import read_mask
+    m = _polyp()
+    _palette_mask(tmp_path/'m.png', m, palette, fg_index)
+    assert np.array_equal(read_mask(tmp_path/'m.png'), m)
+    _palette_mask(tmp_path/'empty.png', 0 * m, palette)
+    assert read_mask(tmp_path/'empty.png').sum() == 0
+
+
+def test_palette_mask_without_a_background_index(tmp_path):
+    from pmdice_nb.data.core import read_mask
+    _palette_mask(tmp_path/'m.png', _polyp() + 1, [0, 0, 0, 255, 255, 255, 9, 9, 9])  # indices 1 and 2
+    with pytest.raises(ValueError, match=r'm.png: .*palette indices \[1, 2\].*index 0'): read_mask(tmp_path/'m.png')
+
+
+@pytest.mark.parametrize('module, what', [('nibabel', 'acdc'), ('nibabel', 'ms'), ('nibabel', 'read_nifti'),
+                                          ('h5py', 'acdc_ssl4mis'), ('h5py', 'read_h5_case')])
+def test_a_missing_reader_says_what_to_install(tmp_path, monkeypatch, module, what):
+    from pmdice_nb.data.core import read_nifti
+    from pmdice_nb.data.acdc import read_h5_case
+    data = {'acdc': lambda: make_fake_acdc(tmp_path/'a', patients=(1, 2)), 'ms': lambda: make_fake_msseg2016(tmp_path/'m', patients=2),
+            'acdc_ssl4mis': lambda: make_fake_acdc_ssl4mis(tmp_path/'h', train=(1,), valid=(2,), test=(3,), shape=(2, 8, 8)),
+            'read_nifti': lambda: tmp_path/'x.nii.gz', 'read_h5_case': lambda: tmp_path/'x.h5'}[what]()  # written first
+    call = {'acdc': lambda: ACDC(data, cache_dir=None), 'ms': lambda: MSLesions(data, cache_dir=None),
+            'acdc_ssl4mis': lambda: ACDC(data, cache_dir=None), 'read_nifti': lambda: read_nifti(data),
+            'read_h5_case': lambda: read_h5_case(data)}[what]
+    monkeypatch.setitem(sys.modules, module, None)   # as if it were not installed
+    with pytest.raises(ImportError) as e: call()
+    assert f'pip install {module}' in str(e.value) and '\n' not in str(e.value)
+
+
+def test_descriptions_hold_no_machine_paths(tmp_path):
+    k = KvasirSEG(make_fake_kvasir(tmp_path/'kvasir-seg', n=8, split_lists=True), cache_dir=None)
+    d = k.describe()
+    assert d['root'] == 'kvasir-seg' and d['split_files'] == ['train.txt', 'val.txt'] and d['test_ids_sha1']
+    a = ACDC(make_fake_acdc_ssl4mis(tmp_path/'acdc', train=(1, 2), valid=(3,), test=(4,), shape=(2, 8, 8)), cache_dir=None)
+    d = a.describe()
+    assert d['root'] == 'acdc' and len(d['test_ids_sha1']) == 12
+    assert str(tmp_path) not in json.dumps([k.describe(), a.describe()])

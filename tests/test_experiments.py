@@ -208,7 +208,9 @@ def _check_record(rec, runs, cfg, foreground):
     assert [k for k in m if k.startswith('Dice_')] == [f'Dice_{c}' for c in foreground]
     assert rec['n_cases']['test'] == m['n_cases'] == len(rec['per_case'])
     assert rec['epochs'] == cfg.epochs and len(rec['history']) == cfg.epochs
-    assert rec['config'] == cfg.to_dict() and rec['versions']['fastai'] and rec['device']
+    assert rec['config']['root'] == (cfg.root and Path(cfg.root).name)
+    assert {**rec['config'], 'root': cfg.root, 'dataset_kwargs': cfg.dataset_kwargs} == cfg.to_dict()
+    assert rec['versions']['fastai'] and rec['device']
     assert rec['wall_time_s'] > 0 and 'git_commit' in rec
     assert not [f for f in _all_files(runs) if '.work' in f or f.endswith('.tmp')]
 
@@ -439,3 +441,260 @@ def test_two_grids_on_one_folder_share_the_work(tmp_path):
     ran = status[0]['done'] + status[1]['done']
     assert sorted(ran) == sorted(set(ran)) and len(ran) == 4  # every run trained exactly once
     assert len(load_records(tmp_path)) == 4 and not list(tmp_path.rglob('.*.lock'))
+
+
+# --- issue 17: no silent or unsafe result from a folder of records ---------------------------------------------
+
+import errno, threading, time
+from datetime import datetime, timedelta, timezone
+from pmdice_nb.experiments import find_records, read_record, RecordError, claim_run, lock_path
+
+RESULTS = ROOT / 'nbs' / 'results'
+
+
+def _two_seeds(tmp_path, value_of_seed1):
+    "kvasir records of CE and Dice, seeds 0 and 1; Dice seed 1's mDice holds `value_of_seed1` (JSON text)."
+    for loss in ('ce', 'dice'):
+        for seed in (0, 1):
+            p = _write(tmp_path / 'kvasir' / loss / f'seed{seed}.json', _record(loss, seed, 0.8 + seed / 100))
+    bad = tmp_path / 'kvasir' / 'dice' / 'seed1.json'
+    bad.write_text(bad.read_text().replace('"mDice": 0.81', f'"mDice": {value_of_seed1}'))
+    return bad
+
+
+@pytest.mark.parametrize('value', ['null', 'NaN'])
+def test_a_missing_metric_in_one_seed_is_counted_in_the_cell_and_csv(tmp_path, value):
+    bad = _two_seeds(tmp_path, value)
+    write_tables(tmp_path)
+    md, csv = (tmp_path / 'table.md').read_text(), pd.read_csv(tmp_path / 'table.csv', index_col=0)
+    dice_row = next(l for l in md.splitlines() if l.startswith('| Dice |'))
+    assert dice_row.split(' | ')[1] == '<u>80.00</u> (n=1)'  # the other seed alone, and said so
+    assert '| CE | **80.50** ± 0.71 |' in md          # complete cells unchanged
+    assert str(bad) in md and 'mDice' in md.split('\n\n')[0]  # the caption names the file and the metric
+    assert list(csv['mDice_n']) == [2, 1] and list(csv['n_seeds']) == [2, 2] and 'mIoU_n' not in csv.columns
+
+
+@pytest.mark.parametrize('value, named', [('55.3', '55.3'), ('-0.2', '-0.2'), ('1.0000001', '1.0000001'),
+                                          ('Infinity', 'inf'), ('-Infinity', 'inf'), ('1e400', 'inf')])
+def test_out_of_range_or_infinite_metrics_are_bad_records(tmp_path, value, named):
+    bad = _two_seeds(tmp_path, value)
+    with pytest.raises(RecordError) as e: write_tables(tmp_path)
+    assert str(bad) in str(e.value) and "'metrics.mDice'" in str(e.value) and named in str(e.value)
+    write_tables(tmp_path, skip_bad=True)
+    md = (tmp_path / 'table.md').read_text()
+    assert 'Left out: 1 unreadable record(s)' in md and '| Dice | <u>80.00</u> |' in md
+
+
+def test_counts_in_metrics_are_not_fractions(tmp_path):
+    rec = _record('ce', 0, 0.8); rec['metrics'].update(n_cases=100, n_nan=3)
+    assert read_record(_write(tmp_path / 'kvasir' / 'ce' / 'seed0.json', rec))['metrics']['n_cases'] == 100
+    rec['metrics']['n_nan'] = -1
+    with pytest.raises(RecordError, match="'metrics.n_nan' is -1"): read_record(_write(tmp_path / 'seed1.json', rec))
+
+
+def test_every_committed_record_reads():
+    for folder in sorted(p for p in RESULTS.iterdir() if p.is_dir()):
+        found = find_records(folder)
+        assert found.bad == [], found.bad
+
+
+def test_schema_version_is_written_and_a_newer_one_refused(tmp_path):
+    from pmdice_nb.experiments import RECORD_SCHEMA
+    rec = _record('ce', 0, 0.8)
+    assert read_record(_write(tmp_path / 'kvasir' / 'ce' / 'seed0.json', rec))['status'] == 'done'  # no version: 1
+    rec['schema_version'], rec['scored_at'] = RECORD_SCHEMA, 'original'  # unknown extra fields are fine
+    assert read_record(_write(tmp_path / 'kvasir' / 'ce' / 'seed0.json', rec))['scored_at'] == 'original'
+    rec['schema_version'] = RECORD_SCHEMA + 1
+    p = _write(tmp_path / 'kvasir' / 'ce' / 'seed0.json', rec)
+    with pytest.raises(RecordError, match=f"{p}: record schema version {RECORD_SCHEMA + 1}.*newer"): read_record(p)
+    for v in ('2', 0, True):
+        rec['schema_version'] = v
+        with pytest.raises(RecordError, match='schema_version'): read_record(_write(p, rec))
+
+
+def test_a_deeply_nested_record_is_a_bad_record(tmp_path):
+    _write(tmp_path / 'kvasir' / 'ce' / 'seed0.json', _record('ce', 0, 0.8))
+    deep = _write(tmp_path / 'kvasir' / 'ce' / 'seed1.json', '[' * 100_000 + ']' * 100_000)
+    with pytest.raises(RecordError, match='nested too deeply') as e: write_tables(tmp_path)
+    assert str(deep) in str(e.value)
+    write_tables(tmp_path, skip_bad=True)
+    assert str(deep) in (tmp_path / 'table.md').read_text()
+
+
+def test_a_symlinked_record_is_named_not_tabulated(tmp_path):
+    _write(tmp_path / 'runs' / 'kvasir' / 'ce' / 'seed0.json', _record('ce', 0, 0.8))
+    outside = _write(tmp_path / 'elsewhere' / 'x.json', _record('ce', 1, 0.1))
+    link = tmp_path / 'runs' / 'kvasir' / 'ce' / 'seed1.json'
+    link.symlink_to(outside)
+    with pytest.raises(RecordError, match='symbolic link') as e: write_tables(tmp_path / 'runs')
+    assert str(link) in str(e.value)
+    write_tables(tmp_path / 'runs', skip_bad=True)
+    md = (tmp_path / 'runs' / 'table.md').read_text()
+    assert '| CE | **80.00** |' in md and str(link) in md
+
+
+def test_a_fifo_record_is_never_opened(tmp_path):
+    _write(tmp_path / 'kvasir' / 'ce' / 'seed0.json', _record('ce', 0, 0.8))
+    fifo = tmp_path / 'kvasir' / 'ce' / 'seed1.json'
+    os.mkfifo(fifo)
+    result = {}
+    def tabulate():
+        try: write_tables(tmp_path, skip_bad=True); result['md'] = (tmp_path / 'table.md').read_text()
+        except Exception as e: result['error'] = e
+    t = threading.Thread(target=tabulate, daemon=True); t.start(); t.join(30)
+    if t.is_alive():  # it opened the FIFO and waits for a writer: let it go, and fail
+        with open(fifo, 'w'): pass
+        t.join(30)
+        pytest.fail('write_tables hung on a FIFO')
+    assert 'md' in result, result
+    assert str(fifo) in result['md'] and 'not a regular file' in result['md']
+    with pytest.raises(RecordError, match='not a regular file'): read_record(fifo)
+
+
+@pytest.mark.parametrize('dataset', ['x/../../../escaped_table', '../x', '/abs', '.hidden', 'a b', ''])
+def test_a_dataset_name_never_forms_a_path(tmp_path, dataset):
+    runs, out = tmp_path / 'a' / 'b' / 'c' / 'runs', tmp_path / 'a' / 'b' / 'c' / 'out'
+    _write(runs / 'kvasir' / 'ce' / 'seed0.json', _record('ce', 0, 0.8))
+    bad = _write(runs / 'other' / 'ce' / 'seed0.json', _record('ce', 0, 0.8, dataset=dataset))
+    with pytest.raises(RecordError, match="field 'dataset'") as e: write_tables(runs, out)
+    assert str(bad) in str(e.value)
+    write_tables(runs, out, skip_bad=True)
+    assert sorted(p.name for p in tmp_path.rglob('*table*')) == ['table.csv', 'table.md']
+    assert sorted(p.parent for p in tmp_path.rglob('*table*')) == [out, out]
+    assert main(['table', str(runs), '--out', str(out), '--skip-bad']) == 0
+    assert sorted(p.parent for p in tmp_path.rglob('*table*')) == [out, out]
+
+
+def test_output_file_refuses_names_that_leave_the_folder(tmp_path):
+    from pmdice_nb.experiments import output_file
+    assert output_file(tmp_path, 'table_kvasir.md') == tmp_path / 'table_kvasir.md'
+    for name in ('../x.md', 'a/b.md', '/etc/x.md', '.md', '', 'x\x00.md'):
+        with pytest.raises(ValueError, match='file name'): output_file(tmp_path, name)
+
+
+def test_a_symlinked_work_folder_is_refused(tmp_path):
+    cfg = RunConfig('synthetic_polyps', 'dice', **TINY)
+    work = run_path(tmp_path / 'runs', cfg).parent / '.seed0.work'
+    work.parent.mkdir(parents=True)
+    (tmp_path / 'outside').mkdir()
+    work.symlink_to(tmp_path / 'outside')
+    with pytest.raises(ValueError, match='symbolic link') as e: run_one(cfg, tmp_path / 'runs', progress=False)
+    assert str(work) in str(e.value)
+    assert list((tmp_path / 'outside').iterdir()) == [] and not run_path(tmp_path / 'runs', cfg).exists()
+
+
+def _failing_checkpoint(monkeypatch, exc):
+    "torch.save writes half a file, then raises `exc` (a full disk, Ctrl-C)."
+    import torch as _torch
+    def half_save(obj, f, *args, **kwargs):
+        Path(f).write_bytes(b'PK\x03\x04 half a checkpoint')
+        raise exc
+    monkeypatch.setattr(_torch, 'save', half_save)
+
+
+@pytest.mark.parametrize('exc', [OSError(errno.ENOSPC, 'No space left on device'), KeyboardInterrupt()])
+def test_a_run_stopped_while_saving_leaves_no_partial_files_nor_lock(tmp_path, monkeypatch, exc):
+    cfg = RunConfig('synthetic_polyps', 'dice', checkpoint='best', **TINY)
+    _failing_checkpoint(monkeypatch, exc)
+    with pytest.raises(type(exc)): run_grid([cfg], tmp_path, progress=False, keep_checkpoints=True)
+    assert _all_files(tmp_path) == [] and not [p for p in tmp_path.rglob('*') if p.name.startswith('.')]
+    monkeypatch.undo()
+    assert run_grid([cfg], tmp_path, progress=False)['done'] == [str(run_path(tmp_path, cfg))]  # runs again
+
+
+def _lock(tmp_path, owner, age_s=0.):
+    cfg = RunConfig('synthetic_polyps', 'dice', **TINY)
+    lock = lock_path(tmp_path, cfg)
+    _write(lock, owner)
+    t = time.time() - age_s
+    os.utime(lock, (t, t))
+    return cfg, lock
+
+
+def _started(age_s): return (datetime.now(timezone.utc) - timedelta(seconds=age_s)).isoformat(timespec='seconds')
+
+
+@pytest.mark.parametrize('owner, age_s, stale', [
+    ([], 0, False), ([], 120, True), ('{"pid": 1', 120, True), ({'pid': 'x'}, 120, True), (7, 120, True),
+    ({'pid': 1, 'host': 'another-host', 'started': _started(60)}, 60, False),
+    ({'pid': 1, 'host': 'another-host', 'started': _started(25 * 3600)}, 0, True),   # the age in the lock counts
+    ({'pid': 1, 'host': 'another-host'}, 25 * 3600, True),                           # else the file's
+])
+def test_every_lock_grows_stale(tmp_path, owner, age_s, stale):
+    from pmdice_nb.experiments import lock_stale
+    cfg, lock = _lock(tmp_path, owner if isinstance(owner, str) else json.dumps(owner), age_s)
+    assert lock_stale(lock) == stale
+    with claim_run(tmp_path, cfg) as mine: assert mine == stale
+
+
+def test_a_live_unrelated_process_does_not_hold_a_lock(tmp_path):
+    from pmdice_nb.experiments import lock_stale, describe_lock
+    with claim_run(tmp_path, RunConfig('synthetic_polyps', 'dice', **TINY)) as mine:
+        lock = lock_path(tmp_path, RunConfig('synthetic_polyps', 'dice', **TINY))
+        me = json.loads(lock.read_text())
+        assert mine and not lock_stale(lock) and me['pid'] == os.getpid() and me['pid_started']
+    # pid 1 is alive, but it is not the process that wrote the lock (its start time differs)
+    cfg, lock = _lock(tmp_path, json.dumps({**me, 'pid': 1}))
+    assert lock_stale(lock)
+    cfg, lock = _lock(tmp_path, json.dumps({**me, 'host': 'another-host'}))
+    text = describe_lock(run_path(tmp_path, cfg))
+    assert str(lock) in text and 'another-host' in text and '24 h' in text
+
+
+def test_a_busy_run_names_its_lock(tmp_path, capsys):
+    from pmdice_nb.experiments import describe_lock
+    cfg, lock = _lock(tmp_path, json.dumps({'pid': os.getpid(), 'host': socket.gethostname(), 'started': _started(0)}))
+    status = run_grid([cfg], tmp_path, progress=False)
+    assert status['busy'] == [str(run_path(tmp_path, cfg))]
+    assert str(lock) in describe_lock(status['busy'][0]) and f"pid {os.getpid()}" in describe_lock(lock)
+
+
+def test_records_hold_no_machine_paths(tmp_path):
+    from pmdice_nb.experiments import RECORD_SCHEMA
+    from pmdice_nb.data.fakes import make_fake_kvasir
+    root = make_fake_kvasir(tmp_path / 'data' / 'kvasir-seg', n=12, split_lists=True)
+    cfg = RunConfig('kvasir', 'dice', root=str(root), **{**TINY, 'dataset_kwargs': {'cache_dir': str(tmp_path / 'cache')}})
+    rec = run_one(cfg, tmp_path / 'runs', progress=False)
+    text = run_path(tmp_path / 'runs', cfg).read_text()
+    assert str(tmp_path) not in text and '"/' not in text, [l for l in text.splitlines() if '"/' in l]
+    assert rec['schema_version'] == RECORD_SCHEMA and rec['config']['root'] == root.name
+    assert rec['dataset_describe']['root'] == root.name
+    assert is_done(tmp_path / 'runs', cfg)  # the record still stands for its configuration
+
+
+@pytest.mark.parametrize('kwargs, named', [
+    ({'n': 'ten'}, "dataset_kwargs option 'n' of 'synthetic_polyps' must be an integer, got 'ten'"),
+    ({'size': float('nan')}, "dataset_kwargs option 'size' of 'synthetic_polyps' must be an integer, got nan"),
+    ({'size': 64.0}, "option 'size'"),
+    ({'test_fraction': float('nan')}, "option 'test_fraction' of 'synthetic_polyps' must be a finite number, got nan"),
+    ({'test_fraction': True}, "option 'test_fraction'"),
+])
+def test_dataset_options_of_a_wrong_type_are_named(kwargs, named):
+    with pytest.raises(ValueError) as e: RunConfig('synthetic_polyps', dataset_kwargs=kwargs)
+    assert named in str(e.value)
+
+
+def test_dataset_option_types_of_the_real_loaders():
+    for ok in ({'split': 'pranet'}, {'split': [['a'], ['b']]}, {'cache_dir': None}, {'mask_threshold': 100}):
+        RunConfig('kvasir', root='x', dataset_kwargs=ok)
+    with pytest.raises(ValueError, match="option 'mask_threshold' of 'kvasir' must be an integer"):
+        RunConfig('kvasir', root='x', dataset_kwargs={'mask_threshold': '100'})
+    with pytest.raises(ValueError, match="option 'test_ids' of 'open_ms'"):
+        RunConfig('open_ms', root='x', dataset_kwargs={'test_ids': 'patient07'})
+    RunConfig('open_ms', root='x', dataset_kwargs={'test_ids': ['patient07']})
+
+
+def test_cli_names_a_dataset_option_of_a_wrong_type_and_bad_digits(tmp_path, capsys):
+    def run(argv):
+        try: return main(argv)
+        except SystemExit as e: return e.code  # argparse's own errors
+    argv = ['train', '--dataset', 'synthetic_polyps', '--runs-dir', str(tmp_path), '--quiet']
+    for kwargs, named in (('{"n": "ten"}', "option 'n' of 'synthetic_polyps' must be an integer, got 'ten'"),
+                          ('{"size": 64.5}', "option 'size' of 'synthetic_polyps' must be an integer, got 64.5"),
+                          ('{"size": NaN}', 'dataset-kwargs')):
+        assert run(argv + ['--dataset-kwargs', kwargs]) == 2
+        err = capsys.readouterr().err
+        assert named in err and len(err.strip().splitlines()[-1:]) == 1 and 'Traceback' not in err
+    _write(tmp_path / 'kvasir' / 'ce' / 'seed0.json', _record('ce', 0, 0.8))
+    assert run(['table', str(tmp_path), '--digits', '-1']) == 2
+    assert 'digits' in capsys.readouterr().err and not (tmp_path / 'table.md').exists()

@@ -370,3 +370,23 @@ def test_case_metrics_at_several_tolerances():
     assert mets[0].accumulator.nsd and mets[0].accumulator.tolerance == [2.0, 1.0]
     with pytest.raises(ValueError, match='mNSD@3'): seg_metrics(3, tolerance=[2.0, 1.0], names=('mNSD@3',))
     assert metrics.nsd_key(2.0) == 'nsd@2' and metrics.nsd_key(0.5) == 'nsd@0.5'
+
+
+# --- issue 17: half-precision tensors ------------------------------------------------------------------------
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_metrics_take_half_precision_tensors(dtype):
+    "Masks, label maps and logits in bf16/fp16 (mixed-precision training) score as in float32."
+    rng = np.random.default_rng(0)
+    a, b = rng.random((2, 24, 20)) > 0.6
+    ref = surface_dice(a, b, 2.0)
+    assert surface_dice(torch.tensor(a, dtype=dtype), torch.tensor(b, dtype=dtype), 2.0) == ref
+    assert surface_dice(torch.tensor(a, dtype=dtype), b, torch.tensor(2.0, dtype=dtype)) == ref
+    labels, target = rng.integers(0, 3, (2, 16, 16))
+    want = case_metrics(labels, target, 3)
+    got = case_metrics(torch.tensor(labels, dtype=dtype), torch.tensor(target, dtype=dtype), 3)
+    for k in want: np.testing.assert_array_equal(got[k], want[k])
+    acc = CaseMetricsAccumulator(3)
+    logits = torch.nn.functional.one_hot(torch.tensor(labels)[None], 3).permute(0, 3, 1, 2).to(dtype)
+    acc.add_batch(logits, torch.tensor(target, dtype=dtype)[None])
+    assert acc.summary()['mDice'] == summarize_cases([want])['mDice']

@@ -4,10 +4,10 @@
 
 # %% ../../nbs/03c_data.acdc.ipynb #162e8004
 from __future__ import annotations
-import os, re
+import hashlib, os, re
 from pathlib import Path
 import numpy as np
-from .core import Case, SegDataset, read_nifti, normalize_intensity, check_labels
+from .core import Case, SegDataset, read_nifti, normalize_intensity, check_labels, import_or_hint
 
 # %% auto #0
 __all__ = ['ACDC_TEST', 'ACDC_VALID', 'ACDC_PHASES', 'ACDC_LAYOUTS', 'read_info_cfg', 'read_h5_case', 'ACDC']
@@ -41,7 +41,7 @@ def _ssl4mis_root(root:Path) -> Path|None:
 
 def read_h5_case(path:str|Path) -> tuple:
     "The `image` (float32) and `label` arrays of an SSL4MIS HDF5 file (2D slice or 3D volume)."
-    import h5py
+    h5py = import_or_hint('h5py', 'reading the SSL4MIS layout of ACDC (HDF5 files)')
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f'{path}: HDF5 file not found')
     try:
@@ -75,6 +75,8 @@ class ACDC(SegDataset):
         self.ids, self.files, self.infos, self.parts = [], [], [], []
         if layout is None: layout = 'ssl4mis' if _ssl4mis_root(root) is not None else 'nifti'
         self.layout = layout
+        if layout == 'ssl4mis': import_or_hint('h5py', 'reading the SSL4MIS layout of ACDC (HDF5 files)')
+        else: import_or_hint('nibabel', 'reading ACDC (NIfTI files)')
         if layout == 'ssl4mis': self._list_ssl4mis(root)
         else: self._list_nifti(root)
 
@@ -173,9 +175,11 @@ class ACDC(SegDataset):
         for i, part in enumerate(self.parts): out[part].append(i)
         return out
     def describe(self) -> dict:
-        "The dataset and split a run used, for its record (NSD in pixels when the files store no spacing)."
-        return {**super().describe(), 'root': str(self.root), 'layout': self.layout, 'spacing_known': self.spacing_known,
-                'n_cases_per_part': {k: len(v) for k, v in self.split().items()}}
+        "The dataset and split a run used, for its record (NSD in pixels when the files store no spacing); the folder by its name only."
+        test_ids = sorted(self.ids[i] for i in self.split()['test'])
+        return {**super().describe(), 'root': self.root.name, 'layout': self.layout, 'spacing_known': self.spacing_known,
+                'n_cases_per_part': {k: len(v) for k, v in self.split().items()},
+                'test_ids_sha1': hashlib.sha1('\n'.join(test_ids).encode()).hexdigest()[:12]}
 
 def _patient_dirs(folder:Path) -> list:
     "The patientNNN sub-folders of `folder`, sorted."

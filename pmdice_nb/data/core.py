@@ -4,16 +4,16 @@
 
 # %% ../../nbs/03_data.core.ipynb #d5268468
 from __future__ import annotations
-import hashlib, io, json, operator, re, warnings
+import hashlib, importlib, io, json, operator, re, warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['CACHE_FORMAT', 'Case', 'normalize_intensity', 'read_nifti', 'read_image', 'binary_mask', 'read_mask', 'check_labels',
-           'seeded_split', 'cache_key', 'write_cached_case', 'read_cached_case', 'SegDataset', 'repo_path',
-           'class_frequencies', 'slice_case', 'VolumeSlices', 'show_case']
+__all__ = ['CACHE_FORMAT', 'Case', 'normalize_intensity', 'import_or_hint', 'read_nifti', 'read_image', 'binary_mask',
+           'read_mask', 'check_labels', 'seeded_split', 'cache_key', 'write_cached_case', 'read_cached_case',
+           'SegDataset', 'repo_path', 'class_frequencies', 'slice_case', 'VolumeSlices', 'show_case']
 
 # %% ../../nbs/03_data.core.ipynb #15eab07e
 @dataclass(eq=False)
@@ -71,11 +71,19 @@ def normalize_intensity(x:np.ndarray,            # intensities, any shape
     return out
 
 # %% ../../nbs/03_data.core.ipynb #718868b4
+def import_or_hint(module:str, # the module to import, e.g. 'nibabel'
+                   purpose:str, # what needs it, for the message: 'reading NIfTI files'
+                   package:str|None=None, # its pip package; None: `module`
+                  ):
+    "`module`, imported; when it is missing, an `ImportError` of one line that says what to install."
+    try: return importlib.import_module(module)
+    except ImportError as e: raise ImportError(f"{purpose} needs {module} ({e}): pip install {package or module}") from None
+
 def read_nifti(path:str|Path,          # a .nii or .nii.gz file
                canonical:bool=False,   # reorient to the closest RAS orientation first
               ) -> tuple:
     "Read a 3D NIfTI volume as an array (D, H, W) = file axes (z, y, x), and its spacing in mm in the same order."
-    import nibabel as nib
+    nib = import_or_hint('nibabel', 'reading NIfTI files')
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f'{path}: NIfTI file not found')
     try:
@@ -135,8 +143,12 @@ def read_mask(path:str|Path,       # a mask image: PNG (1-bit, grey, RGB, palett
             index = np.asarray(im) if im.mode == 'P' else None
             a = np.asarray(im.convert('L') if im.mode in ('P', 'PA') else im)
     except Exception as e: raise ValueError(f'{path}: cannot read image ({type(e).__name__}: {e})') from e
-    if index is not None and np.unique(index).size > 2:        # a palette image: its indices are the labels
-        raise ValueError(f'{path}: not a binary mask: palette indices {np.unique(index)[:8].tolist()} (a label map?)')
+    if index is not None:                                  # a palette image: its indices are the labels, 0 the background
+        values = np.unique(index)
+        if values.size > 2: raise ValueError(f'{path}: not a binary mask: palette indices {values[:8].tolist()} (a label map?)')
+        if values.size == 2 and values[0] != 0:
+            raise ValueError(f'{path}: not a binary mask: palette indices {values.tolist()}, none of them index 0 (the background)')
+        return (index != 0).astype(np.uint8)
     if a.ndim == 3:
         colour = a[..., :3] if a.shape[-1] >= 3 else a[..., :1]
         bright = colour.max(-1)

@@ -57,6 +57,11 @@ def _read_spacings(path:Path, ids:list) -> dict:
         out[i] = (float(v[0]), float(v[1]))
     return out
 
+def _relative(path:str|Path, root:Path) -> str:
+    "`path` relative to the dataset folder `root` when it is inside it, else its file name."
+    try: return Path(path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError: return Path(path).name
+
 def _default_split(root:Path) -> str:
     "'pranet' when its lists are in `root`, else 'official' when train.txt and val.txt are, else 'random'."
     for name in ('pranet', 'official'):
@@ -127,8 +132,9 @@ class KvasirSEG(SegDataset):
         self.split_lists = {'train': train, 'test': test}
 
     def describe(self) -> dict:
-        "The dataset and split a run used, for its record."
-        out = {**super().describe(), 'root': str(self.root), 'split_files': self.split_files, 'val_fraction': self.val_fraction,
+        "The dataset and split a run used, for its record: the folder by its name and lists relative to it (no machine path)."
+        files = None if self.split_files is None else [_relative(f, self.root) for f in self.split_files]
+        out = {**super().describe(), 'root': self.root.name, 'split_files': files, 'val_fraction': self.val_fraction,
                'pixel_size': 'original pixels' if self.spacing_file is None else f'{self.spacing_file.name} (original pixels of a resized copy)'}
         if self.split_lists is None: out['test_fraction'] = self.test_fraction
         else:

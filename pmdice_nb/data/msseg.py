@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 import numpy as np
-from .core import Case, SegDataset, read_nifti, normalize_intensity, check_labels, seeded_split
+from .core import Case, SegDataset, read_nifti, normalize_intensity, check_labels, seeded_split, import_or_hint
 
 # %% auto #0
 __all__ = ['MS_LAYOUTS', 'MSLesions']
@@ -63,6 +63,7 @@ class MSLesions(SegDataset):
                          crop_size=None, nsd_tolerance=1.0, test_fraction=test_fraction, val_fraction=val_fraction)
         root = Path(root)
         if not root.exists(): raise FileNotFoundError(f'{root}: MS lesion folder not found')
+        import_or_hint('nibabel', 'reading MS lesion volumes (NIfTI files)')
         depth = 2 if layout == 'msseg2016' else 1               # Center_XX/Patient_YY vs patient folders
         def patients_in(folder):
             dirs = folder.glob('Center_*/*') if depth == 2 else folder.iterdir()

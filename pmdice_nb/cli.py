@@ -10,14 +10,12 @@ from typing import Callable
 from fastcore.docments import docments
 # torch warns about fastai's use of torch.jit.script at import; it is noise on a command line
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
-from .losses import PAPER_LOSSES
-from .experiments import (CHOICES, DATASETS, RunConfig, grid_configs, run_one, run_grid, write_tables, run_demo,
-                                   run_path, run_status, claim_run, lock_path, check_run_dirs, parse_shard)
 
 # %% auto #0
-__all__ = ['COMMAND_MODULES', 'pair', 'crop', 'json_dict', 'comma_list', 'add_config_options', 'config_from_args',
-           'add_output_options', 'report_grid', 'subcommand', 'train_options', 'train', 'grid_options', 'grid',
-           'table_options', 'table', 'demo_options', 'demo', 'build_parser', 'main']
+__all__ = ['COMMAND_MODULES', 'COMMANDS', 'pair', 'crop', 'json_dict', 'comma_list', 'threads_option', 'add_config_options',
+           'config_from_args', 'add_output_options', 'report_grid', 'subcommand', 'train_options', 'train',
+           'grid_options', 'grid', 'table_options', 'table', 'demo_options', 'demo', 'Parser', 'command_of',
+           'build_parser', 'main']
 
 # %% ../nbs/06_cli.ipynb #1b459584
 def pair(text:str) -> tuple[int, int]:
@@ -48,18 +46,26 @@ def comma_list(kind:type=str) -> Callable:
     parse.__name__ = f'{kind.__name__} list'
     return parse
 
+def threads_option(text:str) -> int|str:
+    "An argparse type for torch's CPU threads: a positive integer, or 'auto'."
+    if text == 'auto': return text
+    try: value = int(text)
+    except ValueError: value = 0
+    if value < 1: raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}")
+    return value
+
+
 # %% ../nbs/06_cli.ipynb #5ed784bb
 _TYPES = {'size': pair, 'crop': crop, 'loss_kwargs': json_dict, 'dataset_kwargs': json_dict}
 _BASE_TYPES = {'int': int, 'float': float, 'str': str}
 
-def _option(g, f:dataclasses.Field, help:str):
+def _option(g, f:dataclasses.Field, help:str, choices:list|tuple|None):
     "Add `RunConfig` field `f` to the argument group `g`."
     flag = '--' + f.name.replace('_', '-')
     if f.type == 'bool':
         g.add_argument(f'--no-{f.name.replace("_", "-")}' if f.default else flag, dest=f.name, action='store_const',
                        const=not f.default, help=('turn off: ' if f.default else '') + help)
         return
-    choices = sorted(DATASETS) if f.name == 'dataset' else CHOICES.get(f.name)
     kind = _TYPES.get(f.name) or _BASE_TYPES[str(f.type).split('|')[0].strip()]
     shown = '' if f.default in (None, dataclasses.MISSING, '') else f' (default {f.default})'
     g.add_argument(flag, type=kind, choices=choices, required=f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
@@ -69,13 +75,15 @@ def add_config_options(p:argparse.ArgumentParser, # a (sub-)parser
                        exclude:tuple=(), # fields the command sets itself
                       ):
     "An option for every `RunConfig` field but `exclude`, documented by the field's comment."
+    from pmdice_nb.experiments import CHOICES, DATASETS, RunConfig
     g = p.add_argument_group("run configuration (left out: RunConfig's default, the paper's choice except --head)")
     docs = docments(RunConfig)
     for f in dataclasses.fields(RunConfig):
-        if f.name not in exclude: _option(g, f, docs[f.name])
+        if f.name not in exclude: _option(g, f, docs[f.name], sorted(DATASETS) if f.name == 'dataset' else CHOICES.get(f.name))
 
 def config_from_args(args:argparse.Namespace) -> dict:
     "The `RunConfig` fields given on the command line (the others keep their defaults)."
+    from pmdice_nb.experiments import RunConfig
     return {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if getattr(args, f.name, None) is not None}
 
 # %% ../nbs/06_cli.ipynb #44db4746
@@ -96,7 +104,11 @@ def report_grid(status:dict, # `run_grid`'s
     return 1 if status.get('failed') else 0
 
 # %% ../nbs/06_cli.ipynb #e5e25ea0
-COMMAND_MODULES = ['pmdice_nb.ablations', 'pmdice_nb.studies']  # modules whose `add_commands(sub)` adds more commands
+# Commands that later modules add with `add_commands(sub)`: the module, and the command's line in `pmdice -h`.
+COMMAND_MODULES = {
+    'ablation': ('pmdice_nb.ablations', "a γ ablation of PM Dice (the paper's Figures 3 and 4); finished runs are skipped"),
+    'study': ('pmdice_nb.studies', "the paper's studies by name: list, show, run (resumable, time-boxed), table"),
+}
 
 def subcommand(sub, # the `add_subparsers()` object
                name:str, # the command
@@ -118,6 +130,7 @@ def train_options(p):
 
 def train(args) -> int:
     "`pmdice train`: one run, its record written; exit status 1 when it diverged."
+    from pmdice_nb.experiments import RunConfig, run_one, run_path, run_status, claim_run, lock_path, check_run_dirs
     cfg = RunConfig(**config_from_args(args))
     path = run_path(args.runs_dir, cfg)
     if run_status(args.runs_dir, cfg) == 'done' and not args.force:
@@ -135,6 +148,7 @@ def train(args) -> int:
 
 # %% ../nbs/06_cli.ipynb #49f298f8
 def grid_options(p):
+    from pmdice_nb.losses import PAPER_LOSSES
     add_config_options(p, exclude=('loss', 'seed'))
     p.add_argument('--losses', type=comma_list(str), help=f"losses separated by commas (default the paper's 14: {','.join(PAPER_LOSSES)})")
     p.add_argument('--seeds', type=comma_list(int), default=[0, 1, 2], help='seeds separated by commas (default 0,1,2)')
@@ -143,6 +157,7 @@ def grid_options(p):
 
 def grid(args) -> int:
     "`pmdice grid`: every missing run of the grid; exit status 1 when a run diverged."
+    from pmdice_nb.experiments import grid_configs, run_grid, parse_shard
     parse_shard(args.shard)
     if not args.seeds: raise ValueError("--seeds is empty")
     kwargs = config_from_args(args)
@@ -160,6 +175,7 @@ def table_options(p):
 
 def table(args) -> int:
     "`pmdice table`: the tables of a folder of records, written and printed."
+    from pmdice_nb.experiments import write_tables
     paths = write_tables(args.runs_dir, args.out, args.digits, skip_bad=args.skip_bad)
     for p in paths:
         if p.suffix == '.md': print(p.read_text())
@@ -173,28 +189,61 @@ def demo_options(p):
 
 def demo(args) -> int:
     "`pmdice demo`: the CPU demo, its table printed."
+    from pmdice_nb.experiments import run_demo
     print(run_demo(args.runs_dir, fresh=args.fresh, threads=args.threads))
     return 0
 
+COMMANDS = {  # this module's commands: their line in `pmdice -h`, options and run function
+    'train': ('one run (dataset, loss, seed)', train_options, train),
+    'grid': ("the paper's losses x seeds on one dataset; finished runs are skipped", grid_options, grid),
+    'table': ("the paper's table from run records", table_options, table),
+    'demo': ('all 14 losses on synthetic polyps on the CPU, in a few minutes', demo_options, demo),
+}
+
 # %% ../nbs/06_cli.ipynb #b957e67b
-def build_parser() -> argparse.ArgumentParser:
-    "The argument parser of `pmdice`: this module's commands, then those of `COMMAND_MODULES`."
-    parser = argparse.ArgumentParser(prog='pmdice', description='PM Dice loss experiments: train, grids, tables, demo.')
+class Parser(argparse.ArgumentParser):
+    "An `ArgumentParser` whose errors are one line, `pmdice <command>: error: ...`, exit status 2 (no usage block)."
+    def error(self, message): self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
+
+def command_of(argv:list[str]) -> str:
+    "The command `argv` names: its first word that is not an option (`pmdice` itself takes only -h); '' when none."
+    return next((a for a in argv if not a.startswith('-')), '')
+
+def build_parser(command:str|None=None, # the command about to run, the only one built ('': none); None: all
+                ) -> argparse.ArgumentParser:
+    "The argument parser of `pmdice`; a command not built has its line of help only, and its module is not imported."
+    parser = Parser(prog='pmdice', description='PM Dice loss experiments: train, grids, tables, demo, ablations, studies.')
     sub = parser.add_subparsers(dest='command', required=True)
-    subcommand(sub, 'train', 'one run (dataset, loss, seed)', train_options, train)
-    subcommand(sub, 'grid', "the paper's losses x seeds on one dataset; finished runs are skipped", grid_options, grid)
-    subcommand(sub, 'table', "the paper's table from run records", table_options, table)
-    subcommand(sub, 'demo', 'all 14 losses on synthetic polyps on the CPU, in a few minutes', demo_options, demo)
-    for module in COMMAND_MODULES: importlib.import_module(module).add_commands(sub)
+    for name, (help, options, run) in COMMANDS.items():
+        if command in (None, name): subcommand(sub, name, help, options, run)
+        else: sub.add_parser(name, help=help)
+    imported = set()
+    for name, (module, help) in COMMAND_MODULES.items():
+        if command in (None, name):
+            if module not in imported: importlib.import_module(module).add_commands(sub); imported.add(module)
+        elif COMMAND_MODULES.get(command, (None,))[0] != module: sub.add_parser(name, help=help)
     return parser
+
+# %% ../nbs/06_cli.ipynb #7a2f4c19
+def _option_named(message:str, parser:argparse.ArgumentParser) -> str:
+    "`message` with its first word written as the option it names, when it is one of `parser`'s ('threads must ...' → '--threads must ...')."
+    first, _, rest = message.partition(' ')
+    flags = {a.dest: a.option_strings[-1] for a in parser._actions if a.option_strings and a.dest != 'help'}
+    return f'{flags[first]} {rest}' if first in flags else message
 
 def main(argv:list[str]|None=None, # arguments without the program name; None: `sys.argv[1:]`
         ) -> int:
-    "Run `pmdice` with `argv`; returns the exit status (2 and one line naming the problem for a bad value)."
-    args = build_parser().parse_args(argv)
+    "Run `pmdice` with `argv`; returns the exit status: 2 and one line naming the problem for a bad value, 130 after Ctrl-C."
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    parser = build_parser(command_of(argv))
+    args = parser.parse_args(argv)
     try: return args.run(args) or 0
-    except (ValueError, OSError) as e:  # OSError: a file or folder that cannot be read or written
-        print(f"pmdice {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"pmdice {args.command}: interrupted; lock removed (finished runs are kept: a rerun resumes)", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as e:  # RecordError is a ValueError; OSError: a file or folder that cannot be read or written
+        command = next(a for a in parser._actions if a.dest == 'command').choices[args.command]
+        print(f"pmdice {args.command}: error: {_option_named(' '.join(str(e).split()), command)}", file=sys.stderr)
         return 2
 
 # %% ../nbs/06_cli.ipynb #ffc0a46b

@@ -335,7 +335,7 @@ def blind_prior(study:str|Study, # a preset name or a `Study` of a 2D dataset
                 root:str|Path|None=None, # the dataset folder; None: under `data_root()`
                 refresh:bool=False, # compute again even when the file exists
                ) -> dict:
-    "Metrics (fractions) of the thresholded mean training mask on `study`'s test cases, scored on their stored grids."
+    "Metrics (fractions) on `study`'s test cases of the mean training mask, thresholded where it scores best on the training masks."
     import json, torch, torch.nn.functional as F
     from pmdice_nb.core import atomic_write_text
     from pmdice_nb.experiments import make_dataset
@@ -348,12 +348,17 @@ def blind_prior(study:str|Study, # a preset name or a `Study` of a 2D dataset
     ds = make_dataset(cfg)
     split = ds.split(seed=cfg.split_seed)
     grid = tuple(cfg.size or ds.image_size)
-    mean = torch.stack([prepare_case(ds[i], grid, images=False)[1][0].float() for i in split['train']]).mean(0)
+    train = torch.stack([prepare_case(ds[i], grid, images=False)[1][0] > 0 for i in split['train']]).float()   # (N, h, w)
+    mean = train.mean(0)
+    def train_dice(t):   # mean Dice of the thresholded prior on the training masks
+        p = (mean > t).float()
+        return float((2 * (train * p).sum((1, 2)) / (train.sum((1, 2)) + p.sum() + 1e-9)).mean())
+    threshold = max(np.arange(0.05, 0.951, 0.05).round(2), key=train_dice)   # chosen on the training masks, never the test
     def predict(case):
         up = F.interpolate(mean[None, None], size=np.asarray(case.mask).shape[-2:], mode='bilinear', align_corners=False)[0, 0]
-        return (up > 0.5).numpy().astype(np.uint8)
+        return (up > threshold).numpy().astype(np.uint8)
     summary, _ = evaluate_cases(ds, split['test'], predict, size=False, progress=False)
-    out = {'study': study.name, 'grid': list(grid), 'n_train': len(split['train']), 'n_test': len(split['test']),
+    out = {'study': study.name, 'grid': list(grid), 'threshold': float(threshold), 'n_train': len(split['train']), 'n_test': len(split['test']),
            'metrics': {k: float(v) for k, v in summary.items() if isinstance(v, (int, float, np.floating))}}
     atomic_write_text(path, json.dumps(out, indent=2) + '\n')
     return out
@@ -456,14 +461,14 @@ def study_table(study:str|Study, # a preset name or a `Study`
 
 # %% ../nbs/07_studies.ipynb #733bf392
 def _study_options(p):
-    from pmdice_nb.cli import comma_list
+    from pmdice_nb.cli import comma_list, threads_option
     p.add_argument('action', choices=('list', 'show', 'run', 'table'), help='list the presets, show one, run it, or write its table')
     p.add_argument('name', nargs='?', help=f"the study: one of {', '.join(STUDIES)}")
     p.add_argument('--root', help="the dataset folder (default: the study's folder under $PMDICE_DATA or ../shared/data)")
     p.add_argument('--runs-dir', help='where records go (default nbs/results/<study> of the repository)')
     p.add_argument('--minutes', type=float, help='stop before starting a run that would end after this many minutes')
     p.add_argument('--shard', help="i/n: run only worker i of n's share (i counts from 0)")
-    p.add_argument('--threads', default=None, help="torch CPU threads, or 'auto' (one when the cores are busy)")
+    p.add_argument('--threads', type=threads_option, default=None, help="torch CPU threads, or 'auto' (one when the cores are busy)")
     p.add_argument('--no-predictions', action='store_true', help="don't keep the runs' test predictions")
     p.add_argument('--grids', type=comma_list(int), help="run only these blocks of the study's grids, e.g. 0 or 1,2 (see 'show')")
 
@@ -481,7 +486,7 @@ def _study_command(args) -> int:
         return 0
     if args.action == 'table':
         print(study_table(study, args.runs_dir)); return 0
-    threads = args.threads if args.threads in (None, 'auto') else int(args.threads)
+    threads = args.threads
     out = run_study(study, args.runs_dir, args.root, minutes=args.minutes, shard=args.shard, threads=threads,
                     keep_predictions=not args.no_predictions, grids=args.grids)
     print(f"{study.name}: {len(out['done'])} run(s) done, {len(out['skipped'])} already there, {len(out['busy'])} being run "

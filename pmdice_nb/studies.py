@@ -241,6 +241,7 @@ def _fold_tag(ids:Sequence[str]) -> str: return 'fold=' + '+'.join(ids)
 
 def study_configs(study:str|Study, # a preset name or a `Study`
                   root:str|Path|None=None, # the dataset folder; None: `data_root()/study.data_folder`
+                  cache_dir:str|Path|None=None, # a cache of decoded cases (does not change results); None: `$PMDICE_CACHE`, else none
                  ) -> list[RunConfig]:
     "Every run of `study`, grid by grid, seed by seed."
     study = get_study(study)
@@ -257,6 +258,9 @@ def study_configs(study:str|Study, # a preset name or a `Study`
                         base = g.loss_kwargs if g.loss_kwargs is not None else paper_loss_kwargs(study.dataset, loss)
                         cfg['loss_kwargs'] = {**base, **study.loss_options}
                     elif g.loss_kwargs is not None: cfg['loss_kwargs'] = g.loss_kwargs
+                    cache = cache_dir if cache_dir is not None else os.environ.get('PMDICE_CACHE')
+                    if cache and root is not None:   # real data: decoded cases cached
+                        cfg['dataset_kwargs'] = {**cfg.get('dataset_kwargs', {}), 'cache_dir': str(cache)}
                     if fold is not None: cfg['dataset_kwargs'] = {**cfg.get('dataset_kwargs', {}), 'test_ids': list(fold)}
                     tag = '-'.join(t for t in (g.tag, _fold_tag(fold) if fold is not None else '') if t)
                     if tag: cfg['tag'] = tag
@@ -264,7 +268,7 @@ def study_configs(study:str|Study, # a preset name or a `Study`
     return out
 
 # %% ../nbs/07_studies.ipynb #26bb84c4
-KVASIR_RECIPE = dict(arch='unet', features=16, size=(128, 128), crop=False, epochs=10, bs=16, lr=1e-3,
+KVASIR_RECIPE = dict(arch='unet', features=16, size=(128, 128), crop=False, epochs=10, bs=8, lr=1e-3,
                      dataset_kwargs={'split': 'pranet'})   # chosen on validation mDice (nbs/results/recipe_kvasir)
 
 def _recipe_deviations(recipe:dict) -> tuple:

@@ -316,6 +316,7 @@ def _regular_file_bytes(path:Path) -> bytes:
             return f.read()
     except OSError as e: raise RecordError(f"{path}: cannot be read ({e.strerror or e})") from None
 
+# %% ../nbs/05_experiments.ipynb #776e1737
 def read_record(path:str|Path) -> dict:
     "The run record at `path`, checked, its metrics as floats (`null`: NaN); a `RecordError` naming file and field."
     path = Path(path)
@@ -433,6 +434,7 @@ def describe_lock(path:str|Path) -> str:
     expiry = f"{LOCK_MAX_AGE / 3600:g} h" if owner else f"{_OWNERLESS_LOCK_AGE} s"
     return f"lock {lock} {held}, {age / 3600:.1f} h old; it counts as stale after {expiry} (delete it if that run is dead)"
 
+# %% ../nbs/05_experiments.ipynb #a1948afc
 @contextlib.contextmanager
 def claim_run(runs_dir:str|Path, # where records go
               cfg:RunConfig, # the run
@@ -677,10 +679,12 @@ class RecordSet:
     bad:list
 
 def find_records(runs_dir:str|Path) -> RecordSet:
-    "Every run record (`seed*.json`) under `runs_dir`, in path order, read with `read_record`."
+    "Every run record (`seed*.json`) under `runs_dir`, in path order, read with `read_record`; a linked folder is named as bad."
     root = Path(runs_dir)
-    files = sorted(p for p in root.rglob('seed*.json') if not any(part.startswith('.') for part in p.relative_to(root).parts))
-    found = RecordSet([], [], [])
+    entries = [p for p in root.rglob('*') if not any(part.startswith('.') for part in p.relative_to(root).parts)]
+    files = sorted(p for p in entries if p.name.startswith('seed') and p.name.endswith('.json'))
+    found = RecordSet([], [], [f"{p}: a symbolic link to a folder; records are not read through links"
+                               for p in sorted(entries) if p.is_symlink() and p.is_dir()])
     for f in files:
         try: rec = read_record(f)
         except RecordError as e: found.bad.append(str(e)); continue

@@ -73,7 +73,7 @@ def test_grid_resumes_after_sigkill(tmp_path):
     assert marker.exists()
     left = _all_files(runs)
     assert 'synthetic_polyps/dice/seed0.json' in left and 'synthetic_polyps/pm_dice/seed0.json' not in left
-    assert any('.seed0.work' in f for f in left)  # the killed run's checkpoint
+    assert 'synthetic_polyps/pm_dice/.seed0.lock' in left and (runs / 'synthetic_polyps' / 'pm_dice' / '.seed0.work').is_dir()  # the killed run's
     grid = grid_configs('synthetic_polyps', losses=['dice', 'pm_dice'], seeds=(0,), **TINY)
     status = run_grid(grid, runs, progress=False)
     assert len(status['done']) == 1 and len(status['skipped']) == 1
@@ -336,7 +336,7 @@ def test_loss_names_are_normalised(tmp_path):
     assert run_path(tmp_path, RunConfig('synthetic_polyps', 'CE')) == run_path(tmp_path, RunConfig('synthetic_polyps', 'ce'))
     old = json.loads(OLD_RECORD); old['loss'] = old['name'] = old['config']['loss'] = 'CE'  # an older CLI kept the case
     _write(tmp_path / 'synthetic_polyps' / 'CE' / 'seed0.json', old)
-    _write(tmp_path / 'synthetic_polyps' / 'ce' / 'seed1.json', _full_record('ce', 1, .5))
+    _write(tmp_path / 'synthetic_polyps' / 'ce' / 'seed1.json', _full_record('ce', 1, .5, scored_at='input'))  # as the old one
     df = results_table(load_records(tmp_path))
     assert list(df.index) == ['ce'] and df.loc['ce', 'n_seeds'] == 2
 
@@ -347,13 +347,13 @@ def test_old_records_still_count_as_done_and_group(tmp_path):
     for k in ('checkpoint', 'tag', 'mixed_precision'): del fewer['config'][k]
     fewer['seed'] = fewer['config']['seed'] = 1
     _write(tmp_path / 'synthetic_polyps' / 'ce' / 'seed1.json', fewer)
-    grid = grid_configs('synthetic_polyps', losses=['ce'], seeds=(0, 1), **OLD_TINY)
+    grid = grid_configs('synthetic_polyps', losses=['ce'], seeds=(0, 1), scored_at='input', **OLD_TINY)  # what old records did
     assert [is_done(tmp_path, c) for c in grid] == [True, True]
     status = run_grid(grid, tmp_path, progress=False)
     assert status['done'] == [] and len(status['skipped']) == 2
     recs = load_records(tmp_path)
     assert [r['status'] for r in recs] == ['done', 'done'] and np.isnan(recs[0]['metrics']['mNSD'])
-    _write(tmp_path / 'synthetic_polyps' / 'dice' / 'seed0.json', _full_record('dice', 0, .9))  # written by today's code
+    _write(tmp_path / 'synthetic_polyps' / 'dice' / 'seed0.json', _full_record('dice', 0, .9, scored_at='input'))  # today's code
     df = results_table(load_records(tmp_path))  # one experiment: old and new records in one table
     assert list(df.index) == ['ce', 'dice'] and list(df['n_seeds']) == [2, 1]
 
@@ -698,3 +698,24 @@ def test_cli_names_a_dataset_option_of_a_wrong_type_and_bad_digits(tmp_path, cap
     _write(tmp_path / 'kvasir' / 'ce' / 'seed0.json', _record('ce', 0, 0.8))
     assert run(['table', str(tmp_path), '--digits', '-1']) == 2
     assert 'digits' in capsys.readouterr().err and not (tmp_path / 'table.md').exists()
+
+
+def test_a_symlinked_folder_of_records_is_named(tmp_path):
+    _write(tmp_path / 'runs' / 'kvasir' / 'ce' / 'seed0.json', _record('ce', 0, 0.8))
+    _write(tmp_path / 'elsewhere' / 'dice' / 'seed0.json', _record('dice', 0, 0.1))
+    (tmp_path / 'runs' / 'kvasir' / 'dice').symlink_to(tmp_path / 'elsewhere' / 'dice')
+    with pytest.raises(RecordError, match='a symbolic link to a folder') as e: write_tables(tmp_path / 'runs')
+    assert str(tmp_path / 'runs' / 'kvasir' / 'dice') in str(e.value)
+    write_tables(tmp_path / 'runs', skip_bad=True)
+    md = (tmp_path / 'runs' / 'table.md').read_text()
+    assert '| CE |' in md and '| Dice |' not in md and 'symbolic link to a folder' in md
+
+
+def test_cli_disk_full_while_saving_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    _failing_checkpoint(monkeypatch, OSError(errno.ENOSPC, 'No space left on device'))
+    argv = ['train', '--dataset', 'synthetic_polyps', '--loss', 'dice', '--runs-dir', str(tmp_path), '--quiet', '--arch', 'unet',
+            '--features', '4', '--epochs', '1', '--bs', '4', '--size', '32', '--crop', 'none', '--dataset-kwargs', '{"n": 8, "size": 32}']
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert 'No space left on device' in err and len(err.splitlines()) == 1
+    assert [p for p in tmp_path.rglob('*') if p.is_file()] == []  # no record, no partial checkpoint, no lock

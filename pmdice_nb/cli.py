@@ -101,6 +101,9 @@ def report_grid(status:dict, # `run_grid`'s
     print(f"{len(status['done'])} run(s) done, {len(status['skipped'])} already there, "
           f"{len(status.get('busy', []))} being run by other processes, {len(status.get('failed', []))} failed, in {runs_dir}")
     for p in status.get('failed', []): print(f"failed (training diverged; a rerun retries it): {p}", file=sys.stderr)
+    if status.get('busy'):
+        from pmdice_nb.experiments import describe_lock
+        for p in status['busy']: print(f"busy: {describe_lock(p)}", file=sys.stderr)
     return 1 if status.get('failed') else 0
 
 # %% ../nbs/06_cli.ipynb #e5e25ea0
@@ -241,6 +244,9 @@ def main(argv:list[str]|None=None, # arguments without the program name; None: `
     except KeyboardInterrupt:
         print(f"pmdice {args.command}: interrupted; lock removed (finished runs are kept: a rerun resumes)", file=sys.stderr)
         return 130
+    except ImportError as e:   # a runtime dependency missing (h5py for ACDC, nibabel for MS): the message ends with its install line
+        print(f"pmdice {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
     except (ValueError, OSError) as e:  # RecordError is a ValueError; OSError: a file or folder that cannot be read or written
         command = next(a for a in parser._actions if a.dest == 'command').choices[args.command]
         print(f"pmdice {args.command}: error: {_option_named(' '.join(str(e).split()), command)}", file=sys.stderr)

@@ -5,7 +5,7 @@
 # %% ../nbs/07_studies.ipynb #2b96d3b7
 from __future__ import annotations
 import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
-import dataclasses, os, time
+import dataclasses, os, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -495,6 +495,9 @@ def _study_command(args) -> int:
                     keep_predictions=not args.no_predictions, grids=args.grids)
     print(f"{study.name}: {len(out['done'])} run(s) done, {len(out['skipped'])} already there, {len(out['busy'])} being run "
           f"by other processes, {len(out['failed'])} failed (a rerun retries them), {len(out['left'])} left for later")
+    if out['busy']:
+        from pmdice_nb.experiments import describe_lock
+        for path in out['busy']: print(f"busy: {describe_lock(path)}", file=sys.stderr)
     return 1 if out['failed'] else 0
 
 def add_commands(sub):

@@ -1,8 +1,9 @@
 "The `pmdice` command line: environment errors end in one line and exit status 2; bad values name their option; Ctrl-C ends in one line and exit status 130; loss names, failed runs and unreadable records at the command line; the CLI's shape (options from `RunConfig`, no import of later notebooks, nothing heavy imported for `pmdice -h`)."
-import ast, json, os, subprocess, sys
+import ast, json, os, socket, subprocess, sys
 from pathlib import Path
 import pytest
 
+from pmdice_nb import cli
 from pmdice_nb.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -215,3 +216,25 @@ def test_later_commands_help_lines_match_their_modules():
                                        '`pmdice study list` needs the presets without them')
 def test_study_list_imports_nothing_heavy():
     assert _imported_after("from pmdice_nb.cli import main\nmain(['study', 'list'])") == ['pmdice_nb.studies']
+
+
+def test_missing_dependency_is_one_line(tmp_path, monkeypatch, capsys):
+    "A missing runtime dependency (h5py for ACDC) ends in one line with its install command and exit 2, no traceback."
+    from pmdice_nb.data.fakes import make_fake_acdc_ssl4mis
+    make_fake_acdc_ssl4mis(tmp_path / 'acdc')          # written with h5py, before it goes missing
+    monkeypatch.setitem(sys.modules, 'h5py', None)   # `import h5py` raises ImportError
+    rc = cli.main(['train', '--dataset', 'acdc', '--root', str(tmp_path / 'acdc'), '--epochs', '1', '--runs-dir', str(tmp_path / 'runs')])
+    err = capsys.readouterr().err
+    assert rc == 2 and 'pip install h5py' in err and 'Traceback' not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_busy_runs_name_their_lock(tmp_path, capsys):
+    "A run another process holds is reported with its lock's path, holder and expiry."
+    from pmdice_nb.experiments import RunConfig, lock_path, run_path
+    cfg = RunConfig('synthetic_polyps', 'dice', epochs=1)
+    lock = lock_path(tmp_path, cfg); lock.parent.mkdir(parents=True)
+    lock.write_text(json.dumps({'pid': os.getpid(), 'host': socket.gethostname(), 'started': '2026-01-01T00:00:00+00:00'}))
+    cli.report_grid({'done': [], 'skipped': [], 'busy': [str(run_path(tmp_path, cfg))], 'failed': []}, tmp_path)
+    err = capsys.readouterr().err
+    assert str(lock) in err and 'stale after' in err, err

@@ -49,11 +49,10 @@ def plot_figure2(image:np.ndarray|None, # (H, W, 3) RGB in [0, 1] (None: no imag
               (f'prediction $p$\nDice loss {losses[0]:.3f}', probs[1], 'gray')]
     panels += [(f'$m$, $\\gamma$={g}\nPM Dice loss {l:.3f}', modulating_map(probs, target, g), 'magma')
                for g, l in zip(gammas, losses[1:])]
-    fig, axs = plt.subplots(1, len(panels), figsize=(2.3 * len(panels), 2.9))
+    fig, axs = plt.subplots(1, len(panels), figsize=(2.3 * len(panels), 2.9), layout='constrained')
     for ax, (name, arr, cmap) in zip(axs, panels):
         ax.imshow(arr, cmap=cmap, vmin=0 if cmap else None, vmax=1 if cmap else None); ax.set_title(name, fontsize=9); ax.axis('off')
-    if title: fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    if title: fig.suptitle(title, fontsize=10)   # constrained layout keeps it clear of the panel titles
     return fig, losses
 
 # %% ../nbs/14_paper.figures.ipynb #00b6177c
@@ -172,7 +171,7 @@ def plot_figure5(data:dict, # `load_figure_data` output
     labels = list(labels or losses)
     per = [(None, '')] if not classes or len(classes) == 2 else [(c, f' {n}') for c, n in enumerate(classes) if c > 0]
     ncol = 1 + len(losses) * len(per)
-    fig, axs = plt.subplots(len(data), ncol, figsize=(2.2 * ncol, 2.3 * len(data)), squeeze=False)
+    fig, axs = plt.subplots(len(data), ncol, figsize=(2.2 * ncol, 2.3 * len(data)), squeeze=False, layout='constrained')
     for row, (cid, d) in zip(axs, data.items()):
         row[0].imshow(d['image'], cmap='gray' if d['image'].ndim == 2 else None); row[0].set_title(cid, fontsize=8)
         k = 1
@@ -181,8 +180,7 @@ def plot_figure5(data:dict, # `load_figure_data` output
                 row[k].imshow(error_overlay(d['image'], d[l]['pred'], d['target'], c))
                 row[k].set_title(f'{lab}{cname}', fontsize=8); k += 1
         for ax in row: ax.axis('off')
-    if title: fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    if title: fig.suptitle(title, fontsize=10)   # constrained layout keeps it clear of the panel titles
     return fig
 
 # %% ../nbs/14_paper.figures.ipynb #f6ba3482

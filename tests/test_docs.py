@@ -216,3 +216,9 @@ def test_view_and_edit_icons_open_the_notebook():
         assert context == {'theme_source_view_link': f'https://github.com/pmdice-nb/pmdice_nb/blob/main/{rel}',
                            'theme_source_edit_link': f'https://github.com/pmdice-nb/pmdice_nb/edit/main/{rel}'}, context
     assert bd.page_stem(ROOT/'nbs'/'01_losses.ipynb') == 'losses' and (ROOT/'nbs'/'01_losses.ipynb').exists()
+
+
+def test_site_code_cells_wrap_long_lines():
+    "Long code comments on the docs site wrap instead of hiding behind a horizontal scrollbar (issue 17: 23)."
+    css = (Path(__file__).resolve().parents[1] / 'nbs' / 'styles.css').read_text()
+    assert re.search(r'\.cell_input div\.highlight pre\s*\{[^}]*white-space:\s*pre-wrap', css), "code cells must wrap"

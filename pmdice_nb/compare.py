@@ -14,11 +14,11 @@ from .metrics import case_metrics, summarize_cases, nsd_key
 
 # %% auto #0
 __all__ = ['PAPER_TABLES', 'CLAIMS', 'MDE_FACTOR', 'REPRODUCTION_STUDIES', 'parse_paper_tables', 'published_path',
-           'published_table', 'case_scores', 'paired_comparison', 'claim_tests', 'verdict_lines', 'case_clusters',
-           'hierarchical_bootstrap', 'holm', 'seeds_for_power', 'decide', 'claim_decisions', 'holm_verdicts',
-           'decision_lines', 'claim_across', 'forest_plot', 'validation_summary', 'choose_recipe', 'pool_folds',
-           'side_by_side', 'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep', 'closest_tau',
-           'reproduction_summary']
+           'published_table', 'case_scores', 'collapsed_runs', 'paired_comparison', 'claim_tests', 'verdict_lines',
+           'case_clusters', 'hierarchical_bootstrap', 'holm', 'seeds_for_power', 'decide', 'claim_decisions',
+           'holm_verdicts', 'decision_lines', 'claim_across', 'forest_plot', 'validation_summary', 'choose_recipe',
+           'pool_folds', 'side_by_side', 'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep',
+           'closest_tau', 'reproduction_summary']
 
 # %% ../nbs/08_compare.ipynb #bf37d124
 PAPER_TABLES = {1: 'kvasir', 2: 'acdc', 3: 'ms'}  # table number → our dataset family
@@ -83,6 +83,14 @@ def case_scores(records:Sequence[dict], # run records of one loss (any seeds)
             vals[c['id']] = np.nanmean(v) if np.isfinite(v).any() else np.nan
         cols[r['seed']] = pd.Series(vals)
     return pd.DataFrame(cols).sort_index(axis=1)
+
+# %% ../nbs/08_compare.ipynb #b266f5b7
+def collapsed_runs(records:Sequence[dict], # finished run records
+                   threshold:float=0.01, # test mDice (a fraction) under which a run counts as dead
+                  ) -> list[str]:
+    "'<name> seed <k>' of every run whose test mDice is under `threshold` and whose validation loss never changed."
+    return sorted(f"{r.get('name', r['loss'])} seed {r['seed']}" for r in records
+                  if r['metrics'].get('mDice', 1) < threshold and len({h.get('valid_loss') for h in r.get('history') or [{}]}) == 1)
 
 # %% ../nbs/08_compare.ipynb #597fd404
 def paired_comparison(a:Sequence[dict], # records of loss a (the claim: a is better)

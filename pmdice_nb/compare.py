@@ -236,7 +236,7 @@ def claim_decisions(records:Sequence[dict], # finished run records of one study 
 def holm_verdicts(df:pd.DataFrame, # rows of `decide` output (with its 'boots'), one table's family of tests
                   alpha:float=0.05, # family-wise error rate
                  ) -> pd.DataFrame:
-    "`df` with Holm-adjusted p, the CI at each test's Holm level and the verdict: holds, contradicted or inconclusive."
+    "`df` with Holm-adjusted p, the CI at each test's Holm level and the verdict: holds, contradicted or inconclusive (a clear test of one seed reads '... on one seed')."
     if not len(df): return pd.DataFrame()
     df = df.copy()
     df['p_holm'] = holm(df['p'])
@@ -244,6 +244,8 @@ def holm_verdicts(df:pd.DataFrame, # rows of `decide` output (with its 'boots'),
     df['ci_low'] = [np.percentile(bt, 100 * l / 2) for bt, l in zip(df['boots'], level)]
     df['ci_high'] = [np.percentile(bt, 100 * (1 - l / 2)) for bt, l in zip(df['boots'], level)]
     df['verdict'] = np.where(df['p_holm'] < alpha, np.where(df['mean_diff'] > 0, 'holds', 'contradicted'), 'inconclusive')
+    one = (df['seeds'].map(len) == 1) & (df['verdict'] != 'inconclusive')   # the seed's own variance is not in the test
+    df.loc[one, 'verdict'] = df.loc[one, 'verdict'] + ' on one seed'
     return df.drop(columns='boots')
 
 def decision_lines(df:pd.DataFrame) -> str:

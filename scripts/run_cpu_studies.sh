@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# The real-data CPU studies of the paper companion (issue "The paper on real data"), in priority order:
-# the four losses of the main claim on Kvasir-SEG, then on ACDC, the MS study, then the rest of Table 1 and the
-# extra seeds, then the MS gamma ablations (Figures 3 and 4). Resumable: finished runs (their records under
-# nbs/results/<study>/) are skipped, so rerun it after any stop. Run it in the background:
-#   nohup bash scripts/run_cpu_studies.sh > studies.log 2>&1 &
-# and commit nbs/results/ as records appear. Data: $PMDICE_DATA or ../shared/data (see nbs/07_studies.ipynb).
+# The real-data CPU studies of the paper companion, in the order issue 14 asks: the four losses of the main claim on
+# Kvasir-SEG (5 seeds) on the recipe chosen on validation, then on ACDC, then the other ten Kvasir losses (3 seeds),
+# the recipe variations (the claim across recipes), and seeds 5-9 where the power estimate asks for them.
+# Resumable: finished runs (records under nbs/results/<study>/) are skipped, so rerun it after any stop. Run two of
+# these side by side (runs are locked, so they share the work) from a worktree pinned at a commit:
+#   git worktree add --detach ../wt HEAD && cd ../wt && PYTHONPATH=$PWD nohup bash scripts/run_cpu_studies.sh > studies.log 2>&1 &
+# and copy nbs/results/ back and commit it as records appear. Data: $PMDICE_DATA or ../shared/data; a cache of decoded
+# cases: $PMDICE_CACHE (see nbs/07_studies.ipynb).
 set -u
 PMDICE=${PMDICE:-.venv/bin/pmdice}
-run() { $PMDICE study run "$@" --threads auto || echo "study run $* ended with status $?"; }
-run kvasir_cpu --grids 0
-run acdc_cpu --grids 0
-run ms_cpu
-run kvasir_cpu --grids 1,2
-run acdc_cpu --grids 1
-run ms_gamma_cpu
+run() { $PMDICE study run "$@" --threads 1 || echo "study run $* ended with status $?"; }
+run kvasir_unet_cpu --grids 0
+run acdc_unet_cpu --grids 0
+run kvasir_unet_cpu --grids 1
+for v in flips adamw lr_x0.3 lr_x3 gamma epochs_x2; do run kvasir_var_$v; done
+run kvasir_unet_cpu --grids 2
+run acdc_unet_cpu --grids 1

@@ -279,8 +279,9 @@ def forest_plot(df:pd.DataFrame, # `claim_across` output
     y = np.arange(len(df))[::-1]
     colour = {'holds': 'tab:green', 'contradicted': 'tab:red', 'inconclusive': 'tab:grey'}
     for yi, (name, r) in zip(y, df.iterrows()):
-        ax.plot([r['ci_low'], r['ci_high']], [yi, yi], color=colour[r['verdict']], lw=2)
-        ax.plot(r['mean_diff'], yi, 'o', color=colour[r['verdict']])
+        c = colour[r['verdict'].split()[0]]   # 'holds on one seed' is drawn as 'holds'
+        ax.plot([r['ci_low'], r['ci_high']], [yi, yi], color=c, lw=2)
+        ax.plot(r['mean_diff'], yi, 'o', color=c)
         ax.annotate(f"{r['verdict']} ({len(r['seeds'])} seeds, MDE {r['mde']:.1f})", (1.02, yi), xycoords=('axes fraction', 'data'),
                     va='center', fontsize=8)
     ax.axvline(0, color='k', lw=0.8)

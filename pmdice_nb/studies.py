@@ -280,7 +280,7 @@ def _recipe_deviations(recipe:dict) -> tuple:
             Deviation('input size, crop', '320², 256² crops', f"{side(recipe['size'])}, " + ('no crop' if not recipe['crop'] else f"{side(recipe['crop'])} crops"), 'CPU time'),
             Deviation('initial learning rate', '5e-4 (ResNet34 U-Net), 1e-4 (plain U-Net)', f"{recipe['lr']:g}", 'chosen on validation mDice (recipe search)'),
             Deviation('epochs, batch size', _NOT_GIVEN, f"{recipe['epochs']}, {recipe['bs']}", 'CPU time; chosen on validation mDice'),
-            Deviation('NSD τ', _NOT_GIVEN, '2 px of the original image (swept in notebook 11)', 'the paper does not say'))
+            Deviation('NSD τ', _NOT_GIVEN, '2 px of the original image', 'the paper does not say'))
 
 STUDIES['kvasir_unet_cpu'] = Study(
     'kvasir_unet_cpu', 'kvasir', 'kvasir-seg',

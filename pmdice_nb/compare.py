@@ -93,6 +93,16 @@ def collapsed_runs(records:Sequence[dict], # finished run records
                   if r['metrics'].get('mDice', 1) < threshold and len({h.get('valid_loss') for h in r.get('history') or [{}]}) == 1)
 
 # %% ../nbs/08_compare.ipynb #597fd404
+def _paired_scores(a:Sequence[dict], b:Sequence[dict], metric:str) -> tuple:
+    "`case_scores` of a and b, their common seeds and their cases; an error naming what differs when they cannot be paired."
+    sa, sb = case_scores(a, metric), case_scores(b, metric)
+    seeds = sorted(set(sa.columns) & set(sb.columns))
+    if not seeds: raise ValueError(f"no seed in common: {list(sa.columns)} vs {list(sb.columns)}")
+    cases = sorted(set(sa.index) & set(sb.index))
+    if set(sa.index) != set(sb.index): raise ValueError(f"the two losses were tested on different cases "
+                                                        f"({len(sa)} vs {len(sb)}, {len(cases)} shared)")
+    return sa, sb, seeds, cases
+
 def paired_comparison(a:Sequence[dict], # records of loss a (the claim: a is better)
                       b:Sequence[dict], # records of loss b, same test cases
                       metric:str='dice', # per-case metric (see `case_scores`)
@@ -100,12 +110,7 @@ def paired_comparison(a:Sequence[dict], # records of loss a (the claim: a is bet
                       seed:int=0, # bootstrap seed
                      ) -> dict:
     "Mean per-case difference a − b (×100), its 95% bootstrap CI, Wilcoxon p, seed spread and a verdict."
-    sa, sb = case_scores(a, metric), case_scores(b, metric)
-    seeds = sorted(set(sa.columns) & set(sb.columns))
-    if not seeds: raise ValueError(f"no seed in common: {list(sa.columns)} vs {list(sb.columns)}")
-    cases = sorted(set(sa.index) & set(sb.index))
-    if set(sa.index) != set(sb.index): raise ValueError(f"the two losses were tested on different cases "
-                                                        f"({len(sa)} vs {len(sb)}, {len(cases)} shared)")
+    sa, sb, seeds, cases = _paired_scores(a, b, metric)
     d = (sa.loc[cases, seeds].mean(axis=1) - sb.loc[cases, seeds].mean(axis=1)).to_numpy() * 100
     d = d[np.isfinite(d)]
     if len(d) < 2: raise ValueError(f"need at least 2 cases with a finite {metric}, got {len(d)}")
@@ -205,10 +210,7 @@ def decide(a:Sequence[dict], # records of loss a (the claim: a is better)
            seed:int=0, # bootstrap seed
           ) -> dict:
     "Paired a − b (×100) over the seeds both have: mean, hierarchical-bootstrap draws and SE, two-sided p, MDE, per-seed means."
-    sa, sb = case_scores(a, metric), case_scores(b, metric)
-    seeds = sorted(set(sa.columns) & set(sb.columns))
-    if not seeds: raise ValueError(f"no seed in common: {list(sa.columns)} vs {list(sb.columns)}")
-    if set(sa.index) != set(sb.index): raise ValueError(f"the two losses were tested on different cases ({len(sa)} vs {len(sb)})")
+    sa, sb, seeds, _ = _paired_scores(a, b, metric)
     diff = (sa[seeds] - sb.loc[sa.index, seeds]) * 100
     boots = hierarchical_bootstrap(diff, n_boot=n_boot, seed=seed)
     d = diff.dropna(axis=0, how='any')

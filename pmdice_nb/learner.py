@@ -23,6 +23,9 @@ from functools import partial
 from fastai.callback.schedule import ParamScheduler
 from fastai.callback.tracker import TrackerCallback
 import fastai.callback.fp16, fastai.callback.progress  # add Learner.to_fp16/to_bf16 and Learner.no_bar
+from fastai.callback.fp16 import MixedPrecision, AMPMode
+from fastcore.foundation import L
+from fastai.torch_core import to_float
 from fastprogress.fastprogress import progress_bar
 from torchvision.models import resnet34
 from .losses import get_loss
@@ -31,8 +34,8 @@ from .augment import *   # data loaders and augmentation (04a); importable from 
 from .models import *    # the U-Nets (04b)
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'SCORED_AT', 'optimizer', 'seg_learner', 'compile_model', 'Checkpoints', 'load_weights', 'PolyLR',
-           'GatherMetrics', 'distributed', 'fit_poly', 'training_log', 'predict_case', 'evaluate_cases',
+__all__ = ['OPTIMIZERS', 'SCORED_AT', 'optimizer', 'CPUBFloat16', 'seg_learner', 'compile_model', 'Checkpoints', 'load_weights',
+           'PolyLR', 'GatherMetrics', 'distributed', 'fit_poly', 'training_log', 'predict_case', 'evaluate_cases',
            'predict_original', 'evaluate']
 
 # %% ../nbs/04c_learner.ipynb #ffb9871d
@@ -47,6 +50,20 @@ def optimizer(name:str='adam', # one of `OPTIMIZERS`
     fused = device is not None and torch.device(device).type == 'cuda'
     return partial(OptimWrapper, opt=partial(torch.optim.AdamW, fused=True) if fused else torch.optim.AdamW)
 
+# %% ../nbs/04c_learner.ipynb #ff448dcf
+class CPUBFloat16(MixedPrecision):
+    "fastai's `MixedPrecision` in bf16 for the CPU: autocast on the forward pass, channels-last model, float32 loss."
+    @property
+    def name(self): return 'mixed_precision'   # `learn.mixed_precision`, where fastai's callback is found
+    def __init__(self): super().__init__(AMPMode.BF16)
+    def before_fit(self):
+        self.learn.model.to(memory_format=torch.channels_last)
+        self.autocast, self.learn.scaler, self.scales = torch.autocast('cpu', dtype=torch.bfloat16), torch.amp.GradScaler('cpu', enabled=False), L()
+    def after_pred(self):
+        self.autocast.__exit__(None, None, None)   # the loss (and the metrics) in float32
+        self.learn.pred = to_float(self.pred)
+    def after_loss(self): pass
+
 # %% ../nbs/04c_learner.ipynb #8ce971c5
 def seg_learner(dls:DataLoaders, # from `seg_dataloaders`
                 arch:str='resnet34', # 'resnet34' (fastai U-Net, ResNet34 encoder) or 'unet' (plain U-Net)
@@ -60,7 +77,7 @@ def seg_learner(dls:DataLoaders, # from `seg_dataloaders`
                 wd:float=1e-4, # weight decay
                 opt:str='adam', # 'adam' (fastai's Adam: β 0.9/0.99, ε 1e-5, decoupled wd) or 'adamw' (`torch.optim.AdamW`, fused on a GPU)
                 metrics:list|None=None, # fastai metrics; None: `seg_metrics(n_classes)`
-                mixed_precision:str='auto', # 'auto' (GPU only), 'bf16', 'fp16' or 'no'
+                mixed_precision:str='auto', # 'auto' (bf16 or fp16 on a GPU, fp32 on the CPU), 'bf16' (on the CPU too: `CPUBFloat16`), 'fp16' (GPU only) or 'no'
                 checkpoint:str|None='last', # model kept after fit: 'last', 'best' (on `monitor`) or None (no saving)
                 monitor:str='valid_loss', # what 'best' means
                 path:str|Path='.', # where `models/best.pth` and `models/last.pth` go
@@ -96,6 +113,7 @@ def seg_learner(dls:DataLoaders, # from `seg_dataloaders`
     if mixed_precision != 'no' and torch.cuda.is_available() and str(dls.device).startswith('cuda'):
         bf16 = mixed_precision == 'bf16' or (mixed_precision == 'auto' and torch.cuda.is_bf16_supported())
         learn = learn.to_bf16() if bf16 else learn.to_fp16()
+    elif mixed_precision == 'bf16' and torch.device(dls.device).type == 'cpu': learn.add_cb(CPUBFloat16())
     if getattr(dls, 'fast', False) and torch.device(dls.device).type == 'cuda': learn.model.to(memory_format=torch.channels_last)
     if compile: compile_model(learn)
     learn.arch, learn.head, learn.pretrained, learn.opt_name = arch, head, pretrained, opt
@@ -253,7 +271,7 @@ def predict_case(learn:Learner, # a trained learner
     with torch.no_grad():
         for s in range(0, len(images), bs):
             xb, _ = learn.dls.valid.after_batch((SegImage(images[s:s + bs].to(device)), TensorMask(masks[s:s + bs].to(device))))
-            with torch.autocast(device_type=device.type, dtype=dtype, enabled=amp is not None and device.type == 'cuda'):
+            with torch.autocast(device_type=device.type, dtype=dtype, enabled=amp is not None and (device.type == 'cuda' or dtype == torch.bfloat16)):
                 out = model(xb)
             preds.append((out.float().softmax(dim=1) if probs else out.float().argmax(dim=1)).cpu())
     pred, target = torch.cat(preds).numpy(), masks.numpy().astype(np.uint8)   # (S, C, h, w) or (S, h, w)

@@ -15,9 +15,10 @@ from .losses import PAPER_LOSSES
 from .experiments import RunConfig, dataset_setup, paper_loss_kwargs, run_grid, run_path, run_status, read_record, load_records
 
 # %% auto #0
-__all__ = ['MAIN_LOSSES', 'MS_LOSSES', 'STUDIES', 'KVASIR_RECIPE', 'KVASIR_VARIATIONS', 'Deviation', 'Grid', 'Study', 'repo_root',
-           'data_root', 'results_dir', 'get_study', 'predictions_path', 'load_predictions', 'SavePredictions',
-           'study_configs', 'blind_prior', 'run_study', 'auto_threads', 'study_records', 'study_table', 'add_commands']
+__all__ = ['MAIN_LOSSES', 'MS_LOSSES', 'STUDIES', 'KVASIR_RECIPE', 'KVASIR_VARIATIONS', 'KVASIR_SEARCH', 'Deviation', 'Grid',
+           'Study', 'repo_root', 'data_root', 'results_dir', 'get_study', 'predictions_path', 'load_predictions',
+           'SavePredictions', 'study_configs', 'blind_prior', 'run_study', 'auto_threads', 'study_records',
+           'study_table', 'add_commands']
 
 # %% ../nbs/07_studies.ipynb #03cbc1bb
 @dataclass(frozen=True)
@@ -30,14 +31,16 @@ class Deviation:
 
 @dataclass(frozen=True)
 class Grid:
-    "A block of runs: every loss × every seed, optionally with loss options and a tag (a γ of an ablation)."
+    "A block of runs: every loss × every seed, optionally with loss options, recipe changes and a tag (a γ of an ablation, a recipe candidate)."
     losses:tuple # `get_loss` names
     seeds:tuple = (0,) # seeds
     loss_kwargs:dict|None = None # `get_loss` options of these runs; None: the paper's for the dataset
     tag:str = '' # run tag keeping these runs apart (e.g. 'gamma=0.5')
+    config:dict|None = None # `RunConfig` fields of these runs over the study's (a recipe candidate); give it a `tag`
 
     def __post_init__(self):
         if not self.losses or not self.seeds: raise ValueError(f"a grid needs losses and seeds, got {self.losses!r} and {self.seeds!r}")
+        if self.config and not self.tag: raise ValueError(f"a grid that changes the recipe ({self.config!r}) needs a tag to keep its runs apart")
 
 # %% ../nbs/07_studies.ipynb #f4646676
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ class Study:
 
     def __post_init__(self):
         if not self.grids: raise ValueError(f"study {self.name!r} has no grids")
-        bad = [k for k in ('dataset', 'loss', 'seed', 'root', 'tag') if k in self.config]
+        bad = [k for k in ('dataset', 'loss', 'seed', 'root', 'tag') if k in self.config or any(k in (g.config or {}) for g in self.grids)]
         if bad: raise ValueError(f"study {self.name!r}: config may not set {bad} (the study decides them)")
         if self.device not in ('cpu', 'gpu'): raise ValueError(f"device must be 'cpu' or 'gpu', got {self.device!r}")
 
@@ -253,7 +256,7 @@ def study_configs(study:str|Study, # a preset name or a `Study`
         for seed in g.seeds:
             for loss in g.losses:
                 for fold in folds:
-                    cfg = dict(study.config)
+                    cfg = {**study.config, **(g.config or {})}
                     if study.loss_options:
                         base = g.loss_kwargs if g.loss_kwargs is not None else paper_loss_kwargs(study.dataset, loss)
                         cfg['loss_kwargs'] = {**base, **study.loss_options}
@@ -280,7 +283,9 @@ def _recipe_deviations(recipe:dict) -> tuple:
             Deviation('input size, crop', '320², 256² crops', f"{side(recipe['size'])}, " + ('no crop' if not recipe['crop'] else f"{side(recipe['crop'])} crops"), 'CPU time'),
             Deviation('initial learning rate', '5e-4 (ResNet34 U-Net), 1e-4 (plain U-Net)', f"{recipe['lr']:g}", 'chosen on validation mDice (recipe search)'),
             Deviation('epochs, batch size', _NOT_GIVEN, f"{recipe['epochs']}, {recipe['bs']}", 'CPU time; chosen on validation mDice'),
-            Deviation('NSD τ', _NOT_GIVEN, '2 px of the original image', 'the paper does not say'))
+            Deviation('NSD τ', _NOT_GIVEN, '2 px of the original image', 'the paper does not say')) + (
+           (Deviation('arithmetic', 'not given (float32 presumed)', 'bf16 autocast for the convolutions (CPU); float32 weights, optimizer and loss',
+                      'CPU time: about twice as fast per step'),) if recipe.get('mixed_precision') == 'bf16' else ())
 
 STUDIES['kvasir_unet_cpu'] = Study(
     'kvasir_unet_cpu', 'kvasir', 'kvasir-seg',
@@ -309,6 +314,18 @@ STUDIES['kvasir_var_gamma'] = Study(
     tuple(Grid(('pm_dice',), (0, 1, 2), {'pm_dice': {'gamma': g}}, f'gamma={g:g}') for g in (0.5, 2.)),
     config=KVASIR_RECIPE, deviations=_recipe_deviations(KVASIR_RECIPE),
     description="PM Dice's γ = 0.5 and 2 on the kvasir_unet_cpu recipe (γ = 1 and Dice, γ = 0, are that study's runs)", run_minutes=9)
+
+# %% ../nbs/07_studies.ipynb #f9246b02
+KVASIR_SEARCH = {  # tag: what a round-2 candidate changes in KVASIR_RECIPE
+    'e20-bf16': {'epochs': 20, 'mixed_precision': 'bf16'},
+    'e20-bf16-lr3e-3': {'epochs': 20, 'mixed_precision': 'bf16', 'lr': 3e-3},
+}
+STUDIES['kvasir_recipe_search'] = Study(
+    'kvasir_recipe_search', 'kvasir', 'kvasir-seg',
+    tuple(Grid(('dice', 'ce+dice'), (seed,), config=change, tag=tag) for seed in (0, 1) for tag, change in KVASIR_SEARCH.items()),
+    config=KVASIR_RECIPE, deviations=_recipe_deviations(KVASIR_RECIPE) + (
+        Deviation('candidates', '', '; '.join(f"{t}: {c}" for t, c in KVASIR_SEARCH.items()), 'chosen on validation mDice'),),
+    description='Round 2 of the Kvasir recipe search (bf16, 20 epochs; chosen on validation)', run_minutes=15)
 
 # %% ../nbs/07_studies.ipynb #71e0d4c7
 _GPU_EPOCHS = Deviation('epochs', _NOT_GIVEN, '60', "a run must fit a few minutes of one GPU shared by 4 processes: "

@@ -26,6 +26,8 @@ import fastai.callback.fp16, fastai.callback.progress  # add Learner.to_fp16/to_
 from fastai.callback.fp16 import MixedPrecision, AMPMode
 from fastcore.foundation import L
 from fastai.torch_core import to_float
+from fastai.data.transforms import Normalize
+from fastai.vision.core import imagenet_stats
 from fastprogress.fastprogress import progress_bar
 from torchvision.models import resnet34
 from .losses import get_loss
@@ -34,9 +36,9 @@ from .augment import *   # data loaders and augmentation (04a); importable from 
 from .models import *    # the U-Nets (04b)
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'SCORED_AT', 'optimizer', 'CPUBFloat16', 'seg_learner', 'compile_model', 'Checkpoints', 'load_weights',
-           'PolyLR', 'GatherMetrics', 'distributed', 'fit_poly', 'training_log', 'predict_case', 'evaluate_cases',
-           'predict_original', 'evaluate']
+__all__ = ['OPTIMIZERS', 'NORMALIZE', 'SCORED_AT', 'optimizer', 'CPUBFloat16', 'seg_learner', 'compile_model', 'Checkpoints',
+           'load_weights', 'PolyLR', 'GatherMetrics', 'distributed', 'fit_poly', 'training_log', 'predict_case',
+           'evaluate_cases', 'predict_original', 'evaluate']
 
 # %% ../nbs/04c_learner.ipynb #ffb9871d
 OPTIMIZERS = ('adam', 'adamw')  # fastai's Adam (the pipeline's default), torch's AdamW
@@ -49,6 +51,16 @@ def optimizer(name:str='adam', # one of `OPTIMIZERS`
     if name == 'adam': return Adam
     fused = device is not None and torch.device(device).type == 'cuda'
     return partial(OptimWrapper, opt=partial(torch.optim.AdamW, fused=True) if fused else torch.optim.AdamW)
+
+# %% ../nbs/04c_learner.ipynb #29a27a13
+NORMALIZE = {'imagenet': imagenet_stats}   # input statistics `seg_learner(normalize=...)` can apply
+
+def _add_normalize(dls:DataLoaders, name:str, n_in:int):
+    "Add fastai's `Normalize` with the `NORMALIZE[name]` statistics to the batches of `dls`, once."
+    if name not in NORMALIZE: raise ValueError(f"normalize must be None or one of {', '.join(map(repr, NORMALIZE))}, got {name!r}")
+    mean, std = NORMALIZE[name]
+    if len(mean) != n_in: raise ValueError(f"normalize={name!r} has statistics for {len(mean)} channels, the images have {n_in}")
+    if not any(isinstance(t, Normalize) for t in dls.train.after_batch.fs): dls.add_tfms([Normalize.from_stats(mean, std)], 'after_batch')
 
 # %% ../nbs/04c_learner.ipynb #ff448dcf
 class CPUBFloat16(MixedPrecision):
@@ -83,6 +95,7 @@ def seg_learner(dls:DataLoaders, # from `seg_dataloaders`
                 path:str|Path='.', # where `models/best.pth` and `models/last.pth` go
                 seed:int|None=None, # seed for the weights' initialisation
                 compile:bool=False, # `torch.compile` the model (eager, with a warning, when compilation fails)
+                normalize:str|None=None, # 'imagenet': ImageNet mean/std on every batch also without pretrained weights (fastai adds them only with); None: as fastai
                ) -> Learner:
     "A fastai `Learner` set up as in section 3.2 of the paper."
     if arch not in ('resnet34', 'unet'): raise ValueError(f"arch must be 'resnet34' or 'unet', got {arch!r}")
@@ -95,6 +108,7 @@ def seg_learner(dls:DataLoaders, # from `seg_dataloaders`
     lr = ifnone(lr, 5e-4 if arch == 'resnet34' else 1e-4)
     metrics = seg_metrics(n_classes) if metrics is None else metrics
     n_in = dls.one_batch()[0].shape[1]
+    if normalize is not None: _add_normalize(dls, normalize, n_in)
     if seed is not None: set_seed(seed)
     opt_func, cbs = optimizer(opt, dls.device), ([Checkpoints(monitor, use=checkpoint)] if checkpoint else [])
     if arch == 'resnet34':
@@ -116,7 +130,7 @@ def seg_learner(dls:DataLoaders, # from `seg_dataloaders`
     elif mixed_precision == 'bf16' and torch.device(dls.device).type == 'cpu': learn.add_cb(CPUBFloat16())
     if getattr(dls, 'fast', False) and torch.device(dls.device).type == 'cuda': learn.model.to(memory_format=torch.channels_last)
     if compile: compile_model(learn)
-    learn.arch, learn.head, learn.pretrained, learn.opt_name = arch, head, pretrained, opt
+    learn.arch, learn.head, learn.pretrained, learn.opt_name, learn.normalize = arch, head, pretrained, opt, normalize
     return learn
 
 # %% ../nbs/04c_learner.ipynb #131cb96f
@@ -171,10 +185,14 @@ def load_weights(learn:Learner, # the learner whose model (and optimizer) state 
 
 # %% ../nbs/04c_learner.ipynb #3dbc78f7
 class PolyLR:
-    "The polynomial policy: `lr0 * (1 - pos)**power` at training progress `pos` in [0, 1]."
-    def __init__(self, lr0:float, power:float=0.9): self.lr0, self.power = lr0, power
-    def __call__(self, pos:float) -> float: return self.lr0 * max(1. - pos, 0.) ** self.power
-    def __repr__(self): return f"PolyLR(lr0={self.lr0}, power={self.power})"
+    "The polynomial policy `lr0 * (1 - pos)**power` at training progress `pos` in [0, 1], after an optional linear warm-up."
+    def __init__(self, lr0:float, power:float=0.9, warmup:float=0.):
+        if not 0 <= warmup < 1: raise ValueError(f"warmup must be a fraction of training in [0, 1), got {warmup!r}")
+        self.lr0, self.power, self.warmup = lr0, power, warmup
+    def __call__(self, pos:float) -> float:
+        ramp = min(pos / self.warmup, 1.) if self.warmup else 1.
+        return self.lr0 * ramp * max(1. - pos, 0.) ** self.power
+    def __repr__(self): return f"PolyLR(lr0={self.lr0}, power={self.power}" + (f", warmup={self.warmup})" if self.warmup else ")")
 
 # %% ../nbs/04c_learner.ipynb #d6a156e1
 def _collective_device():
@@ -237,11 +255,12 @@ def fit_poly(learn:Learner, # from `seg_learner`
              lr:float|None=None, # initial learning rate; None: `learn.lr`
              power:float=0.9, # exponent of the policy
              cbs:list|None=None, # extra callbacks for this fit
+             warmup:float=0., # fraction of training with a linear warm-up from 0 (not in §3.2)
             ) -> Learner:
     "Train `learn` for `epochs` with the polynomial learning-rate policy (in DDP when launched distributed)."
     if epochs < 1: raise ValueError(f"epochs must be >= 1, got {epochs!r}")
     lr = ifnone(lr, learn.lr)
-    sched = ParamScheduler({'lr': PolyLR(lr, power)})
+    sched = ParamScheduler({'lr': PolyLR(lr, power, warmup)})
     with (distributed(learn) if num_distrib() > 1 else contextlib.nullcontext()):
         learn.fit(epochs, lr=lr, cbs=[sched] + list(cbs or []))
     return learn

@@ -15,10 +15,10 @@ from .losses import PAPER_LOSSES
 from .experiments import RunConfig, dataset_setup, paper_loss_kwargs, run_grid, run_path, run_status, read_record, load_records
 
 # %% auto #0
-__all__ = ['MAIN_LOSSES', 'MS_LOSSES', 'STUDIES', 'KVASIR_RECIPE', 'KVASIR_VARIATIONS', 'KVASIR_SEARCH', 'Deviation', 'Grid',
-           'Study', 'repo_root', 'data_root', 'results_dir', 'get_study', 'predictions_path', 'load_predictions',
-           'SavePredictions', 'study_configs', 'blind_prior', 'run_study', 'auto_threads', 'study_records',
-           'study_table', 'add_commands']
+__all__ = ['MAIN_LOSSES', 'MS_LOSSES', 'STUDIES', 'KVASIR_RECIPE', 'KVASIR_SEARCH', 'KVASIR_RECIPE_E20', 'KVASIR_VARIATIONS',
+           'Deviation', 'Grid', 'Study', 'repo_root', 'data_root', 'results_dir', 'get_study', 'predictions_path',
+           'load_predictions', 'SavePredictions', 'study_configs', 'blind_prior', 'run_study', 'auto_threads',
+           'study_records', 'study_table', 'add_commands']
 
 # %% ../nbs/07_studies.ipynb #03cbc1bb
 @dataclass(frozen=True)
@@ -296,25 +296,6 @@ STUDIES['kvasir_unet_cpu'] = Study(
     description='Table 1 on the CPU recipe chosen on validation (plain U-Net, 128², scored on the original images)',
     run_minutes=9)
 
-KVASIR_VARIATIONS = {  # name: (what changes in the recipe, why it is worth varying)
-    'flips': ({'augment': 'flips'}, "flips only instead of the paper's full augmentation"),
-    'adamw': ({'opt': 'adamw'}, "torch's AdamW (β 0.9/0.999, ε 1e-8) instead of fastai's Adam (β 0.9/0.99, ε 1e-5)"),
-    'lr_x0.3': ({'lr': round(KVASIR_RECIPE['lr'] * 0.3, 10)}, 'the learning rate × 0.3'),
-    'lr_x3': ({'lr': round(KVASIR_RECIPE['lr'] * 3, 10)}, 'the learning rate × 3'),
-    'epochs_x2': ({'epochs': KVASIR_RECIPE['epochs'] * 2}, 'twice the epochs'),
-}
-
-for _name, (_change, _what) in KVASIR_VARIATIONS.items():
-    STUDIES[f'kvasir_var_{_name}'] = Study(
-        f'kvasir_var_{_name}', 'kvasir', 'kvasir-seg', (Grid(('dice', 'pm_dice'), (0, 1, 2)),),
-        config={**KVASIR_RECIPE, **_change}, deviations=_recipe_deviations({**KVASIR_RECIPE, **_change}),
-        description=f'PM Dice vs Dice with {_what} (kvasir_unet_cpu otherwise)', run_minutes=9 * _change.get('epochs', 10) / 10)
-STUDIES['kvasir_var_gamma'] = Study(
-    'kvasir_var_gamma', 'kvasir', 'kvasir-seg',
-    tuple(Grid(('pm_dice',), (0, 1, 2), {'pm_dice': {'gamma': g}}, f'gamma={g:g}') for g in (0.5, 2.)),
-    config=KVASIR_RECIPE, deviations=_recipe_deviations(KVASIR_RECIPE),
-    description="PM Dice's γ = 0.5 and 2 on the kvasir_unet_cpu recipe (γ = 1 and Dice, γ = 0, are that study's runs)", run_minutes=9)
-
 # %% ../nbs/07_studies.ipynb #f9246b02
 KVASIR_SEARCH = {  # tag: what a round-2 candidate changes in KVASIR_RECIPE
     'e20-bf16': {'epochs': 20, 'mixed_precision': 'bf16'},
@@ -326,6 +307,36 @@ STUDIES['kvasir_recipe_search'] = Study(
     config=KVASIR_RECIPE, deviations=_recipe_deviations(KVASIR_RECIPE) + (
         Deviation('candidates', '', '; '.join(f"{t}: {c}" for t, c in KVASIR_SEARCH.items()), 'chosen on validation mDice'),),
     description='Round 2 of the Kvasir recipe search (bf16, 20 epochs; chosen on validation)', run_minutes=15)
+
+# %% ../nbs/07_studies.ipynb #55dbdf57
+KVASIR_RECIPE_E20 = {**KVASIR_RECIPE, **KVASIR_SEARCH['e20-bf16']}   # `choose_recipe` on kvasir_recipe_search (notebook 11)
+STUDIES['kvasir_unet_e20_cpu'] = Study(
+    'kvasir_unet_e20_cpu', 'kvasir', 'kvasir-seg',
+    (Grid(MAIN_LOSSES, (0, 1, 2, 3, 4)), Grid(tuple(l for l in PAPER_LOSSES if l not in MAIN_LOSSES), (0, 1, 2)),
+     Grid(MAIN_LOSSES, (5, 6, 7, 8, 9))),
+    config=KVASIR_RECIPE_E20, deviations=_recipe_deviations(KVASIR_RECIPE_E20) + (
+        Deviation('seeds', '3 for every loss', '5 (then up to 10, as the power estimate asks) for Dice, CE + Dice, PM Dice, CE + PM Dice; 3 for the others', 'power'),),
+    description='Table 1 on the round-2 CPU recipe chosen on validation (plain U-Net, 128², 20 epochs in bf16, scored on the original images)',
+    run_minutes=15)
+
+KVASIR_VARIATIONS = {  # name: (what changes in the recipe, why it is worth varying)
+    'flips': ({'augment': 'flips'}, "flips only instead of the paper's full augmentation"),
+    'adamw': ({'opt': 'adamw'}, "torch's AdamW (β 0.9/0.999, ε 1e-8) instead of fastai's Adam (β 0.9/0.99, ε 1e-5)"),
+    'lr_x0.3': ({'lr': round(KVASIR_RECIPE_E20['lr'] * 0.3, 10)}, 'the learning rate × 0.3'),
+    'lr_x3': ({'lr': round(KVASIR_RECIPE_E20['lr'] * 3, 10)}, 'the learning rate × 3'),
+    'epochs_x2': ({'epochs': KVASIR_RECIPE_E20['epochs'] * 2}, 'twice the epochs'),
+}
+
+for _name, (_change, _what) in KVASIR_VARIATIONS.items():
+    STUDIES[f'kvasir_var_{_name}'] = Study(
+        f'kvasir_var_{_name}', 'kvasir', 'kvasir-seg', (Grid(('dice', 'pm_dice'), (0, 1, 2)),),
+        config={**KVASIR_RECIPE_E20, **_change}, deviations=_recipe_deviations({**KVASIR_RECIPE_E20, **_change}),
+        description=f'PM Dice vs Dice with {_what} (kvasir_unet_e20_cpu otherwise)', run_minutes=15 * _change.get('epochs', 20) / 20)
+STUDIES['kvasir_var_gamma'] = Study(
+    'kvasir_var_gamma', 'kvasir', 'kvasir-seg',
+    tuple(Grid(('pm_dice',), (0, 1, 2), {'pm_dice': {'gamma': g}}, f'gamma={g:g}') for g in (0.5, 2.)),
+    config=KVASIR_RECIPE_E20, deviations=_recipe_deviations(KVASIR_RECIPE_E20),
+    description="PM Dice's γ = 0.5 and 2 on the kvasir_unet_e20_cpu recipe (γ = 1 and Dice, γ = 0, are that study's runs)", run_minutes=15)
 
 # %% ../nbs/07_studies.ipynb #71e0d4c7
 _GPU_EPOCHS = Deviation('epochs', _NOT_GIVEN, '60', "a run must fit a few minutes of one GPU shared by 4 processes: "

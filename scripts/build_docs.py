@@ -28,7 +28,7 @@ CACHE = PROC/'_nbdev_cache'       # nbdev-processed notebooks keyed by a hash of
 
 # Sidebar groups, in order, from the notebook file name's prefix (new notebooks land in their group by name).
 GROUPS = [('Tutorials', r'^2\d'), ('Paper: tables and figures', r'^1\d'), ('Losses', r'^01'), ('Metrics', r'^02'),
-          ('Data', r'^03'), ('Training', r'^04'), ('Experiments', r'^0[5789]'), ('CLI', r'^06'),
+          ('Data', r'^03'), ('Training', r'^04'), ('Experiments', r'^0[5789]'), ('CLI', r'^(06|90)'),
           ('Core utilities', r'^00'), ('More', r'.')]
 # 07_studies and 08_compare (runs and comparisons with the paper) sit with the experiments.
 

@@ -95,6 +95,7 @@ _NORMALS_IN_EIGHTHS = (
     '4,0,0 2,2,2 1,1,1', '1,-1,1 -1,-1,1', '-2,0,-2 2,0,2', '1,-1,1', '-2,-2,0 2,2,0', '-1,-1,1', '1,1,1', '0,0,0',
 )
 
+# %% ../nbs/02_metrics.ipynb #febbdb9c
 @lru_cache(maxsize=64)
 def _normals_table() -> np.ndarray:
     "Normals of the surfels of each 2x2x2 neighbour code, shape (256, 4, 3), zero-padded."

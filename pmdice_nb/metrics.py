@@ -308,6 +308,7 @@ class _Matcher:
         distance = ndimage.distance_transform_edt(~self.other[box], sampling=self.spacing)
         return distance[tuple(corners.T)]
 
+# %% ../nbs/02_metrics.ipynb #3085572e
 def _first_match(points:np.ndarray, # flat indices, in the padded corner grid, of the surfels to test
                  other:np.ndarray,  # border corners of the other mask, on the same padded grid
                  tolerances:np.ndarray, # ascending; the `ball_offsets` of each (when not None) fit in `margin`

@@ -12,7 +12,7 @@ import numpy as np, pandas as pd
 from .core import atomic_write_bytes, atomic_write_text
 from .experiments import (DATASETS, METRICS, RunConfig, run_grid, find_records, load_records, results_table,
                                    markdown_table, table_caption, parse_shard, output_file)
-from .cli import subcommand, add_config_options, add_output_options, config_from_args, comma_list, report_grid
+from .commands import subcommand, add_config_options, add_output_options, config_from_args, comma_list, report_grid
 
 # %% auto #0
 __all__ = ['ABLATIONS', 'PLOTTED', 'Ablation', 'get_ablation', 'ablation_configs', 'ablation_records', 'ablation_table',

@@ -10,15 +10,19 @@ from typing import Sequence
 import numpy as np, pandas as pd
 from scipy import stats
 from .losses import PAPER_LOSSES
+from .core import repo_root, atomic_write_text
 from .metrics import case_metrics, summarize_cases, nsd_key
+from .experiments import results_table, load_records
+from .studies import get_study, study_records, study_configs, results_dir, pool_folds
+from .records import predictions_path, load_predictions
 
 # %% auto #0
 __all__ = ['PAPER_TABLES', 'CLAIMS', 'MDE_FACTOR', 'REPRODUCTION_STUDIES', 'parse_paper_tables', 'published_path',
            'published_table', 'case_scores', 'collapsed_runs', 'paired_comparison', 'claim_tests', 'verdict_lines',
            'case_clusters', 'hierarchical_bootstrap', 'holm', 'seeds_for_power', 'decide', 'claim_decisions',
            'holm_verdicts', 'decision_lines', 'claim_across', 'forest_plot', 'validation_summary', 'choose_recipe',
-           'pool_folds', 'side_by_side', 'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep',
-           'closest_tau', 'reproduction_summary']
+           'side_by_side', 'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep', 'closest_tau',
+           'reproduction_summary']
 
 # %% ../nbs/08_compare.ipynb #bf37d124
 PAPER_TABLES = {1: 'kvasir', 2: 'acdc', 3: 'ms'}  # table number → our dataset family
@@ -51,7 +55,6 @@ def parse_paper_tables(text:str, # the paper as markdown (tables as tab-separate
 # %% ../nbs/08_compare.ipynb #202b1dcc
 def published_path() -> Path:
     "The committed transcription: `nbs/results/published.csv` of the repository."
-    from pmdice_nb.studies import repo_root
     root = repo_root()
     if root is None: raise FileNotFoundError("the published numbers ship with the repository (nbs/results/published.csv)")
     return root / 'nbs' / 'results' / 'published.csv'
@@ -321,27 +324,6 @@ def choose_recipe(summary:pd.DataFrame, # `validation_summary` output
     close = summary[summary['mean'] >= summary['mean'].max() - tolerance]
     return close.assign(_sd=close['sd'].fillna(np.inf)).sort_values(['_sd', 'mean'], ascending=[True, False]).index[0]
 
-# %% ../nbs/08_compare.ipynb #2943d6a1
-def pool_folds(records:Sequence[dict], # finished records whose names end in '-fold=<ids>'
-               classes:Sequence[str], # class names, background first
-              ) -> list[dict]:
-    "One record per (loss, seed) with the per-case scores of all its folds and their `summarize_cases` metrics."
-    groups = {}
-    for r in records:
-        name = r.get('name', r['loss'])
-        base = name.split('-fold=')[0]
-        groups.setdefault((base, r['seed']), []).append(r)
-    out = []
-    for (base, seed), rs in sorted(groups.items()):
-        ids = [c['id'] for r in rs for c in r['per_case']]
-        if len(ids) != len(set(ids)): raise ValueError(f"{base} seed {seed}: a test case appears in two folds")
-        per_case = [c for r in rs for c in r['per_case']]
-        config = {**rs[0]['config'], 'tag': re.sub(r'-?fold=[^-]*$', '', str(rs[0]['config'].get('tag', '')))}
-        config['dataset_kwargs'] = {k: v for k, v in config.get('dataset_kwargs', {}).items() if k != 'test_ids'}
-        out.append({**rs[0], 'name': base, 'seed': seed, 'per_case': per_case, 'config': config,
-                    'folds': [r.get('name') for r in rs], 'metrics': summarize_cases(per_case, list(classes))})
-    return out
-
 # %% ../nbs/08_compare.ipynb #fc676513
 def side_by_side(ours:pd.DataFrame, # `results_table` output (index: loss names, metric columns ×100)
                  paper:pd.DataFrame, # `published_table` output
@@ -419,8 +401,6 @@ def update_nsd_sweep(runs_dir:str|Path, # the study's results folder (`pmdice_nb
                      seeds:Sequence[int]=(0,), # sweep runs of these seeds
                     ) -> pd.DataFrame:
     "`<runs_dir>/nsd_sweep.csv` with every run of `configs` whose predictions are kept added (written atomically)."
-    from pmdice_nb.studies import predictions_path, load_predictions
-    from pmdice_nb.core import atomic_write_text
     path = Path(runs_dir) / 'nsd_sweep.csv'
     old = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=_SWEEP_COLUMNS)
     if list(old.columns) != _SWEEP_COLUMNS: raise ValueError(f"{path}: columns {list(old.columns)}, expected {_SWEEP_COLUMNS}")
@@ -458,8 +438,6 @@ def reproduction_summary(studies:Sequence[tuple]=REPRODUCTION_STUDIES, # (study,
                          losses:Sequence[str]=('ce', 'dice', 'ce+dice', 'topk_dice', 'pm_dice', 'ce+pm_dice'), # rows, when run
                         ) -> str:
     "Markdown: per study, finished runs, ours vs the paper's mDice/mNSD for `losses`, and the claim verdicts."
-    from pmdice_nb.studies import get_study, study_records, study_configs, results_dir
-    from pmdice_nb.experiments import results_table, load_records
     out = []
     for name, key, title, notebook in studies:
         study = get_study(name)

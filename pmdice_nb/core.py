@@ -8,8 +8,8 @@ import json, os, warnings, platform, subprocess, sys, tempfile
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['THIRD_PARTY_NOISE', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'git_commit', 'package_versions',
-           'device_name']
+__all__ = ['THIRD_PARTY_NOISE', 'PAPER_LOSSES', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'git_commit',
+           'package_versions', 'device_name', 'repo_root']
 
 # %% ../nbs/00_core.ipynb #bc74518e
 THIRD_PARTY_NOISE = (  # (message pattern, category) of warnings raised by other packages' imports
@@ -76,3 +76,27 @@ def device_name() -> str:
     import torch
     if torch.cuda.is_available(): return torch.cuda.get_device_name(0)
     return f'cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)'
+
+# %% ../nbs/00_core.ipynb #09d91adb
+def repo_root() -> Path|None:
+    "The repository this package was installed from (editable install), or None."
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / 'settings.ini').is_file() else None
+
+# %% ../nbs/00_core.ipynb #24a1ed28
+PAPER_LOSSES = {  # get_loss name → display name, in the order of Tables 1–3
+    'ce': 'CE',
+    'dice': 'Dice',
+    'log_dice': 'Logarithmic Dice [38]',
+    'focal_dice': 'Focal Dice [40]',
+    'tn_focal_dice': 'Focal Dice [41]',
+    'ce+dice': 'CE + Dice',
+    'focal_ce+dice': 'Focal CE + Dice',
+    'topk_ce+dice': 'TopK CE + Dice',
+    'topk_dice': 'TopK Dice [42]',
+    'ce+topk_dice': 'CE + TopK Dice [42]',
+    'topk_ce+topk_dice': 'TopK CE + TopK Dice [42]',
+    'pm_dice': 'PM Dice (our)',
+    'ce+pm_dice': 'CE + PM Dice (our)',
+    'focal_ce+pm_dice': 'Focal CE + PM Dice (our)',
+}

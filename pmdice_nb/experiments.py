@@ -5,7 +5,7 @@
 # %% ../nbs/05_experiments.ipynb #68a80f86
 from __future__ import annotations
 import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
-import contextlib, dataclasses, importlib, inspect, json, math, os, re, shutil, socket, stat, tempfile, time
+import contextlib, dataclasses, importlib, inspect, io, json, math, os, re, shutil, socket, stat, tempfile, time
 from dataclasses import dataclass, field, asdict
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -17,10 +17,11 @@ from fastai.callback.core import Callback, CancelFitException
 from fastai.learner import Recorder
 from fastai.torch_core import set_seed, rank_distrib
 from fastprogress.fastprogress import progress_bar
-from .core import atomic_write_text, git_commit, package_versions, device_name
+from .core import atomic_write_bytes, atomic_write_text, git_commit, package_versions, device_name
 from .losses import PAPER_LOSSES, get_loss, canonical_loss_name
-from .learner import seg_dataloaders, seg_learner, fit_poly, evaluate, evaluate_cases, OPTIMIZERS, SCORED_AT
+from .learner import seg_dataloaders, seg_learner, fit_poly, evaluate, evaluate_cases, predict_case, OPTIMIZERS, SCORED_AT
 from .augment import AUGMENT_OPTIONS
+from .records import predictions_path
 
 # %% auto #0
 __all__ = ['DATASETS', 'ARCHS', 'HEADS', 'CHECKPOINTS', 'PRECISIONS', 'CHOICES', 'RECORD_SCHEMA', 'LOCK_MAX_AGE', 'METRICS',
@@ -31,7 +32,7 @@ __all__ = ['DATASETS', 'ARCHS', 'HEADS', 'CHECKPOINTS', 'PRECISIONS', 'CHOICES',
            'run_record', 'run_one', 'grid_configs', 'parse_shard', 'shard_configs', 'writable_dir', 'output_file',
            'cache_dir_of', 'check_run_dirs', 'run_grid', 'RecordSet', 'find_records', 'load_records', 'experiment',
            'results_table', 'rank_marks', 'markdown_table', 'format_table', 'table_caption', 'table_columns',
-           'write_tables', 'everything_foreground', 'run_demo']
+           'write_tables', 'everything_foreground', 'run_demo', 'SavePredictions']
 
 # %% ../nbs/05_experiments.ipynb #6d903e4b
 @dataclass(frozen=True)
@@ -919,3 +920,25 @@ def run_demo(runs_dir:str|Path='runs/demo', # where records and tables go
     trivial = everything_foreground(configs[0])
     return md + (f"\nFor comparison, predicting the foreground class everywhere scores mDice {100 * trivial['mDice']:.2f}."
                  f"\n({len(configs)} runs; {time.time() - start:.0f} s this time; records in {runs_dir})\n")
+
+# %% ../nbs/05_experiments.ipynb #32ab6fdd
+def _save_predictions(learn, cfg:RunConfig, path:Path):
+    "Write the test predictions of `learn` (trained on `cfg`) to `path` (.npz, atomically)."
+    ds = make_dataset(cfg)
+    arrays = {}
+    for i in ds.split(seed=cfg.split_seed)['test']:
+        case = ds[i]
+        probs, target, spacing = predict_case(learn, case, probs=True)
+        arrays[f'{case.id}/probs'] = np.round(probs * 255).astype(np.uint8)
+        arrays[f'{case.id}/target'] = target
+        arrays[f'{case.id}/spacing'] = np.asarray(spacing if spacing is not None else (), np.float64)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+class SavePredictions(Callback):
+    "After training, write the test-set predictions of the run `cfg` to `path` (first process only)."
+    order = 100  # after `Checkpoints`, which may load the best weights in its after_fit
+    def __init__(self, cfg:RunConfig, path:str|Path): self.cfg, self.path = cfg, Path(path)
+    def after_fit(self):
+        if not rank_distrib(): _save_predictions(self.learn, self.cfg, self.path)

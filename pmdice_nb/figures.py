@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np, torch
 import matplotlib.pyplot as plt
-from .core import atomic_write_bytes
+from .core import atomic_write_bytes, repo_root
+from .experiments import make_dataset
+from .learner import prepare_case
 from .losses import DiceLoss, PMDiceLoss
 from .studies import results_dir, load_predictions, predictions_path, study_configs
 
@@ -115,8 +117,6 @@ def figure_data(study:str, # a study name (its records and kept predictions are 
                 keep_probs:bool=False, # keep the soft predictions (Figure 2) as well as the labels
                ) -> dict:
     "Arrays of the chosen cases: image (H, W, 3|1) uint8, target, and per loss the predicted labels (and probabilities)."
-    from pmdice_nb.experiments import make_dataset
-    from pmdice_nb.learner import prepare_case
     configs = {c.name: c for c in study_configs(study, root) if c.seed == seed}
     missing = [l for l in losses if l not in configs]
     if missing: raise ValueError(f"study {study!r} has no runs {missing} (has {sorted(configs)})")
@@ -190,7 +190,6 @@ def make_figure_files(out_dir:str|Path|None=None, # where the .npz go; None: the
                       seed:int=0, # which seed's runs
                      ) -> list[Path]:
     "Figure 2 (Kvasir) and Figure 5 (each CPU study with Dice and PM Dice runs) data files, from the kept predictions; a figure whose runs' predictions are not on disk keeps its committed file."
-    from pmdice_nb.studies import repo_root
     out_dir = Path(out_dir) if out_dir is not None else repo_root() / FIGURES_DIR
     written = []
     for study, losses in (('kvasir_cpu', ('dice', 'pm_dice')), ('acdc_cpu', ('dice', 'pm_dice')), ('ms_cpu', None)):

@@ -12,11 +12,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import store_attr
 from fastcore.meta import delegates
+from .core import PAPER_LOSSES   # the table's loss names live in the light core (study presets read them without torch)
+
 
 # %% auto #0
-__all__ = ['VMDiceLoss', 'LOSSES', 'PAPER_LOSSES', 'toy_polyp_prediction', 'prepare_inputs', 'one_hot_labels', 'SegBatch',
-           'WeightedDiceSums', 'soft_dice', 'class_mean', 'SegLoss', 'WeightedDiceLoss', 'DiceLoss', 'PMDiceLoss',
-           'LogDiceLoss', 'FocalDiceLoss', 'keep_top_fraction', 'TopKDiceLoss', 'TNFocalDiceLoss', 'log_prob_of_target',
+__all__ = ['VMDiceLoss', 'LOSSES', 'toy_polyp_prediction', 'prepare_inputs', 'one_hot_labels', 'SegBatch', 'WeightedDiceSums',
+           'soft_dice', 'class_mean', 'SegLoss', 'WeightedDiceLoss', 'DiceLoss', 'PMDiceLoss', 'LogDiceLoss',
+           'FocalDiceLoss', 'keep_top_fraction', 'TopKDiceLoss', 'TNFocalDiceLoss', 'log_prob_of_target',
            'pixel_cross_entropy', 'CELoss', 'FocalCELoss', 'TopKCELoss', 'CompoundLoss', 'canonical_loss_name',
            'loss_options', 'get_loss']
 
@@ -568,22 +570,7 @@ LOSSES = {
     'topk_dice': TopKDiceLoss, 'pm_dice': PMDiceLoss, 'vm_dice': VMDiceLoss,
 }
 
-PAPER_LOSSES = {  # get_loss name → display name, in the order of Tables 1–3
-    'ce': 'CE',
-    'dice': 'Dice',
-    'log_dice': 'Logarithmic Dice [38]',
-    'focal_dice': 'Focal Dice [40]',
-    'tn_focal_dice': 'Focal Dice [41]',
-    'ce+dice': 'CE + Dice',
-    'focal_ce+dice': 'Focal CE + Dice',
-    'topk_ce+dice': 'TopK CE + Dice',
-    'topk_dice': 'TopK Dice [42]',
-    'ce+topk_dice': 'CE + TopK Dice [42]',
-    'topk_ce+topk_dice': 'TopK CE + TopK Dice [42]',
-    'pm_dice': 'PM Dice (our)',
-    'ce+pm_dice': 'CE + PM Dice (our)',
-    'focal_ce+pm_dice': 'Focal CE + PM Dice (our)',
-}
+
 
 # %% ../nbs/01_losses.ipynb #11f0a59d
 def _squash(s:str) -> str: return re.sub(r'[\s_\-]+', '_', s.strip().lower())

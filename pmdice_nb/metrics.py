@@ -7,22 +7,28 @@ from __future__ import annotations
 import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
 import math
 from functools import lru_cache
+from typing import NamedTuple
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 from fastai.learner import Metric
 
 # %% auto #0
-__all__ = ['NSD_TOLERANCE', 'surfel_area_table', 'neighbour_codes', 'ball_offsets', 'surface_dice', 'confusion_matrix', 'nsd_key',
-           'case_metrics', 'summarize_cases', 'CaseMetricsAccumulator', 'SegmentationMetric', 'seg_metrics']
+__all__ = ['METRIC_TABLE', 'MetricInfo', 'surfel_area_table', 'neighbour_codes', 'ball_offsets', 'surface_dice',
+           'confusion_matrix', 'nsd_key', 'case_metrics', 'summarize_cases', 'CaseMetricsAccumulator',
+           'SegmentationMetric', 'seg_metrics']
 
-# %% ../nbs/02_metrics.ipynb #d3a7c0e1
-NSD_TOLERANCE = {  # NSD tolerance tau per dataset, in the unit its loader measures in (see the table above)
-    'kvasir': 2.0,     # pixels of the 320x320 image
-    'acdc': 2.0,       # pixels (SSL4MIS layout: no spacing stored)
-    'msseg': 1.0,      # mm
-    'synthetic': 1.0,  # pixels
-}
+# %% ../nbs/02_metrics.ipynb #c8b081d8
+class MetricInfo(NamedTuple):
+    "One score of the paper's tables."
+    name:str                     # summary key and fastai metric name: 'mPrec'
+    display:str                  # column header in the paper's tables: 'mPrec.'
+    per_case:str                 # key of `case_metrics`' per-class scores: 'precision'
+    higher_is_better:bool=True   # direction, for rankings and paired tests
+
+METRIC_TABLE = {m.name: m for m in (
+    MetricInfo('mDice', 'mDice', 'dice'), MetricInfo('mIoU', 'mIoU', 'iou'), MetricInfo('mNSD', 'mNSD', 'nsd'),
+    MetricInfo('mPrec', 'mPrec.', 'precision'), MetricInfo('mRec', 'mRec.', 'recall'))}
 
 # %% ../nbs/02_metrics.ipynb #6dbd1d18
 # The normals of `_NORMALS_IN_EIGHTHS` are copied from DeepMind's surface-distance library
@@ -89,6 +95,7 @@ _NORMALS_IN_EIGHTHS = (
     '4,0,0 2,2,2 1,1,1', '1,-1,1 -1,-1,1', '-2,0,-2 2,0,2', '1,-1,1', '-2,-2,0 2,2,0', '-1,-1,1', '1,1,1', '0,0,0',
 )
 
+# %% ../nbs/02_metrics.ipynb #febbdb9c
 @lru_cache(maxsize=64)
 def _normals_table() -> np.ndarray:
     "Normals of the surfels of each 2x2x2 neighbour code, shape (256, 4, 3), zero-padded."
@@ -301,6 +308,7 @@ class _Matcher:
         distance = ndimage.distance_transform_edt(~self.other[box], sampling=self.spacing)
         return distance[tuple(corners.T)]
 
+# %% ../nbs/02_metrics.ipynb #3085572e
 def _first_match(points:np.ndarray, # flat indices, in the padded corner grid, of the surfels to test
                  other:np.ndarray,  # border corners of the other mask, on the same padded grid
                  tolerances:np.ndarray, # ascending; the `ball_offsets` of each (when not None) fit in `margin`
@@ -447,7 +455,7 @@ def case_metrics(pred,    # predicted label map (H,W) or (D,H,W), NumPy or torch
                  target,  # ground-truth label map, same shape
                  n_classes:int, # number of classes including background (label 0)
                  spacing=None,  # voxel spacing per axis, for NSD (default 1 per axis)
-                 tolerance=1.0, # NSD tau (`NSD_TOLERANCE`), or a list: 'nsd' at the first, 'nsd@<tau>' at each
+                 tolerance=1.0, # NSD tau (the dataset's `nsd_tolerance`), or a list: 'nsd' at the first, 'nsd@<tau>' at each
                  nsd:bool=True, # compute NSD (the slowest score); NaN when False
                 ) -> dict:
     "Dice, IoU, precision, recall and NSD of foreground classes 1..n_classes-1 in one case (NaN: absent in both)."
@@ -472,8 +480,6 @@ def case_metrics(pred,    # predicted label map (H,W) or (D,H,W), NumPy or torch
     return scores
 
 # %% ../nbs/02_metrics.ipynb #27f043e9
-_SUMMARY_KEYS = {'mDice': 'dice', 'mIoU': 'iou', 'mNSD': 'nsd', 'mPrec': 'precision', 'mRec': 'recall'}
-
 def _nanmean(x:np.ndarray, axis:int) -> np.ndarray:
     "Mean along `axis` ignoring NaN, NaN (without warning) where everything is NaN."
     present = ~np.isnan(x)
@@ -495,7 +501,8 @@ def summarize_cases(records:list, # `case_metrics` results, one per case
                    ) -> dict:
     "mDice, mIoU, mNSD, mPrec, mRec (fractions), 'mNSD@<tau>' for 'nsd@<tau>', 'Dice_<name>', 'n_cases', 'n_nan'."
     if len(records) == 0: raise ValueError('records is empty: no case to summarize')
-    names = dict(_SUMMARY_KEYS, **{'mNSD@' + k[4:]: k for k in records[0] if k.startswith('nsd@')})
+    names = {m.name: m.per_case for m in METRIC_TABLE.values()}
+    names.update({'mNSD@' + k[4:]: k for k in records[0] if k.startswith('nsd@')})
     stacked = {}
     for key in names.values():
         try: stacked[key] = np.stack([np.asarray(r[key], dtype=np.float64) for r in records])
@@ -574,12 +581,12 @@ class SegmentationMetric(Metric):
 def seg_metrics(n_classes:int, # number of classes including background
                 tolerance=1.0, # NSD tolerance in spacing units (pixels for 2D images), or a list: also 'mNSD@<tau>'
                 spacing=None, # pixel spacing per axis (default 1 per axis)
-                names=('mDice', 'mIoU', 'mNSD', 'mPrec', 'mRec'), # scores to log; also 'Dice_1', 'Dice_2', ...
+                names=tuple(METRIC_TABLE), # scores to log; also 'Dice_1', 'Dice_2', ...
                ) -> list:
     "fastai metrics for `names`, sharing one accumulator so that each case is scored once."
     accumulator = CaseMetricsAccumulator(n_classes, tolerance, spacing, nsd=any(n.startswith('mNSD') for n in names))
     extra = ['mNSD@' + nsd_key(t)[4:] for t in np.ravel(tolerance)] if np.ndim(tolerance) else []
-    known = list(_SUMMARY_KEYS) + extra + [f'Dice_{name}' for name in accumulator.class_names]
+    known = list(METRIC_TABLE) + extra + [f'Dice_{name}' for name in accumulator.class_names]
     for name in names:
         if name not in known: raise ValueError(f'unknown metric name {name!r}; expected one of {known}')
     return [SegmentationMetric(accumulator, name) for name in names]

@@ -5,20 +5,21 @@
 # %% ../nbs/07_studies.ipynb #2b96d3b7
 from __future__ import annotations
 import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
-import dataclasses, os, sys, time
+import dataclasses, io, json, os, re, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 import numpy as np
-from fastai.callback.core import Callback
-from .losses import PAPER_LOSSES
-from .experiments import RunConfig, dataset_setup, paper_loss_kwargs, run_grid, run_path, run_status, read_record, load_records
+from .core import PAPER_LOSSES, repo_root, atomic_write_text
+from .records import predictions_path, load_predictions
+from .commands import comma_list, threads_option, subcommand
+# torch, fastai and the experiment modules are imported inside the functions that train or read runs (all lower
+# modules): the presets alone load in a fraction of a second, so `pmdice study list` imports neither torch nor fastai
 
 # %% auto #0
 __all__ = ['MAIN_LOSSES', 'MS_LOSSES', 'STUDIES', 'KVASIR_RECIPE', 'KVASIR_SEARCH', 'KVASIR_RECIPE_E20', 'KVASIR_VARIATIONS',
-           'Deviation', 'Grid', 'Study', 'repo_root', 'data_root', 'results_dir', 'get_study', 'predictions_path',
-           'load_predictions', 'SavePredictions', 'study_configs', 'blind_prior', 'run_study', 'auto_threads',
-           'study_records', 'study_table', 'add_commands']
+           'Deviation', 'Grid', 'Study', 'data_root', 'results_dir', 'get_study', 'study_configs', 'blind_prior',
+           'run_study', 'auto_threads', 'pool_folds', 'study_records', 'study_table', 'add_commands']
 
 # %% ../nbs/07_studies.ipynb #03cbc1bb
 @dataclass(frozen=True)
@@ -172,11 +173,6 @@ STUDIES['ms_gamma_cpu'] = Study(
     description="Figures 3 and 4 (PM Dice's γ) on three open MS patients, leave-one-patient-out, 2-core CPU")
 
 # %% ../nbs/07_studies.ipynb #777c951f
-def repo_root() -> Path|None:
-    "The repository this package was installed from (editable install), or None."
-    root = Path(__file__).resolve().parents[1]
-    return root if (root / 'settings.ini').is_file() else None
-
 def data_root(path:str|Path|None=None) -> Path:
     "`path`, else `$PMDICE_DATA`, else `../shared/data` beside the repository; the folder must exist."
     if path is None: path = os.environ.get('PMDICE_DATA')
@@ -198,47 +194,6 @@ def get_study(name:str) -> Study:
     if name not in STUDIES: raise ValueError(f"unknown study {name!r}; known: {sorted(STUDIES)}")
     return STUDIES[name]
 
-# %% ../nbs/07_studies.ipynb #bec34c45
-def _save_predictions(learn, cfg:RunConfig, path:Path):
-    "Write the test predictions of `learn` (trained on `cfg`) to `path` (.npz, atomically)."
-    import io
-    from pmdice_nb.core import atomic_write_bytes
-    from pmdice_nb.experiments import make_dataset
-    from pmdice_nb.learner import predict_case
-    ds = make_dataset(cfg)
-    arrays = {}
-    for i in ds.split(seed=cfg.split_seed)['test']:
-        case = ds[i]
-        probs, target, spacing = predict_case(learn, case, probs=True)
-        arrays[f'{case.id}/probs'] = np.round(probs * 255).astype(np.uint8)
-        arrays[f'{case.id}/target'] = target
-        arrays[f'{case.id}/spacing'] = np.asarray(spacing if spacing is not None else (), np.float64)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
-
-def predictions_path(runs_dir:str|Path, cfg:RunConfig) -> Path:
-    "Where the test predictions of run `cfg` go: `<runs_dir>/predictions/<dataset>/<name>/seed<k>.npz`."
-    return Path(runs_dir) / 'predictions' / cfg.dataset / cfg.name / f'seed{cfg.seed}.npz'
-
-def load_predictions(path:str|Path) -> dict:
-    "{case id: (probabilities float32 in [0, 1], target labels, spacing)} from a predictions file."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"{path}: predictions file not found")
-    with np.load(path) as z:
-        ids = sorted({k.rsplit('/', 1)[0] for k in z.files})
-        return {i: (z[f'{i}/probs'].astype(np.float32) / 255, z[f'{i}/target'],
-                    tuple(float(v) for v in z[f'{i}/spacing']) or None) for i in ids}
-
-# %% ../nbs/07_studies.ipynb #a308eabb
-class SavePredictions(Callback):
-    "After training, write the test-set predictions of the run `cfg` to `path` (first process only)."
-    order = 100  # after `Checkpoints`, which may load the best weights in its after_fit
-    def __init__(self, cfg:RunConfig, path:str|Path): self.cfg, self.path = cfg, Path(path)
-    def after_fit(self):
-        from fastai.torch_core import rank_distrib
-        if not rank_distrib(): _save_predictions(self.learn, self.cfg, self.path)
-
 # %% ../nbs/07_studies.ipynb #3fa649fe
 def _fold_tag(ids:Sequence[str]) -> str: return 'fold=' + '+'.join(ids)
 
@@ -247,6 +202,7 @@ def study_configs(study:str|Study, # a preset name or a `Study`
                   cache_dir:str|Path|None=None, # a cache of decoded cases (does not change results); None: `$PMDICE_CACHE`, else none
                  ) -> list[RunConfig]:
     "Every run of `study`, grid by grid, seed by seed."
+    from pmdice_nb.experiments import RunConfig, dataset_setup, paper_loss_kwargs
     study = get_study(study)
     if not dataset_setup(study.dataset).needs_root: root = None   # synthetic data: no data root needed
     else: root = Path(root) if root is not None else data_root() / study.data_folder
@@ -383,8 +339,7 @@ def blind_prior(study:str|Study, # a preset name or a `Study` of a 2D dataset
                 refresh:bool=False, # compute again even when the file exists
                ) -> dict:
     "Metrics (fractions) on `study`'s test cases of the mean training mask, thresholded where it scores best on the training masks."
-    import json, torch, torch.nn.functional as F
-    from pmdice_nb.core import atomic_write_text
+    import torch, torch.nn.functional as F
     from pmdice_nb.experiments import make_dataset
     from pmdice_nb.augment import prepare_case
     from pmdice_nb.learner import evaluate_cases
@@ -423,6 +378,7 @@ def run_study(study:str|Study, # a preset name or a `Study`
              ) -> dict:
     "Run what is missing of `study`, time-boxed; returns run paths by 'done', 'failed', 'skipped', 'busy', 'left'."
     import torch
+    from pmdice_nb.experiments import run_grid, run_path, run_status, read_record, shard_configs, SavePredictions
     study = get_study(study)
     runs_dir = Path(runs_dir) if runs_dir is not None else results_dir(study)
     if grids is not None:
@@ -431,7 +387,6 @@ def run_study(study:str|Study, # a preset name or a `Study`
         study = dataclasses.replace(study, grids=tuple(study.grids[g] for g in grids))
     configs = study_configs(study, root)
     if shard is not None:
-        from pmdice_nb.experiments import shard_configs
         configs = shard_configs(configs, shard)
     if threads is not None and threads != 'auto': torch.set_num_threads(int(threads))
     deadline = None if minutes is None else time.time() + 60 * float(minutes)
@@ -460,10 +415,33 @@ def auto_threads(max_threads:int=4) -> int:
 
 def _expected_seconds(runs_dir:Path, study:Study|None=None) -> float:
     "The median wall time of the runs finished under `runs_dir`; with none, `study.run_minutes` (else 0)."
+    from pmdice_nb.experiments import load_records
     times = [r.get('wall_time_s') for r in load_records(runs_dir, skip_bad=True)] if Path(runs_dir).is_dir() else []
     times = [t for t in times if isinstance(t, (int, float))]
     if times: return float(np.median(times))
     return 60. * study.run_minutes if study is not None and study.run_minutes else 0.
+
+# %% ../nbs/07_studies.ipynb #2943d6a1
+def pool_folds(records:Sequence[dict], # finished records whose names end in '-fold=<ids>'
+               classes:Sequence[str], # class names, background first
+              ) -> list[dict]:
+    "One record per (loss, seed) with the per-case scores of all its folds and their `summarize_cases` metrics."
+    from pmdice_nb.metrics import summarize_cases
+    groups = {}
+    for r in records:
+        name = r.get('name', r['loss'])
+        base = name.split('-fold=')[0]
+        groups.setdefault((base, r['seed']), []).append(r)
+    out = []
+    for (base, seed), rs in sorted(groups.items()):
+        ids = [c['id'] for r in rs for c in r['per_case']]
+        if len(ids) != len(set(ids)): raise ValueError(f"{base} seed {seed}: a test case appears in two folds")
+        per_case = [c for r in rs for c in r['per_case']]
+        config = {**rs[0]['config'], 'tag': re.sub(r'-?fold=[^-]*$', '', str(rs[0]['config'].get('tag', '')))}
+        config['dataset_kwargs'] = {k: v for k, v in config.get('dataset_kwargs', {}).items() if k != 'test_ids'}
+        out.append({**rs[0], 'name': base, 'seed': seed, 'per_case': per_case, 'config': config,
+                    'folds': [r.get('name') for r in rs], 'metrics': summarize_cases(per_case, list(classes))})
+    return out
 
 # %% ../nbs/07_studies.ipynb #bdc5454c
 def _class_names(records:Sequence[dict]) -> list:
@@ -475,7 +453,7 @@ def study_records(study:str|Study, # a preset name or a `Study`
                   runs_dir:str|Path|None=None, # where its records are; None: `results_dir(study)`
                  ) -> list[dict]:
     "The finished records of `study` (folds pooled per loss and seed when the study has folds)."
-    from pmdice_nb.compare import pool_folds
+    from pmdice_nb.experiments import load_records
     study = get_study(study)
     runs_dir = Path(runs_dir) if runs_dir is not None else results_dir(study)
     records = load_records(runs_dir) if runs_dir.is_dir() else []
@@ -486,8 +464,7 @@ def study_table(study:str|Study, # a preset name or a `Study`
                 write:bool=True, # write `table.md` and `table.csv` into `runs_dir`
                ) -> str:
     "The study's results table as markdown (caption included), written next to the records."
-    from pmdice_nb.core import atomic_write_text
-    from pmdice_nb.experiments import results_table, format_table, table_caption
+    from pmdice_nb.experiments import results_table, format_table, table_caption, load_records
     study = get_study(study)
     runs_dir = Path(runs_dir) if runs_dir is not None else results_dir(study)
     records = study_records(study, runs_dir)
@@ -508,7 +485,6 @@ def study_table(study:str|Study, # a preset name or a `Study`
 
 # %% ../nbs/07_studies.ipynb #733bf392
 def _study_options(p):
-    from pmdice_nb.cli import comma_list, threads_option
     p.add_argument('action', choices=('list', 'show', 'run', 'table'), help='list the presets, show one, run it, or write its table')
     p.add_argument('name', nargs='?', help=f"the study: one of {', '.join(STUDIES)}")
     p.add_argument('--root', help="the dataset folder (default: the study's folder under $PMDICE_DATA or ../shared/data)")
@@ -545,6 +521,5 @@ def _study_command(args) -> int:
 
 def add_commands(sub):
     "Add `pmdice study` to `pmdice`'s sub-commands."
-    from pmdice_nb.cli import subcommand
     subcommand(sub, 'study', "the paper's studies by name: list, show, run (resumable, time-boxed), table",
                _study_options, _study_command)

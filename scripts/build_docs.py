@@ -28,7 +28,7 @@ CACHE = PROC/'_nbdev_cache'       # nbdev-processed notebooks keyed by a hash of
 
 # Sidebar groups, in order, from the notebook file name's prefix (new notebooks land in their group by name).
 GROUPS = [('Tutorials', r'^2\d'), ('Paper: tables and figures', r'^1\d'), ('Losses', r'^01'), ('Metrics', r'^02'),
-          ('Data', r'^03'), ('Training', r'^04'), ('Experiments', r'^0[5789]'), ('CLI', r'^06'),
+          ('Data', r'^03'), ('Training', r'^04'), ('Experiments', r'^0[5789]'), ('CLI', r'^(06|90)'),
           ('Core utilities', r'^00'), ('More', r'.')]
 # 07_studies and 08_compare (runs and comparisons with the paper) sit with the experiments.
 
@@ -83,6 +83,15 @@ def _hint(err: str, src: str) -> str:
     return ''
 
 
+def use_signature_renderer():
+    """show_doc's renderer on the site: the one settings.ini names (nbdev's `renderer` key), else pmdice_nb.showdoc's
+    `SignatureRenderer` (`class X(` and the keyword-only `*`, which nbdev 2.4 renders as `def X(` without the `*`)."""
+    import nbdev.showdoc
+    if _cfg().get('renderer'): return
+    from pmdice_nb.showdoc import SignatureRenderer
+    nbdev.showdoc.BasicMarkdownRenderer = SignatureRenderer
+
+
 def process_notebook(nb: Path, dst: Path, force: bool = False) -> ProcResult:
     "Run nbdev's `FilterDefaults` on `nb` and write the result to `dst`; on failure, process without show_doc execution."
     from execnb.nbio import read_nb, write_nb
@@ -92,6 +101,7 @@ def process_notebook(nb: Path, dst: Path, force: bool = False) -> ProcResult:
     if key.exists() and not force:
         shutil.copy2(key, dst); return ProcResult(nb, True, time.time() - t0)
     os.environ['IN_TEST'] = '1'   # as nbdev.serve_drv does
+    use_signature_renderer()
     out, caught = io.StringIO(), []
     try:
         with warnings.catch_warnings(record=True) as w, redirect_stdout(out), redirect_stderr(out):

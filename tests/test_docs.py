@@ -17,9 +17,9 @@ def conv():
 def test_groups_and_page_names():
     assert [bd.group_of(n) for n in ['20_tutorial.own_training.ipynb', '10_paper.ablations.ipynb', '11_paper.tables.ipynb',
                                      '01_losses.ipynb', '02_metrics.ipynb', '03e_data.fakes.ipynb', '04a_augment.ipynb',
-                                     '05_experiments.ipynb', '06_cli.ipynb', '00_core.ipynb']] == \
+                                     '05_experiments.ipynb', '06_commands.ipynb', '90_cli.ipynb', '00_core.ipynb']] == \
         ['Tutorials', 'Paper: tables and figures', 'Paper: tables and figures', 'Losses', 'Metrics', 'Data', 'Training',
-         'Experiments', 'CLI', 'Core utilities']
+         'Experiments', 'CLI', 'CLI', 'Core utilities']
     assert bd.page_stem(Path('nbs/03e_data.fakes.ipynb')) == 'data.fakes' and bd.page_stem(Path('nbs/index.ipynb')) == 'index'
 
 

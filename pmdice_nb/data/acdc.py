@@ -10,7 +10,8 @@ import numpy as np
 from .core import Case, SegDataset, read_nifti, normalize_intensity, check_labels, import_or_hint
 
 # %% auto #0
-__all__ = ['ACDC_TEST', 'ACDC_VALID', 'ACDC_PHASES', 'ACDC_LAYOUTS', 'read_info_cfg', 'read_h5_case', 'ACDC']
+__all__ = ['ACDC_TEST', 'ACDC_VALID', 'ACDC_PHASES', 'ACDC_LAYOUTS', 'read_info_cfg', 'read_h5_case', 'ACDCLayout',
+           'ACDCNiftiLayout', 'ACDCSSL4MISLayout', 'ACDC']
 
 # %% ../../nbs/03c_data.acdc.ipynb #98a98b5d
 ACDC_TEST = (2, 3, 8, 9, 12, 14, 17, 24, 42, 48, 49, 53, 55, 64, 67, 79, 81, 88, 92, 95)  # TransUNet test patients
@@ -31,13 +32,17 @@ def read_info_cfg(path:str|Path) -> dict:
     except (KeyError, ValueError) as e: raise ValueError(f'{path}: no integer ED and ES frame numbers ({e})') from e
     return info
 
-# %% ../../nbs/03c_data.acdc.ipynb #5ea0b35e
+# %% ../../nbs/03c_data.acdc.ipynb #677fbc92
 ACDC_LAYOUTS = ('nifti', 'ssl4mis')
 _SSL4MIS_PHASES = {1: 'ED', 2: 'ES'}   # SSL4MIS renames the ED frame to frame01 and the ES frame to frame02
 
 def _ssl4mis_root(root:Path) -> Path|None:
     "The folder holding SSL4MIS's train.list/val.list/test.list and data/, among `root` and `root/ACDC`."
     return next((r for r in (root, root/'ACDC') if (r/'train.list').is_file() and (r/'data').is_dir()), None)
+
+def _patient_dirs(folder:Path) -> list:
+    "The patientNNN sub-folders of `folder`, sorted."
+    return sorted(p for p in folder.iterdir() if p.is_dir() and re.fullmatch(r'patient\d{3}', p.name))
 
 def read_h5_case(path:str|Path) -> tuple:
     "The `image` (float32) and `label` arrays of an SSL4MIS HDF5 file (2D slice or 3D volume)."
@@ -54,38 +59,26 @@ def read_h5_case(path:str|Path) -> tuple:
     if image.shape != label.shape: raise ValueError(f'{path}: image shape {image.shape} differs from label shape {label.shape}')
     return image, label
 
-class ACDC(SegDataset):
-    "ACDC cardiac MRI: ED and ES volumes (1, D, H, W) in [0, 1], labels 0 background, 1 RV, 2 MYO, 3 LV."
-    def __init__(self, root:str|Path,            # NIfTI: ACDC/, ACDC/database/ or training/; SSL4MIS: the folder with train.list and data/
-                 cache_dir:str|Path|None='data/cache', # cache of decoded arrays; None disables it
-                 phases:tuple=ACDC_PHASES,       # which frames of each patient are cases
-                 percentiles:tuple=(0., 100.),   # intensity percentiles mapped to 0 and 1 (per volume)
-                 subset:str='training',          # NIfTI only: 'training' (100 patients, the paper's) or 'testing' (50 more)
-                 layout:str|None=None,           # 'nifti' (the challenge download) or 'ssl4mis' (HDF5); None: detected
-                ):
-        super().__init__(['background', 'RV', 'MYO', 'LV'], 1, 3, cache_dir=cache_dir, image_size=(256, 256),
-                         crop_size=None, nsd_tolerance=2.0)
-        bad = [p for p in phases if p not in ACDC_PHASES]
-        if bad or not phases: raise ValueError(f'phases must be a non-empty subset of {ACDC_PHASES}, got {phases}')
-        if subset not in ('training', 'testing'): raise ValueError(f"subset must be 'training' or 'testing', got {subset!r}")
-        if layout not in (None,) + ACDC_LAYOUTS: raise ValueError(f'layout must be one of {ACDC_LAYOUTS} or None, got {layout!r}')
-        root = Path(root)
-        if not root.exists(): raise FileNotFoundError(f'{root}: ACDC folder not found')
-        self.subset, self.phases, self.percentiles = subset, tuple(phases), tuple(percentiles)
+# %% ../../nbs/03c_data.acdc.ipynb #5f408993
+class ACDCLayout:
+    "How one ACDC download lists its cases (`ids`, `files`, `infos`, `parts`) and reads one."
+    split_name, spacing_known, nsd_units, needs = None, True, 'mm', ('nibabel', 'reading ACDC (NIfTI files)')
+    def __init__(self, root:Path, subset:str, phases:tuple):
+        self.subset, self.phases = subset, tuple(phases)
         self.ids, self.files, self.infos, self.parts = [], [], [], []
-        if layout is None: layout = 'ssl4mis' if _ssl4mis_root(root) is not None else 'nifti'
-        self.layout = layout
-        if layout == 'ssl4mis': import_or_hint('h5py', 'reading the SSL4MIS layout of ACDC (HDF5 files)')
-        else: import_or_hint('nibabel', 'reading ACDC (NIfTI files)')
-        if layout == 'ssl4mis': self._list_ssl4mis(root)
-        else: self._list_nifti(root)
+        self.root = self.list_cases(root)
+    def add(self, id:str, files:tuple, info:dict, part:str):
+        self.ids.append(id); self.files.append(files); self.infos.append(info); self.parts.append(part)
+    def list_cases(self, root:Path) -> Path: raise NotImplementedError   # fills the lists; returns the folder used
+    def read(self, i:int, patient:str, phase:str) -> tuple: raise NotImplementedError  # image, labels, spacing, meta, (label name, image name)
 
-    def _list_nifti(self, root:Path):
-        "Cases of the challenge download: Info.cfg gives the ED and ES frames of each patient folder."
+class ACDCNiftiLayout(ACDCLayout):
+    "The challenge download: patientNNN folders, Info.cfg gives the ED and ES frames; TransUNet's split."
+    split_name = 'transunet'
+    def list_cases(self, root:Path) -> Path:
         candidates = [root/self.subset, root/'database'/self.subset, root/'ACDC'/'database'/self.subset, root]
         folder = next((c for c in candidates if c.is_dir() and any(_patient_dirs(c))), None)
         if folder is None: raise FileNotFoundError(f'{root}: no patientNNN folders in it or in {candidates[0]} or {candidates[1]} (ACDC layout)')
-        self.root, self.split_name, self.spacing_known = folder, 'transunet', True
         for patient in _patient_dirs(folder):
             info = read_info_cfg(patient/'Info.cfg')
             for phase in self.phases:
@@ -95,15 +88,28 @@ class ACDC(SegDataset):
                     if not f.is_file(): raise FileNotFoundError(f'{f}: {phase} frame file not found (Info.cfg says frame {info[phase]})')
                 p = int(patient.name[7:])
                 part = 'test' if self.subset == 'testing' or p in ACDC_TEST else 'valid' if p in ACDC_VALID else 'train'
-                self.ids.append(f'{patient.name}_{phase}'); self.files.append((image, gt)); self.infos.append(info)
-                self.parts.append(part)
+                self.add(f'{patient.name}_{phase}', (image, gt), info, part)
+        return folder
 
-    def _list_ssl4mis(self, root:Path):
-        "Cases of the SSL4MIS HDF5 layout: training volumes from their 2D slices, valid/test volumes from 3D files."
+    def read(self, i:int, patient:str, phase:str) -> tuple:
+        image_file, gt_file = self.files[i]
+        image, spacing = read_nifti(image_file)
+        labels, _ = read_nifti(gt_file)
+        if labels.shape != image.shape:
+            raise ValueError(f'{gt_file}: label shape {labels.shape} differs from image {image_file} shape {image.shape} (D, H, W)')
+        info = self.infos[i]
+        meta = {'patient': patient, 'phase': phase, 'frame': info[phase], 'group': info.get('Group'),
+                'image_file': str(image_file), 'mask_file': str(gt_file), 'layout': 'nifti', 'spacing_known': True}
+        return image, labels, spacing, meta, (str(gt_file), str(image_file))
+
+# %% ../../nbs/03c_data.acdc.ipynb #42d525ac
+class ACDCSSL4MISLayout(ACDCLayout):
+    "SSL4MIS's HDF5 copy: training volumes as 2D slices, valid/test volumes as 3D files, the split in three lists; no spacing."
+    split_name, spacing_known, nsd_units, needs = 'ssl4mis', False, 'px', ('h5py', 'reading the SSL4MIS layout of ACDC (HDF5 files)')
+    def list_cases(self, root:Path) -> Path:
         folder = _ssl4mis_root(root)
         if folder is None: raise FileNotFoundError(f'{root}: no train.list and data/ in it or in {root/"ACDC"} (SSL4MIS layout)')
         if self.subset != 'training': raise ValueError(f"{folder}: the SSL4MIS layout holds the training patients only, got subset={self.subset!r}")
-        self.root, self.split_name, self.spacing_known, self.nsd_units = folder, 'ssl4mis', False, 'px'
         slices, volumes = {}, set()
         for name in os.listdir(folder/'data'):
             m = re.fullmatch(r'(patient\d{3}_frame\d{2})(?:_slice_(\d+))?\.h5', name)
@@ -126,30 +132,13 @@ class ACDC(SegDataset):
                 if line in volumes: files = (folder/'data'/f'{line}.h5',)
                 elif line in slices: files = tuple(f for _, f in sorted(slices[line]))
                 else: raise FileNotFoundError(f'{folder/"data"/line}.h5: volume of {list_name} not found (nor its _slice_K.h5 files)')
-                self.ids.append(f'{m[1]}_{phase}'); self.files.append(files); self.parts.append(part)
-                self.infos.append({phase: int(m[2])})
+                self.add(f'{m[1]}_{phase}', files, {phase: int(m[2])}, part)
         order = sorted(range(len(self.ids)), key=lambda k: self.ids[k])       # patient order, as the NIfTI layout
         for name in ('ids', 'files', 'parts', 'infos'): setattr(self, name, [getattr(self, name)[k] for k in order])
         if not self.ids: raise FileNotFoundError(f'{folder}: the lists name no volume of phases {self.phases}')
+        return folder
 
-    def case_files(self, i): return list(self.files[i])
-    def cache_settings(self): return {'percentiles': list(self.percentiles), 'layout': self.layout}
-    def load_case(self, i:int) -> Case:
-        patient, phase = self.ids[i].rsplit('_', 1)
-        if self.layout == 'ssl4mis': return self._load_ssl4mis(i, patient, phase)
-        image_file, gt_file = self.files[i]
-        image, spacing = read_nifti(image_file)
-        labels, _ = read_nifti(gt_file)
-        if labels.shape != image.shape:
-            raise ValueError(f'{gt_file}: label shape {labels.shape} differs from image {image_file} shape {image.shape} (D, H, W)')
-        mask = check_labels(labels, self.n_classes, str(gt_file))
-        image = normalize_intensity(image, self.percentiles, name=str(image_file))
-        info = self.infos[i]
-        meta = {'patient': patient, 'phase': phase, 'frame': info[phase], 'group': info.get('Group'),
-                'image_file': str(image_file), 'mask_file': str(gt_file), 'layout': 'nifti', 'spacing_known': True}
-        return Case(self.ids[i], np.ascontiguousarray(image[None]), np.ascontiguousarray(mask), spacing, meta)
-
-    def _load_ssl4mis(self, i:int, patient:str, phase:str) -> Case:
+    def read(self, i:int, patient:str, phase:str) -> tuple:
         "One volume from its 3D HDF5 file or its 2D slices stacked in slice order; spacing unknown: (1, 1, 1) pixels."
         files = self.files[i]
         arrays = [read_h5_case(f) for f in files]
@@ -160,11 +149,46 @@ class ACDC(SegDataset):
                     raise ValueError(f'{f}: slice shape {im.shape} differs from {files[0].name} shape {arrays[0][0].shape}')
             image, labels = np.stack([a[0] for a in arrays]), np.stack([a[1] for a in arrays])
         if image.ndim != 3: raise ValueError(f'{files[0]}: expected a 3D volume or 2D slices, got shape {image.shape}')
-        mask = check_labels(labels, self.n_classes, str(files[0]))
-        image = normalize_intensity(image, self.percentiles, name=str(files[0]))
         meta = {'patient': patient, 'phase': phase, 'frame': self.infos[i][phase], 'image_file': str(files[0]),
                 'n_files': len(files), 'layout': 'ssl4mis', 'spacing_known': False}
-        return Case(self.ids[i], np.ascontiguousarray(image[None]), np.ascontiguousarray(mask), (1., 1., 1.), meta)
+        return image, labels, (1., 1., 1.), meta, (str(files[0]), str(files[0]))
+
+# %% ../../nbs/03c_data.acdc.ipynb #53ab8b80
+_ACDC_LAYOUT_CLASSES = {'nifti': ACDCNiftiLayout, 'ssl4mis': ACDCSSL4MISLayout}
+
+class ACDC(SegDataset):
+    "ACDC cardiac MRI: ED and ES volumes (1, D, H, W) in [0, 1], labels 0 background, 1 RV, 2 MYO, 3 LV."
+    def __init__(self, root:str|Path,            # NIfTI: ACDC/, ACDC/database/ or training/; SSL4MIS: the folder with train.list and data/
+                 cache_dir:str|Path|None='data/cache', # cache of decoded arrays; None disables it
+                 phases:tuple=ACDC_PHASES,       # which frames of each patient are cases
+                 percentiles:tuple=(0., 100.),   # intensity percentiles mapped to 0 and 1 (per volume)
+                 subset:str='training',          # NIfTI only: 'training' (100 patients, the paper's) or 'testing' (50 more)
+                 layout:str|None=None,           # 'nifti' (the challenge download) or 'ssl4mis' (HDF5); None: detected
+                ):
+        super().__init__(['background', 'RV', 'MYO', 'LV'], 1, 3, cache_dir=cache_dir, image_size=(256, 256),
+                         crop_size=None, nsd_tolerance=2.0)
+        bad = [p for p in phases if p not in ACDC_PHASES]
+        if bad or not phases: raise ValueError(f'phases must be a non-empty subset of {ACDC_PHASES}, got {phases}')
+        if subset not in ('training', 'testing'): raise ValueError(f"subset must be 'training' or 'testing', got {subset!r}")
+        if layout not in (None,) + ACDC_LAYOUTS: raise ValueError(f'layout must be one of {ACDC_LAYOUTS} or None, got {layout!r}')
+        root = Path(root)
+        if not root.exists(): raise FileNotFoundError(f'{root}: ACDC folder not found')
+        self.subset, self.phases, self.percentiles = subset, tuple(phases), tuple(percentiles)
+        if layout is None: layout = 'ssl4mis' if _ssl4mis_root(root) is not None else 'nifti'
+        self.layout, cls = layout, _ACDC_LAYOUT_CLASSES[layout]
+        import_or_hint(*cls.needs)
+        self.reader = r = cls(root, subset, self.phases)
+        self.root, self.split_name, self.spacing_known, self.nsd_units = r.root, r.split_name, r.spacing_known, r.nsd_units
+        self.ids, self.files, self.infos, self.parts = r.ids, r.files, r.infos, r.parts
+
+    def case_files(self, i): return list(self.files[i])
+    def cache_settings(self): return {'percentiles': list(self.percentiles), 'layout': self.layout}
+    def load_case(self, i:int) -> Case:
+        patient, phase = self.ids[i].rsplit('_', 1)
+        image, labels, spacing, meta, (label_name, image_name) = self.reader.read(i, patient, phase)
+        mask = check_labels(labels, self.n_classes, label_name)
+        image = normalize_intensity(image, self.percentiles, name=image_name)
+        return Case(self.ids[i], np.ascontiguousarray(image[None]), np.ascontiguousarray(mask), spacing, meta)
 
     def patient_number(self, i:int) -> int:
         "The patient number of case `i` (1 for patient001)."
@@ -180,7 +204,3 @@ class ACDC(SegDataset):
         return {**super().describe(), 'root': self.root.name, 'layout': self.layout, 'spacing_known': self.spacing_known,
                 'n_cases_per_part': {k: len(v) for k, v in self.split().items()},
                 'test_ids_sha1': hashlib.sha1('\n'.join(test_ids).encode()).hexdigest()[:12]}
-
-def _patient_dirs(folder:Path) -> list:
-    "The patientNNN sub-folders of `folder`, sorted."
-    return sorted(p for p in folder.iterdir() if p.is_dir() and re.fullmatch(r'patient\d{3}', p.name))

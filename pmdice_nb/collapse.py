@@ -32,7 +32,7 @@ class ProbeLog(Callback):
             self.model.eval()
             with torch.no_grad(): out = self.model(self.xb).float()
             self.model.train()
-            self.rows.append({'step': step, 'loss': float(self.loss), 'lr': float(self.opt.hypers[-1]['lr']),
+            self.rows.append({'step': step, 'loss': self.loss.item(), 'lr': float(self.opt.hypers[-1]['lr']),
                               'fg': (out.argmax(1) > 0).float().mean().item(), 'max_logit': out.abs().max().item()})
         if step >= self.steps: raise CancelFitException()
 

@@ -10,9 +10,9 @@
 set -u
 PMDICE=${PMDICE:-.venv/bin/pmdice}
 run() { $PMDICE study run "$@" --threads 1 || echo "study run $* ended with status $?"; }
-run kvasir_unet_cpu --grids 0
+run kvasir_unet_e20_cpu --grids 0
 run acdc_unet_cpu --grids 0
-run kvasir_unet_cpu --grids 1
+run kvasir_unet_e20_cpu --grids 1
 for v in flips adamw lr_x0.3 lr_x3 gamma epochs_x2; do run kvasir_var_$v; done
-run kvasir_unet_cpu --grids 2
+run kvasir_unet_e20_cpu --grids 2
 run acdc_unet_cpu --grids 1

@@ -15,6 +15,7 @@ from .metrics import case_metrics, summarize_cases, nsd_key
 from .experiments import results_table, load_records
 from .studies import get_study, study_records, study_configs, results_dir, pool_folds
 from .records import predictions_path, load_predictions
+from .metrics import METRIC_TABLE
 
 # %% auto #0
 __all__ = ['PAPER_TABLES', 'CLAIMS', 'MDE_FACTOR', 'REPRODUCTION_STUDIES', 'parse_paper_tables', 'published_path',
@@ -27,7 +28,7 @@ __all__ = ['PAPER_TABLES', 'CLAIMS', 'MDE_FACTOR', 'REPRODUCTION_STUDIES', 'pars
 # %% ../nbs/08_compare.ipynb #bf37d124
 PAPER_TABLES = {1: 'kvasir', 2: 'acdc', 3: 'ms'}  # table number → our dataset family
 _DISPLAY_TO_LOSS = {v.replace(' (our)', ''): k for k, v in PAPER_LOSSES.items()}
-_COLUMNS = {'mDice': 'mDice', 'mIoU': 'mIoU', 'mNSD': 'mNSD', 'mPrec.': 'mPrec', 'mRec.': 'mRec',
+_COLUMNS = {**{m.display: m.name for m in METRIC_TABLE.values()},
             'RV': 'Dice_RV', 'MYO': 'Dice_MYO', 'LV': 'Dice_LV'}
 
 def parse_paper_tables(text:str, # the paper as markdown (tables as tab-separated lines)
@@ -70,7 +71,7 @@ def published_table(dataset:str, # 'kvasir', 'acdc' or 'ms'
     return wide.loc[order, [c for c in _COLUMNS.values() if c in wide.columns]]
 
 # %% ../nbs/08_compare.ipynb #9e0c30fc
-_PER_CASE = {'dice': 'dice', 'iou': 'iou', 'nsd': 'nsd', 'precision': 'precision', 'recall': 'recall'}
+_PER_CASE = [m.per_case for m in METRIC_TABLE.values()]
 
 def case_scores(records:Sequence[dict], # run records of one loss (any seeds)
                 metric:str='dice', # 'dice', 'iou', 'nsd', 'precision' or 'recall'
@@ -327,7 +328,7 @@ def choose_recipe(summary:pd.DataFrame, # `validation_summary` output
 # %% ../nbs/08_compare.ipynb #fc676513
 def side_by_side(ours:pd.DataFrame, # `results_table` output (index: loss names, metric columns ×100)
                  paper:pd.DataFrame, # `published_table` output
-                 metrics:Sequence[str]=('mDice', 'mIoU', 'mNSD', 'mPrec', 'mRec'), # which columns
+                 metrics:Sequence[str]=tuple(METRIC_TABLE), # which columns
                 ) -> pd.DataFrame:
     "Ours, the paper's and ours − paper's for every metric, one row per loss both tables have (paper order)."
     losses = [l for l in paper.index if l in ours.index]

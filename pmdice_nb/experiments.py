@@ -22,6 +22,7 @@ from .losses import PAPER_LOSSES, get_loss, canonical_loss_name
 from .learner import seg_dataloaders, seg_learner, fit_poly, evaluate, evaluate_cases, predict_case, OPTIMIZERS, SCORED_AT
 from .augment import AUGMENT_OPTIONS
 from .records import predictions_path
+from .metrics import METRIC_TABLE
 
 # %% auto #0
 __all__ = ['DATASETS', 'ARCHS', 'HEADS', 'CHECKPOINTS', 'PRECISIONS', 'CHOICES', 'RECORD_SCHEMA', 'LOCK_MAX_AGE', 'METRICS',
@@ -706,7 +707,7 @@ def load_records(runs_dir:str|Path, # a folder of run records
     return found.done
 
 # %% ../nbs/05_experiments.ipynb #8d9e71a8
-METRICS = {'mDice': 'mDice', 'mIoU': 'mIoU', 'mNSD': 'mNSD', 'mPrec': 'mPrec.', 'mRec': 'mRec.'}
+METRICS = {m.name: m.display for m in METRIC_TABLE.values()}   # summary key: column name of the tables
 _ROW_FIELDS = ('loss', 'loss_kwargs', 'tag', 'seed')  # what may differ between the records of one table
 
 def _old_precision(record:dict, cfg:dict) -> str:

@@ -12,6 +12,7 @@ import numpy as np, pandas as pd
 import torch, torch.nn as nn
 from fastai.callback.core import Callback, CancelFitException
 from fastai.data.core import DataLoaders
+from fastai.torch_core import set_seed
 from .core import atomic_write_json
 from .learner import seg_learner, fit_poly
 
@@ -89,6 +90,7 @@ def run_probes(dls_for:Callable, # seed -> `DataLoaders` (a fresh loader per pro
             for loss in losses:
                 path = out_dir / _slug(name) / loss / f'seed{seed}.json'
                 if not path.is_file():
+                    set_seed(seed)   # the loader draws its shuffling seed when it is built: from the probe's seed, not the process's history
                     log = collapse_probe(dls_for(seed), seed=seed, loss=loss, **{**(PROBE_BASE if base is None else base), **change, **probe_kwargs})
                     atomic_write_json(path, {'condition': name, 'options': change, 'loss': loss, 'seed': seed, 'log': log.to_dict('records')})
                 rec = json.loads(path.read_text())

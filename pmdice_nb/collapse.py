@@ -88,7 +88,7 @@ def run_probes(dls_for:Callable, # seed -> `DataLoaders` (a fresh loader per pro
     for seed in seeds:   # seed by seed: an interrupted grid has every condition on the first seeds
         for name, change in (PROBE_CONDITIONS if conditions is None else conditions).items():
             for loss in losses:
-                path = out_dir / _slug(name) / loss / f'seed{seed}.json'
+                path = out_dir / _slug(name) / loss / f'probe{seed}.json'
                 if not path.is_file():
                     set_seed(seed)   # the loader draws its shuffling seed when it is built: from the probe's seed, not the process's history
                     log = collapse_probe(dls_for(seed), seed=seed, loss=loss, **{**(PROBE_BASE if base is None else base), **change, **probe_kwargs})

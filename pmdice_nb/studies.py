@@ -243,12 +243,15 @@ def _recipe_deviations(recipe:dict) -> tuple:
            (Deviation('arithmetic', 'not given (float32 presumed)', 'bf16 autocast for the convolutions (CPU); float32 weights, optimizer and loss',
                       'CPU time: about twice as fast per step'),) if recipe.get('mixed_precision') == 'bf16' else ())
 
+_TABLE1_GRIDS = (Grid(MAIN_LOSSES, (0, 1, 2, 3, 4)), Grid(tuple(l for l in PAPER_LOSSES if l not in MAIN_LOSSES), (0, 1, 2)),
+                 Grid(MAIN_LOSSES, (5, 6, 7, 8, 9)))   # the four losses × 5 seeds, the other ten × 3, then seeds 5-9 if power asks
+_TABLE1_SEEDS = Deviation('seeds', '3 for every loss', '5 (then up to 10, as the power estimate asks) for Dice, CE + Dice, PM Dice, CE + PM Dice; 3 for the others', 'power')
+
 STUDIES['kvasir_unet_cpu'] = Study(
     'kvasir_unet_cpu', 'kvasir', 'kvasir-seg',
-    (Grid(MAIN_LOSSES, (0, 1, 2, 3, 4)), Grid(tuple(l for l in PAPER_LOSSES if l not in MAIN_LOSSES), (0, 1, 2)),
-     Grid(MAIN_LOSSES, (5, 6, 7, 8, 9))),
+    _TABLE1_GRIDS,
     config=KVASIR_RECIPE, deviations=_recipe_deviations(KVASIR_RECIPE) + (
-        Deviation('seeds', '3 for every loss', '5 (then up to 10, as the power estimate asks) for Dice, CE + Dice, PM Dice, CE + PM Dice; 3 for the others', 'power'),),
+        _TABLE1_SEEDS,),
     description='Table 1 on the CPU recipe chosen on validation (plain U-Net, 128², scored on the original images)',
     run_minutes=9)
 
@@ -268,10 +271,9 @@ STUDIES['kvasir_recipe_search'] = Study(
 KVASIR_RECIPE_E20 = {**KVASIR_RECIPE, **KVASIR_SEARCH['e20-bf16']}   # `choose_recipe` on kvasir_recipe_search (notebook 11)
 STUDIES['kvasir_unet_e20_cpu'] = Study(
     'kvasir_unet_e20_cpu', 'kvasir', 'kvasir-seg',
-    (Grid(MAIN_LOSSES, (0, 1, 2, 3, 4)), Grid(tuple(l for l in PAPER_LOSSES if l not in MAIN_LOSSES), (0, 1, 2)),
-     Grid(MAIN_LOSSES, (5, 6, 7, 8, 9))),
+    _TABLE1_GRIDS,
     config=KVASIR_RECIPE_E20, deviations=_recipe_deviations(KVASIR_RECIPE_E20) + (
-        Deviation('seeds', '3 for every loss', '5 (then up to 10, as the power estimate asks) for Dice, CE + Dice, PM Dice, CE + PM Dice; 3 for the others', 'power'),),
+        _TABLE1_SEEDS,),
     description='Table 1 on the round-2 CPU recipe chosen on validation (plain U-Net, 128², 20 epochs in bf16, scored on the original images)',
     run_minutes=15)
 

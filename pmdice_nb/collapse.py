@@ -7,17 +7,20 @@ from __future__ import annotations
 import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
 import json, re
 from pathlib import Path
+from functools import partial
 from typing import Callable
 import numpy as np, pandas as pd
 import torch, torch.nn as nn
 from fastai.callback.core import Callback, CancelFitException
 from fastai.data.core import DataLoaders
+from fastai.optimizer import Adam
 from fastai.torch_core import set_seed
 from .core import atomic_write_json
 from .learner import seg_learner, fit_poly
 
 # %% auto #0
-__all__ = ['PROBE_BASE', 'PROBE_CONDITIONS', 'ProbeLog', 'zero_last_conv', 'collapse_probe', 'run_probes', 'probe_summary']
+__all__ = ['PROBE_BASE', 'PROBE_CONDITIONS', 'ProbeLog', 'zero_last_conv', 'probe_learner', 'collapse_probe', 'run_probes',
+           'probe_summary']
 
 # %% ../nbs/15_paper.collapse.ipynb #e3b1cfac
 class ProbeLog(Callback):
@@ -44,6 +47,18 @@ def zero_last_conv(model:nn.Module):
     nn.init.zeros_(last.weight)
     if last.bias is not None: nn.init.zeros_(last.bias)
 
+def probe_learner(dls:DataLoaders, # from `seg_dataloaders`
+                  seed:int=0, # initialisation
+                  zero_head:bool=False, # zero-initialise the last convolution
+                  adam:dict|None=None, # fastai `Adam` options replacing the learner's optimiser (e.g. `sqr_mom`, `eps`)
+                  **learner_kwargs, # `seg_learner` options (arch, loss, lr, head, opt, normalize, ...)
+                 ):
+    "The learner of a probe: `seg_learner` without checkpoints or metrics, with the probe's head and optimiser changes."
+    learn = seg_learner(dls, checkpoint=None, metrics=[], seed=seed, **learner_kwargs)
+    if zero_head: zero_last_conv(learn.model)
+    if adam is not None: learn.opt_func = partial(Adam, **adam)
+    return learn
+
 def collapse_probe(dls:DataLoaders, # from `seg_dataloaders`
                    steps:int=150, # training steps probed
                    epochs:int=6, # the run whose first steps are probed (sets the lr schedule)
@@ -51,11 +66,11 @@ def collapse_probe(dls:DataLoaders, # from `seg_dataloaders`
                    seed:int=0, # initialisation and batch order
                    warmup:float=0., # `fit_poly`'s warm-up fraction
                    zero_head:bool=False, # zero-initialise the last convolution
+                   adam:dict|None=None, # fastai `Adam` options replacing the learner's optimiser (e.g. `sqr_mom`, `eps`)
                    **learner_kwargs, # `seg_learner` options (arch, loss, lr, head, opt, normalize, ...)
                   ) -> pd.DataFrame:
     "The first `steps` steps of a run: one `ProbeLog` row every `every` steps, with the true foreground fraction of the batch."
-    learn = seg_learner(dls, checkpoint=None, metrics=[], seed=seed, **learner_kwargs)
-    if zero_head: zero_last_conv(learn.model)
+    learn = probe_learner(dls, seed=seed, zero_head=zero_head, adam=adam, **learner_kwargs)
     xb, yb = dls.valid.one_batch()
     log = ProbeLog(xb, steps, every)
     with learn.no_bar(), learn.no_logging(): fit_poly(learn, epochs, cbs=[log], warmup=warmup)
@@ -71,12 +86,14 @@ PROBE_CONDITIONS = {   # name: what changes in PROBE_BASE (collapse_probe option
     'full-resolution head': {'head': 'full'},
     'zero-initialised last layer': {'zero_head': True},
     'lr 1e-4 (control)': {'lr': 1e-4},
+    "fastai's Adam with β2 0.999": {'adam': {'sqr_mom': 0.999}},   # torch AdamW's β2: which of its differences matters
+    "fastai's Adam with ε 1e-8": {'adam': {'eps': 1e-8}},          # torch AdamW's ε
 }
 
 def _slug(name:str) -> str: return re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')
 
 def run_probes(dls_for:Callable, # seed -> `DataLoaders` (a fresh loader per probe: the batch order follows the seed)
-               out_dir:str|Path, # one JSON per probe: <condition>/<loss>/seed<k>.json
+               out_dir:str|Path, # one JSON per probe: <condition>/<loss>/probe<k>.json
                conditions:dict|None=None, # name: options; None: `PROBE_CONDITIONS`
                losses:tuple=('dice', 'pm_dice'), # `get_loss` names
                seeds:tuple=(0, 1, 2), # seeds

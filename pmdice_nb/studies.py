@@ -296,6 +296,16 @@ STUDIES['kvasir_var_gamma'] = Study(
     config=KVASIR_RECIPE_E20, deviations=_recipe_deviations(KVASIR_RECIPE_E20),
     description="PM Dice's γ = 0.5 and 2 on the kvasir_unet_e20_cpu recipe (γ = 1 and Dice, γ = 0, are that study's runs)", run_minutes=15)
 
+# %% ../nbs/07_studies.ipynb #575b2e85
+_LR5E4 = STUDIES['kvasir_cpu_lr5e-4']
+STUDIES['kvasir_cpu_lr5e-4_adamw'] = Study(
+    'kvasir_cpu_lr5e-4_adamw', 'kvasir', 'kvasir-seg', (Grid(('dice', 'pm_dice'), (0, 1, 2)),),
+    config={**_LR5E4.config, 'opt': 'adamw'},
+    deviations=_LR5E4.deviations + (Deviation('optimiser', 'Adam (β, ε not given)', "torch's AdamW (β 0.9/0.999, ε 1e-8), weight decay 1e-4",
+                                              "fastai's Adam (β2 0.99, ε 1e-5) collapsed Dice and PM Dice at 5e-4 (15_paper.collapse)"),),
+    description="kvasir_cpu_lr5e-4 with torch's AdamW: does the paper's network train at the paper's lr0 on three seeds?",
+    run_minutes=12)
+
 # %% ../nbs/07_studies.ipynb #71e0d4c7
 _GPU_EPOCHS = Deviation('epochs', _NOT_GIVEN, '60', "a run must fit a few minutes of one GPU shared by 4 processes: "
                         "51 steps of 16 images per epoch; not yet measured on the H200 (the first call's log gives the time)")

@@ -56,7 +56,9 @@ def probe_learner(dls:DataLoaders, # from `seg_dataloaders`
     "The learner of a probe: `seg_learner` without checkpoints or metrics, with the probe's head and optimiser changes."
     learn = seg_learner(dls, checkpoint=None, metrics=[], seed=seed, **learner_kwargs)
     if zero_head: zero_last_conv(learn.model)
-    if adam is not None: learn.opt_func = partial(Adam, **adam)
+    if adam is not None:   # `seg_learner` has built its optimiser already (unfreezing does): build it again with the options
+        learn.opt_func = partial(Adam, **adam)
+        learn.create_opt()
     return learn
 
 def collapse_probe(dls:DataLoaders, # from `seg_dataloaders`

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
 from .core import atomic_write_bytes, atomic_write_text
-from .experiments import (DATASETS, METRICS, RunConfig, run_grid, find_records, load_records, results_table,
-                                   markdown_table, table_caption, parse_shard, output_file)
+from .records import find_records, load_records
+from .experiments import DATASETS, RunConfig, run_grid, parse_shard, output_file
+from .tables import METRICS, results_table, markdown_table, table_caption
 from .commands import subcommand, add_config_options, add_output_options, config_from_args, comma_list, report_grid
 
 # %% auto #0

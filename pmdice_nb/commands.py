@@ -101,7 +101,7 @@ def report_grid(status:dict, # `run_grid`'s
           f"{len(status.get('busy', []))} being run by other processes, {len(status.get('failed', []))} failed, in {runs_dir}")
     for p in status.get('failed', []): print(f"failed (training diverged; a rerun retries it): {p}", file=sys.stderr)
     if status.get('busy'):
-        from pmdice_nb.experiments import describe_lock
+        from pmdice_nb.records import describe_lock
         for p in status['busy']: print(f"busy: {describe_lock(p)}", file=sys.stderr)
     return 1 if status.get('failed') else 0
 
@@ -126,7 +126,8 @@ def train_options(p):
 
 def train(args) -> int:
     "`pmdice train`: one run, its record written; exit status 1 when it diverged."
-    from pmdice_nb.experiments import RunConfig, run_one, run_path, run_status, claim_run, lock_path, check_run_dirs
+    from pmdice_nb.records import run_path, claim_run, lock_path
+    from pmdice_nb.experiments import RunConfig, run_one, run_status, check_run_dirs
     cfg = RunConfig(**config_from_args(args))
     path = run_path(args.runs_dir, cfg)
     if run_status(args.runs_dir, cfg) == 'done' and not args.force:
@@ -171,7 +172,7 @@ def table_options(p):
 
 def table(args) -> int:
     "`pmdice table`: the tables of a folder of records, written and printed."
-    from pmdice_nb.experiments import write_tables
+    from pmdice_nb.tables import write_tables
     paths = write_tables(args.runs_dir, args.out, args.digits, skip_bad=args.skip_bad)
     for p in paths:
         if p.suffix == '.md': print(p.read_text())
@@ -185,7 +186,7 @@ def demo_options(p):
 
 def demo(args) -> int:
     "`pmdice demo`: the CPU demo, its table printed."
-    from pmdice_nb.experiments import run_demo
+    from pmdice_nb.tables import run_demo
     print(run_demo(args.runs_dir, fresh=args.fresh, threads=args.threads))
     return 0
 

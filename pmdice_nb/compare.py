@@ -12,7 +12,8 @@ from scipy import stats
 from .losses import PAPER_LOSSES
 from .core import repo_root, atomic_write_text
 from .metrics import case_metrics, summarize_cases, nsd_key
-from .experiments import results_table, load_records
+from .records import load_records
+from .tables import results_table
 from .studies import get_study, study_records, study_configs, results_dir, pool_folds
 from .records import predictions_path, load_predictions
 from .metrics import METRIC_TABLE

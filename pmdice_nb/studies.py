@@ -391,7 +391,8 @@ def run_study(study:str|Study, # a preset name or a `Study`
              ) -> dict:
     "Run what is missing of `study`, time-boxed; returns run paths by 'done', 'failed', 'skipped', 'busy', 'left'."
     import torch
-    from pmdice_nb.experiments import run_grid, run_path, run_status, read_record, shard_configs, SavePredictions
+    from pmdice_nb.records import run_path, read_record
+    from pmdice_nb.experiments import run_grid, run_status, shard_configs, SavePredictions
     study = get_study(study)
     runs_dir = Path(runs_dir) if runs_dir is not None else results_dir(study)
     if grids is not None:
@@ -428,7 +429,7 @@ def auto_threads(max_threads:int=4) -> int:
 
 def _expected_seconds(runs_dir:Path, study:Study|None=None) -> float:
     "The median wall time of the runs finished under `runs_dir`; with none, `study.run_minutes` (else 0)."
-    from pmdice_nb.experiments import load_records
+    from pmdice_nb.records import load_records
     times = [r.get('wall_time_s') for r in load_records(runs_dir, skip_bad=True)] if Path(runs_dir).is_dir() else []
     times = [t for t in times if isinstance(t, (int, float))]
     if times: return float(np.median(times))
@@ -466,7 +467,7 @@ def study_records(study:str|Study, # a preset name or a `Study`
                   runs_dir:str|Path|None=None, # where its records are; None: `results_dir(study)`
                  ) -> list[dict]:
     "The finished records of `study` (folds pooled per loss and seed when the study has folds)."
-    from pmdice_nb.experiments import load_records
+    from pmdice_nb.records import load_records
     study = get_study(study)
     runs_dir = Path(runs_dir) if runs_dir is not None else results_dir(study)
     records = load_records(runs_dir) if runs_dir.is_dir() else []
@@ -477,7 +478,8 @@ def study_table(study:str|Study, # a preset name or a `Study`
                 write:bool=True, # write `table.md` and `table.csv` into `runs_dir`
                ) -> str:
     "The study's results table as markdown (caption included), written next to the records."
-    from pmdice_nb.experiments import results_table, format_table, table_caption, load_records
+    from pmdice_nb.records import load_records
+    from pmdice_nb.tables import results_table, format_table, table_caption
     study = get_study(study)
     runs_dir = Path(runs_dir) if runs_dir is not None else results_dir(study)
     records = study_records(study, runs_dir)
@@ -528,7 +530,7 @@ def _study_command(args) -> int:
     print(f"{study.name}: {len(out['done'])} run(s) done, {len(out['skipped'])} already there, {len(out['busy'])} being run "
           f"by other processes, {len(out['failed'])} failed (a rerun retries them), {len(out['left'])} left for later")
     if out['busy']:
-        from pmdice_nb.experiments import describe_lock
+        from pmdice_nb.records import describe_lock
         for path in out['busy']: print(f"busy: {describe_lock(path)}", file=sys.stderr)
     return 1 if out['failed'] else 0
 

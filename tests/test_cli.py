@@ -266,7 +266,8 @@ def test_missing_dependency_is_one_line(tmp_path, monkeypatch, capsys):
 
 def test_busy_runs_name_their_lock(tmp_path, capsys):
     "A run another process holds is reported with its lock's path, holder and expiry."
-    from pmdice_nb.experiments import RunConfig, lock_path, run_path
+    from pmdice_nb.records import lock_path, run_path
+    from pmdice_nb.experiments import RunConfig
     cfg = RunConfig('synthetic_polyps', 'dice', epochs=1)
     lock = lock_path(tmp_path, cfg); lock.parent.mkdir(parents=True)
     lock.write_text(json.dumps({'pid': os.getpid(), 'host': socket.gethostname(), 'started': '2026-01-01T00:00:00+00:00'}))

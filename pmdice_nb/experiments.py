@@ -19,17 +19,18 @@ from fastai.torch_core import set_seed, rank_distrib
 from fastprogress.fastprogress import progress_bar
 from .core import atomic_write_bytes, git_commit, package_versions, device_name
 from .losses import PAPER_LOSSES, get_loss, canonical_loss_name
-from .learner import seg_dataloaders, seg_learner, fit_poly, evaluate, predict_case, OPTIMIZERS, SCORED_AT
-from .augment import AUGMENT_OPTIONS
+from .augment import AUGMENT_OPTIONS, seg_dataloaders
+from .models import HEADS, imagenet_weights_available
+from .learner import seg_learner, fit_poly, evaluate, predict_case, ARCHS, CHECKPOINTS, PRECISIONS, OPTIMIZERS, SCORED_AT
 from .records import (RECORD_SCHEMA, RecordError, run_path, write_record, read_record, claim_run, _record_loss_name,
                                _SAFE_NAME)
 
 # %% auto #0
-__all__ = ['DATASETS', 'ARCHS', 'HEADS', 'CHECKPOINTS', 'PRECISIONS', 'CHOICES', 'DatasetSetup', 'dataset_setup', 'dataset_class',
-           'paper_loss_kwargs', 'check_choice', 'min_input_size', 'check_input_size', 'check_dataset_kwargs',
-           'RunConfig', 'result_config', 'config_differences', 'run_status', 'is_done', 'DivergenceCheck',
-           'make_dataset', 'run_record', 'run_one', 'grid_configs', 'parse_shard', 'shard_configs', 'writable_dir',
-           'output_file', 'cache_dir_of', 'check_run_dirs', 'run_grid', 'SavePredictions']
+__all__ = ['DATASETS', 'CHOICES', 'DatasetSetup', 'dataset_setup', 'dataset_class', 'paper_loss_kwargs', 'check_choice',
+           'min_input_size', 'check_input_size', 'check_dataset_kwargs', 'RunConfig', 'result_config',
+           'config_differences', 'run_status', 'is_done', 'DivergenceCheck', 'make_dataset', 'run_record', 'run_one',
+           'grid_configs', 'parse_shard', 'shard_configs', 'writable_dir', 'output_file', 'cache_dir_of',
+           'check_run_dirs', 'run_grid', 'SavePredictions']
 
 # %% ../nbs/05_experiments.ipynb #6d903e4b
 @dataclass(frozen=True)
@@ -73,10 +74,6 @@ def paper_loss_kwargs(dataset:str, # a key of `DATASETS`
     return {'pm_dice': {'gamma': list(gamma)}}
 
 # %% ../nbs/05_experiments.ipynb #584dd8f1
-ARCHS = ('resnet34', 'unet')  # the ResNet34 U-Net (fastai) and the plain 4-pooling U-Net
-HEADS = ('full', 'quarter')  # decoder to full resolution, or output at 1/4 scale up-sampled bilinearly (section 3.2)
-CHECKPOINTS = ('last', 'best')  # the model evaluated
-PRECISIONS = ('auto', 'bf16', 'fp16', 'no')  # mixed precision asked for ('auto': bf16 or fp16 on a GPU, none on the CPU)
 CHOICES = {'arch': ARCHS, 'head': HEADS, 'checkpoint': CHECKPOINTS, 'mixed_precision': PRECISIONS, 'opt': OPTIMIZERS,
            'scored_at': SCORED_AT, 'augment': tuple(AUGMENT_OPTIONS)}
 
@@ -257,7 +254,6 @@ def config_differences(a:dict, b:dict) -> list[str]:
 @lru_cache(maxsize=1)
 def _imagenet_available() -> bool:
     "True when the ResNet34 ImageNet weights can be loaded now (asked once per process)."
-    from pmdice_nb.learner import imagenet_weights_available
     return imagenet_weights_available()
 
 def run_status(runs_dir:str|Path, # where records go

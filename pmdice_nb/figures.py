@@ -11,7 +11,7 @@ import numpy as np, torch
 import matplotlib.pyplot as plt
 from .core import atomic_write_bytes, repo_root
 from .experiments import make_dataset
-from .learner import prepare_case
+from .augment import prepare_case
 from .losses import DiceLoss, PMDiceLoss
 from .studies import results_dir, load_predictions, predictions_path, study_configs
 

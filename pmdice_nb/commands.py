@@ -8,6 +8,7 @@ import argparse, dataclasses, importlib, json, sys, warnings
 from pathlib import Path
 from typing import Callable
 from fastcore.docments import docments
+from .records import run_path, claim_run, lock_path, describe_lock   # light: no torch
 # torch warns about fastai's use of torch.jit.script at import; it is noise on a command line
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 
@@ -101,7 +102,6 @@ def report_grid(status:dict, # `run_grid`'s
           f"{len(status.get('busy', []))} being run by other processes, {len(status.get('failed', []))} failed, in {runs_dir}")
     for p in status.get('failed', []): print(f"failed (training diverged; a rerun retries it): {p}", file=sys.stderr)
     if status.get('busy'):
-        from pmdice_nb.records import describe_lock
         for p in status['busy']: print(f"busy: {describe_lock(p)}", file=sys.stderr)
     return 1 if status.get('failed') else 0
 
@@ -126,7 +126,6 @@ def train_options(p):
 
 def train(args) -> int:
     "`pmdice train`: one run, its record written; exit status 1 when it diverged."
-    from pmdice_nb.records import run_path, claim_run, lock_path
     from pmdice_nb.experiments import RunConfig, run_one, run_status, check_run_dirs
     cfg = RunConfig(**config_from_args(args))
     path = run_path(args.runs_dir, cfg)

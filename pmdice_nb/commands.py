@@ -126,6 +126,7 @@ def train_options(p):
 
 def train(args) -> int:
     "`pmdice train`: one run, its record written; exit status 1 when it diverged."
+    from pmdice_nb.metrics import METRIC_TABLE
     from pmdice_nb.experiments import RunConfig, run_one, run_status, check_run_dirs
     cfg = RunConfig(**config_from_args(args))
     path = run_path(args.runs_dir, cfg)
@@ -139,7 +140,7 @@ def train(args) -> int:
     if record['status'] == 'failed':
         print(f"pmdice train: run failed: {record['error']}; recorded in {path} (a rerun retries it)", file=sys.stderr); return 1
     m = record['metrics']
-    print(f"{path}: " + ', '.join(f"{k} {m[k]:.4f}" for k in ('mDice', 'mIoU', 'mNSD', 'mPrec', 'mRec')))
+    print(f"{path}: " + ', '.join(f"{k} {m[k]:.4f}" for k in METRIC_TABLE))
     return 0
 
 # %% ../nbs/06_commands.ipynb #49f298f8

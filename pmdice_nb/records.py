@@ -8,17 +8,23 @@ import contextlib, inspect, json, math, os, re, socket, stat, time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Protocol
 import numpy as np
 from .core import atomic_write_text
 
 # %% auto #0
-__all__ = ['RECORD_SCHEMA', 'LOCK_MAX_AGE', 'run_path', 'write_record', 'RecordError', 'read_record', 'load_record', 'lock_path',
-           'lock_stale', 'describe_lock', 'claim_run', 'RecordSet', 'find_records', 'load_records', 'run_identity',
-           'predictions_path', 'load_predictions']
+__all__ = ['RECORD_SCHEMA', 'LOCK_MAX_AGE', 'RunKey', 'run_path', 'write_record', 'RecordError', 'read_record', 'load_record',
+           'lock_path', 'lock_stale', 'describe_lock', 'claim_run', 'RecordSet', 'find_records', 'load_records',
+           'run_identity', 'predictions_path', 'load_predictions']
 
 # %% ../nbs/05a_records.ipynb #d08755f6
-def run_path(runs_dir:str|Path, cfg:RunConfig) -> Path:
+class RunKey(Protocol):
+    "What places a run's files: its dataset, its name (the loss, and the tag when there is one) and its seed."
+    dataset:str
+    name:str
+    seed:int
+
+def run_path(runs_dir:str|Path, cfg:RunKey) -> Path:
     "The record file of run `cfg` under `runs_dir`."
     return Path(runs_dir) / cfg.dataset / cfg.name / f'seed{cfg.seed}.json'
 
@@ -119,7 +125,7 @@ def load_record(path:str|Path) -> dict|None:
 LOCK_MAX_AGE = 24 * 3600  # seconds after which every lock is stale: a run takes hours, and a dead machine's lock must expire
 _OWNERLESS_LOCK_AGE = 60  # a lock without a readable owner (cut short by a kill, or of another shape) is stale after this
 
-def lock_path(runs_dir:str|Path, cfg:RunConfig) -> Path:
+def lock_path(runs_dir:str|Path, cfg:RunKey) -> Path:
     "The lock file of run `cfg`, next to its record."
     p = run_path(runs_dir, cfg)
     return p.parent / f'.{p.stem}.lock'
@@ -173,7 +179,7 @@ def describe_lock(path:str|Path) -> str:
 # %% ../nbs/05a_records.ipynb #a1948afc
 @contextlib.contextmanager
 def claim_run(runs_dir:str|Path, # where records go
-              cfg:RunConfig, # the run
+              cfg:RunKey, # the run (a `RunConfig`)
              ) -> Iterator[bool]:
     "Hold `cfg`'s lock while the block runs and yield True; yield False (holding nothing) when a live process has it."
     from fastai.torch_core import rank_distrib   # here, not at the top: this module stays free of torch and fastai
@@ -248,7 +254,7 @@ def run_identity(record:dict, # a run record (`read_record`), or one pooled over
             'fold': None if fold is None else tuple(fold), 'seed': record['seed']}
 
 # %% ../nbs/05a_records.ipynb #a69a9194
-def predictions_path(runs_dir:str|Path, cfg:RunConfig) -> Path:
+def predictions_path(runs_dir:str|Path, cfg:RunKey) -> Path:
     "Where the test predictions of run `cfg` go: `<runs_dir>/predictions/<dataset>/<name>/seed<k>.npz`."
     return Path(runs_dir) / 'predictions' / cfg.dataset / cfg.name / f'seed{cfg.seed}.npz'
 

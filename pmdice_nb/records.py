@@ -151,6 +151,7 @@ def _lock_owner(lock:Path) -> tuple[dict|None, float]:
     except (KeyError, TypeError, ValueError): started = st.st_mtime
     return owner, time.time() - started
 
+# %% ../nbs/05a_records.ipynb #c6e1d9d4
 def lock_stale(lock:str|Path, # a lock file, or the record it guards
                max_age:float=LOCK_MAX_AGE, # seconds after which any lock is stale
               ) -> bool:

@@ -364,6 +364,7 @@ def _fresh_folder(path:Path) -> Path:
     path.mkdir(parents=True)
     return path
 
+# %% ../nbs/05b_experiments.ipynb #8fd4a0b9
 def run_record(cfg:RunConfig, ds, split:dict, learn, check:DivergenceCheck, times:dict, progress:bool=False) -> dict:
     "The record of a trained run: its test metrics (`status: 'done'`), or the epoch it diverged (`status: 'failed'`)."
     record = {'schema_version': RECORD_SCHEMA, 'status': 'done', 'dataset': cfg.dataset, 'loss': cfg.loss, 'loss_display': PAPER_LOSSES.get(cfg.loss, cfg.loss),

@@ -15,7 +15,8 @@ from pmdice_nb.data.kvasir import KvasirSEG
 from pmdice_nb.data.acdc import ACDC
 from pmdice_nb.data.msseg import MSLesions
 from pmdice_nb.data.fakes import make_fake_acdc
-from pmdice_nb.learner import seg_dataloaders, seg_learner, fit_poly, evaluate
+from pmdice_nb.augment import seg_dataloaders
+from pmdice_nb.learner import seg_learner, fit_poly, evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / 'data' / 'samples'

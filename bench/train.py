@@ -39,7 +39,8 @@ from fastai.data.core import Pipeline
 from pmdice_nb.core import atomic_write_json, atomic_write_text, device_name, package_versions, git_commit
 from pmdice_nb.data.core import Case
 from pmdice_nb.data.synthetic import SyntheticPolyps
-from pmdice_nb.learner import seg_dataloaders, seg_learner, fit_poly, evaluate
+from pmdice_nb.augment import seg_dataloaders
+from pmdice_nb.learner import seg_learner, fit_poly, evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 PHASES = ('data', 'aug', 'fwd', 'loss', 'bwd', 'opt')

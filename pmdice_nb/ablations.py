@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
 from .core import atomic_write_bytes, atomic_write_text
-from .experiments import (DATASETS, METRICS, RunConfig, run_grid, find_records, load_records, results_table,
-                                   markdown_table, table_caption, parse_shard, output_file)
+from .records import find_records, load_records, run_identity
+from .experiments import DATASETS, RunConfig, run_grid, parse_shard, output_file
+from .tables import METRICS, results_table, markdown_table, table_caption
 from .commands import subcommand, add_config_options, add_output_options, config_from_args, comma_list, report_grid
 
 # %% auto #0
@@ -97,9 +98,9 @@ def ablation_configs(figure:int, # the paper's figure: 3 or 4
 
 # %% ../nbs/10_paper.ablations.ipynb #5b7b07cf
 def _record_value(record:dict, ablation:Ablation) -> float:
-    "The varied γ of a run record, checked against its tag."
+    "The varied γ of a run record (`run_identity`: PM Dice's default filled in), checked against its tag."
     where = f"record {record['dataset']}/{record.get('name', record['loss'])}/seed{record['seed']}"
-    gamma = record['config'].get('loss_kwargs', {}).get('pm_dice', {}).get('gamma', 1.)
+    gamma = run_identity(record)['loss_kwargs']['pm_dice']['gamma']
     gamma = [float(g) for g in gamma] if isinstance(gamma, (list, tuple)) else [float(gamma)]
     if ablation.parameter == 'gamma':
         if len(set(gamma)) != 1: raise ValueError(f"{where} has γ per class {gamma}, not one γ for every class")

@@ -8,6 +8,7 @@ import argparse, dataclasses, importlib, json, sys, warnings
 from pathlib import Path
 from typing import Callable
 from fastcore.docments import docments
+from .records import run_path, claim_run, lock_path, describe_lock   # light: no torch
 # torch warns about fastai's use of torch.jit.script at import; it is noise on a command line
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 
@@ -101,7 +102,6 @@ def report_grid(status:dict, # `run_grid`'s
           f"{len(status.get('busy', []))} being run by other processes, {len(status.get('failed', []))} failed, in {runs_dir}")
     for p in status.get('failed', []): print(f"failed (training diverged; a rerun retries it): {p}", file=sys.stderr)
     if status.get('busy'):
-        from pmdice_nb.experiments import describe_lock
         for p in status['busy']: print(f"busy: {describe_lock(p)}", file=sys.stderr)
     return 1 if status.get('failed') else 0
 
@@ -126,7 +126,8 @@ def train_options(p):
 
 def train(args) -> int:
     "`pmdice train`: one run, its record written; exit status 1 when it diverged."
-    from pmdice_nb.experiments import RunConfig, run_one, run_path, run_status, claim_run, lock_path, check_run_dirs
+    from pmdice_nb.metrics import METRIC_TABLE
+    from pmdice_nb.experiments import RunConfig, run_one, run_status, check_run_dirs
     cfg = RunConfig(**config_from_args(args))
     path = run_path(args.runs_dir, cfg)
     if run_status(args.runs_dir, cfg) == 'done' and not args.force:
@@ -139,7 +140,7 @@ def train(args) -> int:
     if record['status'] == 'failed':
         print(f"pmdice train: run failed: {record['error']}; recorded in {path} (a rerun retries it)", file=sys.stderr); return 1
     m = record['metrics']
-    print(f"{path}: " + ', '.join(f"{k} {m[k]:.4f}" for k in ('mDice', 'mIoU', 'mNSD', 'mPrec', 'mRec')))
+    print(f"{path}: " + ', '.join(f"{k} {m[k]:.4f}" for k in METRIC_TABLE))
     return 0
 
 # %% ../nbs/06_commands.ipynb #49f298f8
@@ -171,7 +172,7 @@ def table_options(p):
 
 def table(args) -> int:
     "`pmdice table`: the tables of a folder of records, written and printed."
-    from pmdice_nb.experiments import write_tables
+    from pmdice_nb.tables import write_tables
     paths = write_tables(args.runs_dir, args.out, args.digits, skip_bad=args.skip_bad)
     for p in paths:
         if p.suffix == '.md': print(p.read_text())
@@ -185,7 +186,7 @@ def demo_options(p):
 
 def demo(args) -> int:
     "`pmdice demo`: the CPU demo, its table printed."
-    from pmdice_nb.experiments import run_demo
+    from pmdice_nb.tables import run_demo
     print(run_demo(args.runs_dir, fresh=args.fresh, threads=args.threads))
     return 0
 

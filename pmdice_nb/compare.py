@@ -11,11 +11,10 @@ import numpy as np, pandas as pd
 from scipy import stats
 from .losses import PAPER_LOSSES
 from .core import repo_root, atomic_write_text
-from .metrics import case_metrics, summarize_cases, nsd_key
-from .experiments import results_table, load_records
-from .studies import get_study, study_records, study_configs, results_dir, pool_folds
-from .records import predictions_path, load_predictions
-from .metrics import METRIC_TABLE
+from .metrics import case_metrics, summarize_cases, nsd_key, METRIC_TABLE
+from .records import load_records, predictions_path, load_predictions
+from .tables import results_table
+from .studies import get_study, study_records, study_configs, results_dir
 
 # %% auto #0
 __all__ = ['PAPER_TABLES', 'CLAIMS', 'MDE_FACTOR', 'REPRODUCTION_STUDIES', 'parse_paper_tables', 'published_path',

@@ -11,14 +11,15 @@ import numpy as np, torch
 import matplotlib.pyplot as plt
 from .core import atomic_write_bytes, repo_root
 from .experiments import make_dataset
-from .learner import prepare_case
+from .augment import prepare_case
 from .losses import DiceLoss, PMDiceLoss
-from .studies import results_dir, load_predictions, predictions_path, study_configs
+from .records import load_predictions, predictions_path
+from .studies import results_dir, study_configs
 
 # %% auto #0
 __all__ = ['FIGURES_DIR', 'pm_dice_losses', 'modulating_map', 'plot_figure2', 'pick_figure2_case', 'error_overlay',
            'quantile_cases', 'dice_per_case', 'figure_data', 'save_figure_data', 'load_figure_data', 'plot_figure5',
-           'make_figure_files']
+           'figure5_runs', 'make_figure_files']
 
 # %% ../nbs/14_paper.figures.ipynb #0741534f
 def pm_dice_losses(probs:np.ndarray, # softmax probabilities (C, H, W) or (C, D, H, W)
@@ -186,25 +187,29 @@ def plot_figure5(data:dict, # `load_figure_data` output
 # %% ../nbs/14_paper.figures.ipynb #f6ba3482
 FIGURES_DIR = 'nbs/results/figures'
 
+def figure5_runs(study:str, # a study name
+                 seed:int=0, # which seed's runs
+                ) -> list[tuple]:
+    "The (Dice, PM Dice) pairs of `study`'s runs of `seed` that Figure 5 compares: one per fold (`dataset_kwargs.test_ids`)."
+    configs = [c for c in study_configs(study) if c.seed == seed and c.loss in ('dice', 'pm_dice')]
+    folds = sorted({tuple(c.dataset_kwargs.get('test_ids') or ()) for c in configs})
+    of = lambda loss, fold: next(c for c in configs if c.loss == loss and tuple(c.dataset_kwargs.get('test_ids') or ()) == fold)
+    return [(of('dice', f), of('pm_dice', f)) for f in folds]
+
 def make_figure_files(out_dir:str|Path|None=None, # where the .npz go; None: the repository's nbs/results/figures
                       seed:int=0, # which seed's runs
                      ) -> list[Path]:
     "Figure 2 (Kvasir) and Figure 5 (each CPU study with Dice and PM Dice runs) data files, from the kept predictions; a figure whose runs' predictions are not on disk keeps its committed file."
     out_dir = Path(out_dir) if out_dir is not None else repo_root() / FIGURES_DIR
     written = []
-    for study, losses in (('kvasir_cpu', ('dice', 'pm_dice')), ('acdc_cpu', ('dice', 'pm_dice')), ('ms_cpu', None)):
-        configs = {c.name: c for c in study_configs(study) if c.seed == seed}
-        if losses is None:   # MS: one fold per patient; take the fold of each test patient
-            folds = sorted({c.name.split('-', 1)[1] for c in configs.values() if '-' in c.name})
-            pairs = [(f'dice-{f}', f'pm_dice-{f}') for f in folds]
-        else: pairs = [losses]
-        for a, b in pairs:
-            pa, pb = (predictions_path(results_dir(study), configs[x]) for x in (a, b))
+    for study in ('kvasir_cpu', 'acdc_cpu', 'ms_cpu'):
+        for a, b in figure5_runs(study, seed):
+            pa, pb = (predictions_path(results_dir(study), x) for x in (a, b))
             if not (pa.is_file() and pb.is_file()): continue
             scores = dice_per_case(load_predictions(pa))
             ids = quantile_cases(scores) if len(scores) >= 3 else sorted(scores)
-            data = figure_data(study, (a, b), ids, seed)
-            name = f'fig5_{study}' + (f'_{a.split("-", 1)[1]}' if '-' in a else '')
+            data = figure_data(study, (a.name, b.name), ids, seed)
+            name = f'fig5_{study}' + (f'_{a.tag}' if a.tag else '')
             written.append(save_figure_data(data, out_dir / f'{name}.npz'))
     written += _figure2_file(out_dir, seed)
     return written

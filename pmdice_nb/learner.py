@@ -32,13 +32,26 @@ from fastprogress.fastprogress import progress_bar
 from torchvision.models import resnet34
 from .losses import get_loss
 from .metrics import case_metrics, summarize_cases, seg_metrics
-from .augment import *   # data loaders and augmentation (04a); importable from here as before the split
-from .models import *    # the U-Nets (04b)
+from .augment import prepare_case, SegImage
+from .models import HEADS, UNet, quarter_scale_head, imagenet_weights_available
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'NORMALIZE', 'SCORED_AT', 'optimizer', 'CPUBFloat16', 'seg_learner', 'compile_model', 'Checkpoints',
-           'load_weights', 'PolyLR', 'GatherMetrics', 'distributed', 'fit_poly', 'training_log', 'predict_case',
-           'evaluate_cases', 'predict_original', 'evaluate']
+__all__ = ['ARCHS', 'CHECKPOINTS', 'PRECISIONS', 'OPTIMIZERS', 'NORMALIZE', 'SCORED_AT', 'optimizer', 'CPUBFloat16',
+           'seg_learner', 'compile_model', 'Checkpoints', 'load_weights', 'PolyLR', 'GatherMetrics', 'distributed',
+           'fit_poly', 'training_log', 'predict_case', 'evaluate_cases', 'predict_original', 'evaluate']
+
+# %% ../nbs/04c_learner.ipynb #9cbdb1c1
+ARCHS = ('resnet34', 'unet')  # the ResNet34 U-Net (fastai) and the plain 4-pooling U-Net (section 3.2)
+CHECKPOINTS = ('last', 'best')  # the model kept after fit, and evaluated
+PRECISIONS = ('auto', 'bf16', 'fp16', 'no')  # mixed precision asked for ('auto': bf16 or fp16 on a GPU, none on the CPU)
+
+def _one_of(name:str, # the option, for the message
+            value, # the value given
+            choices:tuple, # the values allowed
+           ):
+    "`value` when it is one of `choices`; a `ValueError` naming the option, the value and the choices otherwise."
+    if value not in choices: raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
 
 # %% ../nbs/04c_learner.ipynb #ffb9871d
 OPTIMIZERS = ('adam', 'adamw')  # fastai's Adam (the pipeline's default), torch's AdamW
@@ -47,7 +60,7 @@ def optimizer(name:str='adam', # one of `OPTIMIZERS`
               device=None, # where the model trains; AdamW is fused on a GPU (same maths, fewer kernels)
              ):
     "The fastai `opt_func` of `name`: fastai's `Adam`, or `torch.optim.AdamW` (torch's defaults: β 0.9/0.999, ε 1e-8)."
-    if name not in OPTIMIZERS: raise ValueError(f"opt must be one of {', '.join(map(repr, OPTIMIZERS))}, got {name!r}")
+    _one_of('opt', name, OPTIMIZERS)
     if name == 'adam': return Adam
     fused = device is not None and torch.device(device).type == 'cuda'
     return partial(OptimWrapper, opt=partial(torch.optim.AdamW, fused=True) if fused else torch.optim.AdamW)
@@ -98,9 +111,7 @@ def seg_learner(dls:DataLoaders, # from `seg_dataloaders`
                 normalize:str|None=None, # 'imagenet': ImageNet mean/std on every batch also without pretrained weights (fastai adds them only with); None: as fastai
                ) -> Learner:
     "A fastai `Learner` set up as in section 3.2 of the paper."
-    if arch not in ('resnet34', 'unet'): raise ValueError(f"arch must be 'resnet34' or 'unet', got {arch!r}")
-    if head not in ('full', 'quarter'): raise ValueError(f"head must be 'full' or 'quarter', got {head!r}")
-    if mixed_precision not in ('auto', 'bf16', 'fp16', 'no'): raise ValueError(f"mixed_precision must be 'auto', 'bf16', 'fp16' or 'no', got {mixed_precision!r}")
+    _one_of('arch', arch, ARCHS); _one_of('head', head, HEADS); _one_of('mixed_precision', mixed_precision, PRECISIONS)
     n_classes = ifnone(n_classes, getattr(dls, 'c', None))
     if not n_classes or n_classes < 2: raise ValueError(f"n_classes must be >= 2, got {n_classes!r}")
     loss_func = get_loss(loss, **(loss_kwargs or {})) if isinstance(loss, str) else loss
@@ -160,7 +171,7 @@ class Checkpoints(TrackerCallback):
                  use:str='last', # model kept after fit: 'last' or 'best'
                  comp=None, # np.less / np.greater; None: less for losses, greater for metrics
                 ):
-        if use not in ('last', 'best'): raise ValueError(f"use must be 'last' or 'best', got {use!r}")
+        _one_of('use', use, CHECKPOINTS)
         super().__init__(monitor=monitor, comp=comp)
         self.use, self.best_epoch = use, None
     def after_epoch(self):

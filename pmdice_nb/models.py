@@ -13,7 +13,7 @@ import os, socket
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['UNet', 'BilinearToInput', 'quarter_scale_head', 'imagenet_weights_available']
+__all__ = ['HEADS', 'UNet', 'BilinearToInput', 'quarter_scale_head', 'imagenet_weights_available']
 
 # %% ../nbs/04b_models.ipynb #fdb310c2
 def _double_conv(n_in:int, n_out:int) -> nn.Sequential:
@@ -21,6 +21,8 @@ def _double_conv(n_in:int, n_out:int) -> nn.Sequential:
                          nn.Conv2d(n_out, n_out, 3, padding=1, bias=False), nn.BatchNorm2d(n_out), nn.ReLU(inplace=True))
 
 # %% ../nbs/04b_models.ipynb #2ee1de86
+HEADS = ('full', 'quarter')  # decoder to full resolution, or output at 1/4 scale up-sampled bilinearly (section 3.2)
+
 class UNet(nn.Module):
     "Ronneberger et al.'s (2015) U-Net with `depth` max-poolings, padded convolutions and batch norm."
     def __init__(self, n_in:int=1, # input channels
@@ -30,7 +32,7 @@ class UNet(nn.Module):
                  head:str='full', # 'full': decode to full resolution; 'quarter': stop at 1/4, up-sample bilinearly
                 ):
         super().__init__()
-        if head not in ('full', 'quarter'): raise ValueError(f"head must be 'full' or 'quarter', got {head!r}")
+        if head not in HEADS: raise ValueError(f"head must be one of {', '.join(map(repr, HEADS))}, got {head!r}")
         if depth < (2 if head == 'quarter' else 1): raise ValueError(f"depth {depth!r} too small for head={head!r}")
         if min(n_in, n_out, features) < 1: raise ValueError(f"n_in, n_out and features must be >= 1, got {(n_in, n_out, features)}")
         widths = [features * 2**i for i in range(depth + 1)]

@@ -5,13 +5,13 @@
 # %% ../nbs/07_studies.ipynb #2b96d3b7
 from __future__ import annotations
 import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
-import dataclasses, io, json, os, re, sys, time
+import dataclasses, io, json, os, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 import numpy as np
 from .core import PAPER_LOSSES, repo_root, atomic_write_text
-from .records import predictions_path, load_predictions
+from .records import predictions_path, run_path, read_record, load_records, describe_lock, run_identity
 from .commands import comma_list, threads_option, subcommand
 # torch, fastai and the experiment modules are imported inside the functions that train or read runs (all lower
 # modules): the presets alone load in a fraction of a second, so `pmdice study list` imports neither torch nor fastai
@@ -398,7 +398,7 @@ def run_study(study:str|Study, # a preset name or a `Study`
              ) -> dict:
     "Run what is missing of `study`, time-boxed; returns run paths by 'done', 'failed', 'skipped', 'busy', 'left'."
     import torch
-    from pmdice_nb.experiments import run_grid, run_path, run_status, read_record, shard_configs, SavePredictions
+    from pmdice_nb.experiments import run_grid, run_status, shard_configs, SavePredictions
     study = get_study(study)
     runs_dir = Path(runs_dir) if runs_dir is not None else results_dir(study)
     if grids is not None:
@@ -435,29 +435,32 @@ def auto_threads(max_threads:int=4) -> int:
 
 def _expected_seconds(runs_dir:Path, study:Study|None=None) -> float:
     "The median wall time of the runs finished under `runs_dir`; with none, `study.run_minutes` (else 0)."
-    from pmdice_nb.experiments import load_records
     times = [r.get('wall_time_s') for r in load_records(runs_dir, skip_bad=True)] if Path(runs_dir).is_dir() else []
     times = [t for t in times if isinstance(t, (int, float))]
     if times: return float(np.median(times))
     return 60. * study.run_minutes if study is not None and study.run_minutes else 0.
 
 # %% ../nbs/07_studies.ipynb #2943d6a1
-def pool_folds(records:Sequence[dict], # finished records whose names end in '-fold=<ids>'
+def _without_fold(text:str, fold:tuple|None) -> str:
+    "A run's name or tag without the part `study_configs` adds for its fold (`run_identity(record)['fold']`)."
+    return text if fold is None else text.removesuffix(_fold_tag(fold)).removesuffix('-')
+
+def pool_folds(records:Sequence[dict], # finished records of a study with folds (`dataset_kwargs.test_ids`)
                classes:Sequence[str], # class names, background first
               ) -> list[dict]:
-    "One record per (loss, seed) with the per-case scores of all its folds and their `summarize_cases` metrics."
-    from pmdice_nb.metrics import summarize_cases
+    "One record per run but its fold (`run_identity`) with the per-case scores of all its folds and their `summarize_cases` metrics."
+    from pmdice_nb.metrics import summarize_cases   # here, not at the top: `pmdice study list` imports no torch
     groups = {}
     for r in records:
-        name = r.get('name', r['loss'])
-        base = name.split('-fold=')[0]
-        groups.setdefault((base, r['seed']), []).append(r)
+        who = run_identity(r)
+        rest = json.dumps({k: v for k, v in who.items() if k != 'fold'}, sort_keys=True)
+        groups.setdefault((_without_fold(r.get('name', r['loss']), who['fold']), who['seed'], rest), []).append(r)
     out = []
-    for (base, seed), rs in sorted(groups.items()):
+    for (base, seed, _), rs in sorted(groups.items()):
         ids = [c['id'] for r in rs for c in r['per_case']]
         if len(ids) != len(set(ids)): raise ValueError(f"{base} seed {seed}: a test case appears in two folds")
         per_case = [c for r in rs for c in r['per_case']]
-        config = {**rs[0]['config'], 'tag': re.sub(r'-?fold=[^-]*$', '', str(rs[0]['config'].get('tag', '')))}
+        config = {**rs[0]['config'], 'tag': _without_fold(str(rs[0]['config'].get('tag', '')), run_identity(rs[0])['fold'])}
         config['dataset_kwargs'] = {k: v for k, v in config.get('dataset_kwargs', {}).items() if k != 'test_ids'}
         out.append({**rs[0], 'name': base, 'seed': seed, 'per_case': per_case, 'config': config,
                     'folds': [r.get('name') for r in rs], 'metrics': summarize_cases(per_case, list(classes))})
@@ -473,7 +476,6 @@ def study_records(study:str|Study, # a preset name or a `Study`
                   runs_dir:str|Path|None=None, # where its records are; None: `results_dir(study)`
                  ) -> list[dict]:
     "The finished records of `study` (folds pooled per loss and seed when the study has folds)."
-    from pmdice_nb.experiments import load_records
     study = get_study(study)
     runs_dir = Path(runs_dir) if runs_dir is not None else results_dir(study)
     records = load_records(runs_dir) if runs_dir.is_dir() else []
@@ -484,7 +486,7 @@ def study_table(study:str|Study, # a preset name or a `Study`
                 write:bool=True, # write `table.md` and `table.csv` into `runs_dir`
                ) -> str:
     "The study's results table as markdown (caption included), written next to the records."
-    from pmdice_nb.experiments import results_table, format_table, table_caption, load_records
+    from pmdice_nb.tables import results_table, format_table, table_caption
     study = get_study(study)
     runs_dir = Path(runs_dir) if runs_dir is not None else results_dir(study)
     records = study_records(study, runs_dir)
@@ -535,7 +537,6 @@ def _study_command(args) -> int:
     print(f"{study.name}: {len(out['done'])} run(s) done, {len(out['skipped'])} already there, {len(out['busy'])} being run "
           f"by other processes, {len(out['failed'])} failed (a rerun retries them), {len(out['left'])} left for later")
     if out['busy']:
-        from pmdice_nb.experiments import describe_lock
         for path in out['busy']: print(f"busy: {describe_lock(path)}", file=sys.stderr)
     return 1 if out['failed'] else 0
 

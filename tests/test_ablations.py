@@ -7,7 +7,8 @@ import pytest
 
 from pmdice_nb.ablations import (ABLATIONS, get_ablation, ablation_configs, ablation_records, ablation_table,
                                  format_ablation, plot_ablation, write_ablation, run_ablation)
-from pmdice_nb.experiments import RunConfig, load_records, run_path
+from pmdice_nb.records import load_records, run_path
+from pmdice_nb.experiments import RunConfig
 from pmdice_nb.cli import main
 
 TINY = dict(arch='unet', features=4, epochs=1, bs=4, size=(32, 32), crop=False, lr=3e-3,
@@ -178,7 +179,7 @@ def test_console_script_reports_bad_figure(tmp_path):
 
 @pytest.mark.parametrize('dataset', ['x/../../../escaped_table', 'a.b/../../../../escaped'])
 def test_write_ablation_stays_in_its_folder(tmp_path, dataset):
-    from pmdice_nb.experiments import RecordError
+    from pmdice_nb.records import RecordError
     runs, out = tmp_path / 'a' / 'b' / 'c' / 'runs', tmp_path / 'a' / 'b' / 'c' / 'out'
     good = _record(3, 1, 0, .6, .6, .6, dataset='msseg2016')
     bad = _record(3, 2, 0, .6, .6, .6, dataset=dataset)

@@ -1,5 +1,5 @@
 "The `pmdice` command line: environment errors end in one line and exit status 2; bad values name their option; Ctrl-C ends in one line and exit status 130; loss names, failed runs and unreadable records at the command line; the CLI's shape (options from `RunConfig`, no import of later notebooks, nothing heavy imported for `pmdice -h`)."
-import ast, json, os, socket, subprocess, sys
+import ast, json, os, re, socket, subprocess, sys
 from pathlib import Path
 import pytest
 
@@ -202,8 +202,27 @@ def test_import_graph_has_no_cycles():
     graph = import_graph(ROOT / 'pmdice_nb')
     assert graph['pmdice_nb.cli'] and 'pmdice_nb.studies' in graph['pmdice_nb.cli']   # the strings are read
     assert 'pmdice_nb.data.kvasir' in graph['pmdice_nb.experiments']
-    assert cycles(graph) == [], cycles(graph)
+    found = cycles(graph)
+    assert not found, 'import cycles (a module imports, at the top, in a function or by name, one that imports it back): ' + \
+        '; '.join(' → '.join(c) for c in found)
     assert cycles({'a': ['b'], 'b': ['c'], 'c': ['a']}) == [['a', 'b', 'c', 'a']]
+
+
+def notebook_of(package:Path) -> dict:
+    "Module → the notebook it is exported from (its number is its floor), read from the module's header."
+    out = {}
+    for p in package.rglob('*.py'):
+        m = re.search(r'File to edit: (?:\.\./)+nbs/(\S+)\.ipynb', p.read_text())
+        if m: out['.'.join(p.relative_to(package.parent).with_suffix('').parts).removesuffix('.__init__')] = m.group(1)
+    return out
+
+
+def test_modules_import_only_earlier_notebooks():
+    "The layers follow the reading order: a module imports (anywhere, or by name) only modules of notebooks numbered before its own."
+    graph, nb = import_graph(ROOT / 'pmdice_nb'), notebook_of(ROOT / 'pmdice_nb')
+    assert nb['pmdice_nb.records'] < nb['pmdice_nb.experiments'] < nb['pmdice_nb.tables']
+    upward = [f"{a} ({nb[a]}) imports {b} ({nb[b]})" for a, bs in graph.items() for b in bs if a in nb and b in nb and nb[b] >= nb[a]]
+    assert upward == [], upward
 
 
 def test_every_run_option_comes_from_runconfig(capsys):
@@ -266,7 +285,8 @@ def test_missing_dependency_is_one_line(tmp_path, monkeypatch, capsys):
 
 def test_busy_runs_name_their_lock(tmp_path, capsys):
     "A run another process holds is reported with its lock's path, holder and expiry."
-    from pmdice_nb.experiments import RunConfig, lock_path, run_path
+    from pmdice_nb.records import lock_path, run_path
+    from pmdice_nb.experiments import RunConfig
     cfg = RunConfig('synthetic_polyps', 'dice', epochs=1)
     lock = lock_path(tmp_path, cfg); lock.parent.mkdir(parents=True)
     lock.write_text(json.dumps({'pid': os.getpid(), 'host': socket.gethostname(), 'started': '2026-01-01T00:00:00+00:00'}))

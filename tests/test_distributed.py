@@ -20,7 +20,8 @@ def ddp_main(out:Path):
     from fastai.callback.core import Callback
     from fastai.torch_core import rank_distrib, num_distrib
     from pmdice_nb.data.synthetic import SyntheticPolyps
-    from pmdice_nb.learner import seg_dataloaders, seg_learner, fit_poly
+    from pmdice_nb.augment import seg_dataloaders
+    from pmdice_nb.learner import seg_learner, fit_poly
     torch.set_num_threads(1)
     class CountTraining(Callback):
         def before_fit(self): self.items = 0

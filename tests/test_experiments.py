@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from pmdice_nb.losses import PAPER_LOSSES
-from pmdice_nb.experiments import (RunConfig, DATASETS, grid_configs, shard_configs, parse_shard, run_grid, run_one,
-                                   run_path, is_done, load_records, results_table, format_table, rank_marks,
-                                   write_tables)
+from pmdice_nb.records import run_path, load_records
+from pmdice_nb.experiments import (RunConfig, DATASETS, grid_configs, shard_configs, parse_shard, run_grid, run_one, is_done)
+from pmdice_nb.tables import results_table, format_table, rank_marks, write_tables
 from pmdice_nb.cli import main
 from pmdice_nb.data.fakes import make_fake_acdc, make_fake_msseg2016
 
@@ -447,7 +447,7 @@ def test_two_grids_on_one_folder_share_the_work(tmp_path):
 
 import errno, threading, time
 from datetime import datetime, timedelta, timezone
-from pmdice_nb.experiments import find_records, read_record, RecordError, claim_run, lock_path
+from pmdice_nb.records import find_records, read_record, RecordError, claim_run, lock_path
 
 RESULTS = ROOT / 'nbs' / 'results'
 
@@ -499,7 +499,7 @@ def test_every_committed_record_reads():
 
 
 def test_schema_version_is_written_and_a_newer_one_refused(tmp_path):
-    from pmdice_nb.experiments import RECORD_SCHEMA
+    from pmdice_nb.records import RECORD_SCHEMA
     rec = _record('ce', 0, 0.8)
     assert read_record(_write(tmp_path / 'kvasir' / 'ce' / 'seed0.json', rec))['status'] == 'done'  # no version: 1
     rec['schema_version'], rec['scored_at'] = RECORD_SCHEMA, 'original'  # unknown extra fields are fine
@@ -621,14 +621,14 @@ def _started(age_s): return (datetime.now(timezone.utc) - timedelta(seconds=age_
     ({'pid': 1, 'host': 'another-host'}, 25 * 3600, True),                           # else the file's
 ])
 def test_every_lock_grows_stale(tmp_path, owner, age_s, stale):
-    from pmdice_nb.experiments import lock_stale
+    from pmdice_nb.records import lock_stale
     cfg, lock = _lock(tmp_path, owner if isinstance(owner, str) else json.dumps(owner), age_s)
     assert lock_stale(lock) == stale
     with claim_run(tmp_path, cfg) as mine: assert mine == stale
 
 
 def test_a_live_unrelated_process_does_not_hold_a_lock(tmp_path):
-    from pmdice_nb.experiments import lock_stale, describe_lock
+    from pmdice_nb.records import lock_stale, describe_lock
     with claim_run(tmp_path, RunConfig('synthetic_polyps', 'dice', **TINY)) as mine:
         lock = lock_path(tmp_path, RunConfig('synthetic_polyps', 'dice', **TINY))
         me = json.loads(lock.read_text())
@@ -642,7 +642,7 @@ def test_a_live_unrelated_process_does_not_hold_a_lock(tmp_path):
 
 
 def test_a_busy_run_names_its_lock(tmp_path, capsys):
-    from pmdice_nb.experiments import describe_lock
+    from pmdice_nb.records import describe_lock
     cfg, lock = _lock(tmp_path, json.dumps({'pid': os.getpid(), 'host': socket.gethostname(), 'started': _started(0)}))
     status = run_grid([cfg], tmp_path, progress=False)
     assert status['busy'] == [str(run_path(tmp_path, cfg))]
@@ -650,7 +650,7 @@ def test_a_busy_run_names_its_lock(tmp_path, capsys):
 
 
 def test_records_hold_no_machine_paths(tmp_path):
-    from pmdice_nb.experiments import RECORD_SCHEMA
+    from pmdice_nb.records import RECORD_SCHEMA
     from pmdice_nb.data.fakes import make_fake_kvasir
     root = make_fake_kvasir(tmp_path / 'data' / 'kvasir-seg', n=12, split_lists=True)
     cfg = RunConfig('kvasir', 'dice', root=str(root), **{**TINY, 'dataset_kwargs': {'cache_dir': str(tmp_path / 'cache')}})

@@ -7,8 +7,9 @@ import torch
 from fastai.torch_core import TensorMask, set_seed
 
 import pmdice_nb.learner as learner
-from pmdice_nb.learner import (SegImage, ElasticDeform, RandomCropPair, UNet, prepare_case, predict_case, evaluate,
-                               seg_dataloaders, seg_learner, fit_poly, imagenet_weights_available, PolyLR)
+from pmdice_nb.augment import SegImage, ElasticDeform, RandomCropPair, prepare_case, seg_dataloaders
+from pmdice_nb.models import UNet, imagenet_weights_available
+from pmdice_nb.learner import predict_case, evaluate, seg_learner, fit_poly, PolyLR
 from pmdice_nb.data.core import Case
 from pmdice_nb.data.synthetic import SyntheticPolyps, SyntheticCardiac, SyntheticMS
 from pmdice_nb.data.kvasir import KvasirSEG
@@ -167,7 +168,7 @@ def test_predict_export_and_load_learner_on_multichannel_data(tmp_path):
     from fastai.learner import load_learner
     ds = SyntheticMS(n=8, size=32, seed=0)
     split = ds.split(seed=0)
-    dls = learner.seg_dataloaders(ds, split, bs=4, size=(32, 32), crop=False, device='cpu')
+    dls = seg_dataloaders(ds, split, bs=4, size=(32, 32), crop=False, device='cpu')
     learn = learner.seg_learner(dls, arch='unet', features=4, loss='ce+pm_dice', checkpoint=None, path=tmp_path)
     with learn.no_bar(), learn.no_logging(): learner.fit_poly(learn, 1)
     case = ds[split['test'][0]]

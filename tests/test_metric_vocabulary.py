@@ -25,6 +25,13 @@ def test_consumers_in_02_use_it():
     assert not hasattr(metrics, 'NSD_TOLERANCE') and not hasattr(metrics, '_SUMMARY_KEYS')   # no second copy
 
 
+def test_no_module_restates_the_names():
+    "The five names appear once, in `METRIC_TABLE`; every other module reads them from it."
+    from pathlib import Path
+    restated = [f.name for f in Path(metrics.__file__).parent.rglob('*.py') if "'mDice', 'mIoU', 'mNSD'" in f.read_text()]
+    assert restated == [], restated
+
+
 def _kv(d): return KvasirSEG(fakes.make_fake_kvasir(d/'k'), cache_dir=None)
 def _acdc(d): fakes.make_fake_acdc(d/'a', patients=(1, 2, 19)); return ACDC(d/'a', cache_dir=None)
 def _ssl(d): fakes.make_fake_acdc_ssl4mis(d/'s', train=(3, 4), valid=(2,), test=(1,)); return ACDC(d/'s', cache_dir=None)

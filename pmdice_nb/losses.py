@@ -133,6 +133,7 @@ def _per_class(value:tuple, like:torch.Tensor) -> torch.Tensor:
         raise ValueError(f"gamma has {len(value)} values {value} but the logits have C={like.shape[1]} classes")
     return torch.tensor(value, dtype=like.dtype, device=like.device).view(1, -1, 1)
 
+# %% ../nbs/01_losses.ipynb #49c822e6
 class WeightedDiceSums(torch.autograd.Function):
     "Σ m·y·p, Σ m·(y + p²) and Σ y over the last axis with m = w·|y − p|^γ; gradient through `p` only (m and y constant)."
     @staticmethod

@@ -20,7 +20,6 @@ MAX_PAPER_CELL = 8   # lines of a visible code cell in a paper notebook
 MIN_COPY = 4         # normalised lines from which two equal cells count as a copy
 
 ALLOWED_LONG_RUNS = {   # notebook stem: why it still has a run of more than MAX_RUN exported lines
-    '04d_learner.equivalence': 'not split yet',
     '04c_learner': 'split by the module-split work of issue 16 (another branch)',
     '05_experiments': 'split by the module-split work of issue 16 (another branch)',
     '06_commands': 'split by the module-split work of issue 16 (another branch)',

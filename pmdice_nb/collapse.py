@@ -56,7 +56,9 @@ def probe_learner(dls:DataLoaders, # from `seg_dataloaders`
     "The learner of a probe: `seg_learner` without checkpoints or metrics, with the probe's head and optimiser changes."
     learn = seg_learner(dls, checkpoint=None, metrics=[], seed=seed, **learner_kwargs)
     if zero_head: zero_last_conv(learn.model)
-    if adam is not None: learn.opt_func = partial(Adam, **adam)
+    if adam is not None:   # `seg_learner` has built its optimiser already (unfreezing does): build it again with the options
+        learn.opt_func = partial(Adam, **adam)
+        learn.create_opt()
     return learn
 
 def collapse_probe(dls:DataLoaders, # from `seg_dataloaders`
@@ -88,6 +90,7 @@ PROBE_CONDITIONS = {   # name: what changes in PROBE_BASE (collapse_probe option
     'lr 1e-4 (control)': {'lr': 1e-4},
     "fastai's Adam with β2 0.999": {'adam': {'sqr_mom': 0.999}},   # torch AdamW's β2: which of its differences matters
     "fastai's Adam with ε 1e-8": {'adam': {'eps': 1e-8}},          # torch AdamW's ε
+    "fastai's Adam with β2 0.999 and ε 1e-8": {'adam': {'sqr_mom': 0.999, 'eps': 1e-8}},   # both: the same steps as AdamW (but weight decay on norms and biases)
 }
 
 def _slug(name:str) -> str: return re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')

@@ -130,3 +130,22 @@ def test_rule_copies(tmp_path):
     short = _nb(tmp_path/'13_paper.c.ipynb', ('code', 'a\nb\nc'))
     assert copied_cells(short, [short, a]) == []                                                # under MIN_COPY lines
     assert copied_cells(b, [_nb(tmp_path/'x.ipynb', ('code', '#| hide\n' + cell))]) == []       # hidden cells are not compared
+
+def test_rules_catch_broken_copies_of_real_notebooks(tmp_path):
+    "Real notebooks broken on purpose: 01_losses without its tests, 11 with three cells merged, 12 holding a cell of 11."
+    def broken(src:Path, edit) -> Path:
+        nb = json.loads(src.read_text()); edit(nb['cells'])
+        (tmp_path/src.name).write_text(json.dumps(nb)); return tmp_path/src.name
+    def drop_tests(cells): cells[:] = [c for c in cells if c['cell_type'] != 'code' or _is_export(''.join(c['source']))]
+    assert long_runs(NBS/'01_losses.ipynb') == [] and long_runs(broken(NBS/'01_losses.ipynb', drop_tests))
+    visible = lambda cells: [c for c in cells if c['cell_type'] == 'code' and not _is_hidden(''.join(c['source']))]
+    def merge_three(cells):
+        a, b, c = visible(cells)[:3]
+        a['source'] = '\n'.join(''.join(x['source']) for x in (a, b, c))
+    assert long_cells(NBS/'11_paper.table1_kvasir.ipynb') == [] and long_cells(broken(NBS/'11_paper.table1_kvasir.ipynb', merge_three))
+    src11 = ''.join(max(visible(json.loads((NBS/'11_paper.table1_kvasir.ipynb').read_text())['cells']),
+                        key=lambda c: len(_normalised(''.join(c['source']))))['source'])
+    def add_cell(cells): cells.append({'cell_type': 'code', 'metadata': {}, 'outputs': [], 'source': src11})
+    copy = broken(NBS/'12_paper.table2_acdc.ipynb', add_cell)
+    assert copied_cells(NBS/'12_paper.table2_acdc.ipynb', [NBS/'11_paper.table1_kvasir.ipynb']) == []
+    assert copied_cells(copy, [NBS/'11_paper.table1_kvasir.ipynb'])

@@ -1,7 +1,7 @@
 """The notebooks' shape (issue 16 items 6 and 7), read from the .ipynb JSON without running anything.
 
-- The export → test rhythm: no run of exported lines (`#| export`, `#| exporti`, `#| exports` cells, markdown between
-  them included) longer than `MAX_RUN` lines without a code cell that is not exported (a test or an example) between.
+- The export → test rhythm: no run of exported lines (`#| export`, `#| exporti`, `#| exports` cells; markdown cells
+  do not break a run) longer than `MAX_RUN` lines without a code cell that is not exported (a test or an example).
 - Paper notebooks (`nbs/1[0-5]_paper*.ipynb`) hold no analysis code of their own: every visible code cell
   (not `#| hide`, not exported library code, which the rhythm rule covers) is at most `MAX_PAPER_CELL` lines, and
   none is a copy (the same normalised lines, at least `MIN_COPY` of them) of a visible code cell of another notebook.
@@ -40,7 +40,7 @@ def _directives(src:str) -> list[str]: return [l.strip() for l in src.splitlines
 def _is_export(src:str) -> bool: return any(_EXPORT.match(d) for d in _directives(src))
 def _is_hidden(src:str) -> bool: return any(re.match(r'#\|\s*hide\b', d) for d in _directives(src))
 def _is_test(src:str) -> bool:
-    "A code cell that is not exported and runs under nbdev_test's flags or others (`eval: false` cells never run)."
+    "A code cell that is not exported and runs (a test or an example; an `eval: false` cell never runs)."
     return not _is_export(src) and not any(re.match(r'#\|\s*eval:\s*false', d) for d in _directives(src))
 
 def long_runs(path:Path, max_lines:int=MAX_RUN) -> list[tuple]:

@@ -192,6 +192,7 @@ class RunConfig:
     crop:tuple|bool|None = None # training crop (h, w); None: the dataset's; False: none
     augment:str = 'full' # 'full': flip, rotation, zoom, elastic deformation (§3.2); 'flips': flips only; 'none' (True/False: 'full'/'none')
     opt:str = 'adam' # 'adam' (fastai's Adam, §3.2) or 'adamw' (`torch.optim.AdamW`, torch's defaults)
+    warmup:float = 0. # fraction of the steps with a linear lr warm-up from 0 before the poly policy (not in §3.2)
     scored_at:str = 'original' # test scores on each case's stored grid (§3.2) or on the 'input' grid
     dataset_kwargs:dict = field(default_factory=dict) # extra dataset options (synthetic: n, size, ...; real: cache_dir)
     split_seed:int = 0 # seed of the train/test split
@@ -212,6 +213,8 @@ class RunConfig:
         if isinstance(self.augment, bool): self.augment = 'full' if self.augment else 'none'
         for name in CHOICES: check_choice(name, getattr(self, name))
         self.lr = _check_lr(self.lr)
+        if isinstance(self.warmup, bool) or not isinstance(self.warmup, (int, float)) or not 0 <= self.warmup < 1:
+            raise ValueError(f"warmup must be a fraction of the steps in [0, 1), got {self.warmup!r}")
         self.size = _pair(self.size, 'size')
         if self.crop is not False and self.crop is not None: self.crop = _pair(self.crop, 'crop')
         check_input_size(self.size, self.arch, 'size')
@@ -517,12 +520,12 @@ def _build(cfg:RunConfig, work:Path, device, progress:bool):
                         checkpoint=cfg.checkpoint, path=work, seed=cfg.seed)
     return ds, split, learn
 
-def _train(learn, epochs:int, cbs:list|None, progress:bool) -> DivergenceCheck:
+def _train(learn, epochs:int, cbs:list|None, progress:bool, warmup:float=0.) -> DivergenceCheck:
     "Train `learn` with the polynomial policy (quietly unless `progress`); the check says whether it diverged."
     check = DivergenceCheck()
     with contextlib.ExitStack() as quiet:
         if not progress: quiet.enter_context(learn.no_bar()); quiet.enter_context(learn.no_logging())
-        fit_poly(learn, epochs, cbs=[*(cbs or []), check])
+        fit_poly(learn, epochs, cbs=[*(cbs or []), check], warmup=warmup)
     return check
 
 # %% ../nbs/05_experiments.ipynb #f02b6c18
@@ -573,7 +576,7 @@ def run_one(cfg:RunConfig, # the run
     try:
         start = time.time()
         ds, split, learn = _build(cfg, work, device, progress)
-        check = _train(learn, cfg.epochs, cbs, progress)
+        check = _train(learn, cfg.epochs, cbs, progress, cfg.warmup)
         if rank_distrib(): return None
         times = {'train_time_s': round(time.time() - start, 2)}
         record = run_record(cfg, ds, split, learn, check, times, progress)

@@ -9,7 +9,7 @@ import math, random, warnings
 from typing import Sequence
 import numpy as np
 import torch, torch.nn.functional as F
-from fastcore.basics import ifnone
+from fastcore.basics import ifnone, patch
 from fastai.torch_core import TensorImage, TensorMask, default_device, show_image
 from fastai.data.core import TfmdDL, DataLoaders
 from fastai.vision.augment import RandTransform, Transform, aug_transforms
@@ -199,23 +199,6 @@ def _describe(dls, dataset, size, crop, split, fast:bool):
     dls.n_channels, dls.image_size, dls.crop_size, dls.split, dls.fast = dataset.n_channels, size, crop, split, fast
     return dls
 
-def _fast_dataloaders(dataset, split, valid_idx, bs, size, crop, augment, num_workers, device, progress):
-    "`SegDataLoaders` of the fast path: stacked slices (on the GPU when they fit), one fused augmentation."
-    if num_workers: warnings.warn(f"the fast path has no worker processes (num_workers={num_workers} ignored)", stacklevel=3)
-    train = SliceTensors.from_dataset(dataset, split['train'], size, split_idx=0, progress=progress)
-    valid = SliceTensors.from_dataset(dataset, valid_idx, size, split_idx=1, progress=progress)
-    if device.type == 'cuda':
-        free, _ = torch.cuda.mem_get_info(device)
-        if train.nbytes + valid.nbytes < free / 4: train, valid = train.to(device), valid.to(device)
-    last = [ChannelsLast()] if device.type == 'cuda' else []
-    opts = AUGMENT_OPTIONS[augment]
-    fast_opts = {'max_rotate': opts['max_rotate'], 'max_zoom': opts['max_zoom'], 'elastic_p': 0.5 if opts['elastic'] else 0.}
-    aug = [BatchAugment(crop, augment=augment != 'none', **fast_opts)] if (crop or augment != 'none') else []
-    train_dl = FastSegDL(train, bs=bs, shuffle=True, drop_last=len(train) > bs, after_batch=[SliceToFloat()] + aug + last,
-                         num_workers=0, device=device)
-    valid_dl = FastSegDL(valid, bs=bs, shuffle=False, after_batch=[SliceToFloat()] + aug + last, num_workers=0, device=device)
-    return _describe(SegDataLoaders(train_dl, valid_dl, device=device), dataset, size, crop, split, fast=True)
-
 def seg_dataloaders(dataset, # a `pmdice_nb.data.SegDataset`
                     split:dict|None=None, # {'train': [...], 'valid': [...], 'test': [...]} case indices; None: `dataset.split(seed)`
                     bs:int=8, # batch size
@@ -349,28 +332,6 @@ class BatchAugment(RandTransform):
         self.augment, self.max_rotate, self.max_zoom, self.flip, self.p_affine = augment, max_rotate, max_zoom, flip, p_affine
         self.elastic_p, self.elastic_magnitude, self.grid = elastic_p, elastic_magnitude, grid
 
-    def sampling_grid(self, n:int, H:int, W:int, device) -> torch.Tensor:
-        "Random input positions (n, h, w, 2) in `grid_sample`'s coordinates for `n` slices of H×W."
-        h, w = self.crop or (H, W)
-        rand = lambda *s: torch.rand(*s, device=device)
-        top = (rand(n) * (max(H - h, 0) + 1)).floor()
-        left = (rand(n) * (max(W - w, 0) + 1)).floor()
-        centre = torch.stack([left + w / 2, top + h / 2], 1)                       # (n, 2) in input pixels, x first
-        A = torch.eye(2, device=device).repeat(n, 1, 1)
-        if self.augment:
-            angle = (rand(n) * 2 - 1) * math.radians(self.max_rotate) * (rand(n) < self.p_affine)
-            zoom = torch.where(rand(n) < self.p_affine, 1 + rand(n) * (self.max_zoom - 1), torch.ones(n, device=device))
-            sign = torch.where((rand(n) < 0.5) & self.flip, -1., 1.)
-            cos, sin = angle.cos() / zoom, angle.sin() / zoom
-            A = torch.stack([torch.stack([cos * sign, -sin], 1), torch.stack([sin * sign, cos], 1)], 1)
-        p = F.affine_grid(torch.eye(2, 3, device=device).expand(n, 2, 3), (n, 1, h, w), align_corners=False)
-        if self.augment and self.elastic_magnitude > 0 and self.elastic_p > 0:
-            coarse = (rand(n, 2, self.grid, self.grid) * 2 - 1) * (2 * self.elastic_magnitude) * (rand(n, 1, 1, 1) < self.elastic_p)
-            p = p + F.interpolate(coarse, size=(h, w), mode='bicubic', align_corners=True).permute(0, 2, 3, 1)
-        p = p * torch.tensor([w / 2, h / 2], device=device)                       # offsets from the crop centre, pixels
-        X = torch.einsum('nij,nhwj->nhwi', A, p) + centre[:, None, None]
-        return X * torch.tensor([2 / W, 2 / H], device=device) - 1
-
     def before_call(self, b, split_idx):
         super().before_call(b, split_idx)
         x = b[0]
@@ -381,3 +342,45 @@ class BatchAugment(RandTransform):
     def encodes(self, x:TensorMask):
         out = F.grid_sample(x.as_subclass(torch.Tensor)[:, None].float(), self.field, mode='nearest', padding_mode='zeros', align_corners=False)
         return TensorMask(out[:, 0].long())
+
+# %% ../nbs/04a_augment.ipynb #0bee8a69
+@patch
+def sampling_grid(self:BatchAugment, n:int, H:int, W:int, device) -> torch.Tensor:
+    "Random input positions (n, h, w, 2) in `grid_sample`'s coordinates for `n` slices of H×W."
+    h, w = self.crop or (H, W)
+    rand = lambda *s: torch.rand(*s, device=device)
+    top = (rand(n) * (max(H - h, 0) + 1)).floor()
+    left = (rand(n) * (max(W - w, 0) + 1)).floor()
+    centre = torch.stack([left + w / 2, top + h / 2], 1)                       # (n, 2) in input pixels, x first
+    A = torch.eye(2, device=device).repeat(n, 1, 1)
+    if self.augment:
+        angle = (rand(n) * 2 - 1) * math.radians(self.max_rotate) * (rand(n) < self.p_affine)
+        zoom = torch.where(rand(n) < self.p_affine, 1 + rand(n) * (self.max_zoom - 1), torch.ones(n, device=device))
+        sign = torch.where((rand(n) < 0.5) & self.flip, -1., 1.)
+        cos, sin = angle.cos() / zoom, angle.sin() / zoom
+        A = torch.stack([torch.stack([cos * sign, -sin], 1), torch.stack([sin * sign, cos], 1)], 1)
+    p = F.affine_grid(torch.eye(2, 3, device=device).expand(n, 2, 3), (n, 1, h, w), align_corners=False)
+    if self.augment and self.elastic_magnitude > 0 and self.elastic_p > 0:
+        coarse = (rand(n, 2, self.grid, self.grid) * 2 - 1) * (2 * self.elastic_magnitude) * (rand(n, 1, 1, 1) < self.elastic_p)
+        p = p + F.interpolate(coarse, size=(h, w), mode='bicubic', align_corners=True).permute(0, 2, 3, 1)
+    p = p * torch.tensor([w / 2, h / 2], device=device)                       # offsets from the crop centre, pixels
+    X = torch.einsum('nij,nhwj->nhwi', A, p) + centre[:, None, None]
+    return X * torch.tensor([2 / W, 2 / H], device=device) - 1
+
+# %% ../nbs/04a_augment.ipynb #12acf094
+def _fast_dataloaders(dataset, split, valid_idx, bs, size, crop, augment, num_workers, device, progress):
+    "`SegDataLoaders` of the fast path: stacked slices (on the GPU when they fit), one fused augmentation."
+    if num_workers: warnings.warn(f"the fast path has no worker processes (num_workers={num_workers} ignored)", stacklevel=3)
+    train = SliceTensors.from_dataset(dataset, split['train'], size, split_idx=0, progress=progress)
+    valid = SliceTensors.from_dataset(dataset, valid_idx, size, split_idx=1, progress=progress)
+    if device.type == 'cuda':
+        free, _ = torch.cuda.mem_get_info(device)
+        if train.nbytes + valid.nbytes < free / 4: train, valid = train.to(device), valid.to(device)
+    last = [ChannelsLast()] if device.type == 'cuda' else []
+    opts = AUGMENT_OPTIONS[augment]
+    fast_opts = {'max_rotate': opts['max_rotate'], 'max_zoom': opts['max_zoom'], 'elastic_p': 0.5 if opts['elastic'] else 0.}
+    aug = [BatchAugment(crop, augment=augment != 'none', **fast_opts)] if (crop or augment != 'none') else []
+    train_dl = FastSegDL(train, bs=bs, shuffle=True, drop_last=len(train) > bs, after_batch=[SliceToFloat()] + aug + last,
+                         num_workers=0, device=device)
+    valid_dl = FastSegDL(valid, bs=bs, shuffle=False, after_batch=[SliceToFloat()] + aug + last, num_workers=0, device=device)
+    return _describe(SegDataLoaders(train_dl, valid_dl, device=device), dataset, size, crop, split, fast=True)

@@ -18,11 +18,11 @@ from .studies import get_study, study_records, study_configs, results_dir
 
 # %% auto #0
 __all__ = ['PAPER_TABLES', 'CLAIMS', 'MDE_FACTOR', 'REPRODUCTION_STUDIES', 'parse_paper_tables', 'published_path',
-           'published_table', 'case_scores', 'collapsed_runs', 'paired_comparison', 'claim_tests', 'verdict_lines',
-           'case_clusters', 'hierarchical_bootstrap', 'holm', 'seeds_for_power', 'decide', 'claim_decisions',
-           'holm_verdicts', 'decision_lines', 'claim_across', 'forest_plot', 'validation_summary', 'choose_recipe',
-           'side_by_side', 'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep', 'closest_tau',
-           'reproduction_summary']
+           'published_table', 'case_scores', 'collapsed_runs', 'collapsed_line', 'paired_comparison', 'claim_tests',
+           'verdict_lines', 'case_clusters', 'hierarchical_bootstrap', 'holm', 'seeds_for_power', 'decide',
+           'claim_decisions', 'holm_verdicts', 'decision_lines', 'claim_across', 'forest_plot', 'validation_summary',
+           'choose_recipe', 'side_by_side', 'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep',
+           'closest_tau', 'study_progress', 'runs_of', 'blind_prior_line', 'nsd_sweep_summary', 'reproduction_summary']
 
 # %% ../nbs/08_compare.ipynb #bf37d124
 PAPER_TABLES = {1: 'kvasir', 2: 'acdc', 3: 'ms'}  # table number → our dataset family
@@ -94,6 +94,12 @@ def collapsed_runs(records:Sequence[dict], # finished run records
     "'<name> seed <k>' of every run whose test mDice is under `threshold` and whose validation loss never changed."
     return sorted(f"{r.get('name', r['loss'])} seed {r['seed']}" for r in records
                   if r['metrics'].get('mDice', 1) < threshold and len({h.get('valid_loss') for h in r.get('history') or [{}]}) == 1)
+
+# %% ../nbs/08_compare.ipynb #49804028
+def collapsed_line(records:Sequence[dict], # finished run records
+                  ) -> str:
+    "'collapsed to a constant prediction: ' and the `collapsed_runs` of `records` (or 'none')."
+    return 'collapsed to a constant prediction: ' + (', '.join(collapsed_runs(records)) or 'none')
 
 # %% ../nbs/08_compare.ipynb #597fd404
 def _paired_scores(a:Sequence[dict], b:Sequence[dict], metric:str) -> tuple:
@@ -428,6 +434,54 @@ def closest_tau(sweep:pd.DataFrame, # `update_nsd_sweep` output
     best = (ours - ratio.mean()).abs().idxmin()
     return (f"paper: mNSD/mDice = {ratio.mean():.3f} (range {ratio.min():.3f}-{ratio.max():.3f}); ours, by τ: "
             + ', '.join(f'{t:g}: {v:.3f}' for t, v in ours.items()) + f"; closest at τ = {best:g} {unit}")
+
+# %% ../nbs/08_compare.ipynb #1ca219be
+def study_progress(study:str, # a preset name or a `Study`
+                   runs_dir:str|Path|None=None, # where its records are; None: `results_dir(study)`
+                   root:str|Path|None='.', # the dataset folder passed to `study_configs` (only the number of runs is read)
+                  ) -> str:
+    "'<k> of <n> planned runs finished: <seeds> seeds, <m> losses' (folds pooled per loss); an error if a run is counted twice."
+    study = get_study(study)
+    runs_dir = Path(runs_dir) if runs_dir is not None else results_dir(study)
+    found = load_records(runs_dir) if runs_dir.is_dir() else []
+    records = study_records(study, runs_dir)
+    if len({(r['name'], r['seed']) for r in records}) != len(records): raise ValueError(f"{runs_dir}: a run (name, seed) is counted twice")
+    return (f"{len(found)} of {len(study_configs(study, root=root))} planned runs finished: "
+            f"{sorted({r['seed'] for r in found})} seeds, {len({r['name'] for r in records})} losses")
+
+# %% ../nbs/08_compare.ipynb #cb0a138f
+def runs_of(records:str|Sequence[dict], # a study name (its records; none when it has no results folder) or records
+            name:str, # a run's name, e.g. 'pm_dice' or 'pm_dice-gamma=0.5'
+           ) -> list[dict]:
+    "The records of run `name`, every seed, in the order of `records`."
+    if isinstance(records, str): records = study_records(records) if results_dir(records).is_dir() else []
+    return [r for r in records if r['name'] == name]
+
+# %% ../nbs/08_compare.ipynb #a192c55a
+def blind_prior_line(study:str, # a study name; its results folder may hold `blind_prior.json`
+                     runs_dir:str|Path|None=None, # where its records are; None: `results_dir(study)`
+                    ) -> str:
+    "The image-blind prior's scores as one sentence, or '' when the study has none."
+    path = (Path(runs_dir) if runs_dir is not None else results_dir(study)) / 'blind_prior.json'
+    if not path.is_file(): return ''
+    prior = json.loads(path.read_text())
+    return (f"Image-blind prior (the mean training mask on the {prior['grid'][0]}² grid, thresholded at {prior.get('threshold', 0.5):g}, "
+            f"chosen on the training masks): mDice {100 * prior['metrics']['mDice']:.2f}, mNSD {100 * prior['metrics']['mNSD']:.2f}")
+
+# %% ../nbs/08_compare.ipynb #31d7a875
+def nsd_sweep_summary(study:str, # a study whose results folder holds `nsd_sweep.csv` (`update_nsd_sweep`)
+                      paper:pd.DataFrame, # `published_table` output
+                      unit:str, # how τ is measured, for `closest_tau`'s sentence
+                      runs_dir:str|Path|None=None, # where its records are; None: `results_dir(study)`
+                      root:str|Path|None='.', # the dataset folder passed to `study_configs`
+                     ) -> tuple:
+    "mNSD per run and τ (None when the study has no sweep yet) and the lines printed under it: seed-0 runs not swept, `closest_tau`."
+    path = (Path(runs_dir) if runs_dir is not None else results_dir(study)) / 'nsd_sweep.csv'
+    if not path.is_file(): return None, f'{path} not made yet: it needs the kept predictions of the study (flag `data`)'
+    sweep = pd.read_csv(path)
+    missing = [c.name for c in study_configs(study, root=root) if c.seed == 0 and c.name not in set(sweep['run'])]
+    lines = (['not swept (their predictions were not kept): ' + ', '.join(missing)] if missing else []) + [closest_tau(sweep, paper, unit)]
+    return sweep.pivot(index='run', columns='tau', values='mNSD').round(2), '\n'.join(lines)
 
 # %% ../nbs/08_compare.ipynb #d7b7d63a
 REPRODUCTION_STUDIES = (('kvasir_unet_cpu', 'kvasir', 'Table 1, Kvasir-SEG', '11_paper.table1_kvasir'),

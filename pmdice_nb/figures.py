@@ -19,7 +19,7 @@ from .studies import results_dir, study_configs
 # %% auto #0
 __all__ = ['FIGURES_DIR', 'pm_dice_losses', 'modulating_map', 'plot_figure2', 'pick_figure2_case', 'error_overlay',
            'quantile_cases', 'dice_per_case', 'figure_data', 'save_figure_data', 'load_figure_data', 'plot_figure5',
-           'figure5_runs', 'make_figure_files']
+           'figure5_runs', 'make_figure_files', 'plot_figure2_file', 'figure5_data', 'plot_figure5_files']
 
 # %% ../nbs/14_paper.figures.ipynb #0741534f
 def pm_dice_losses(probs:np.ndarray, # softmax probabilities (C, H, W) or (C, D, H, W)
@@ -143,6 +143,7 @@ def figure_data(study:str, # a study name (its records and kept predictions are 
             if keep_probs: out[f'{cid}/{l}/probs'] = np.round(p * 255).astype(np.uint8)
     return out
 
+# %% ../nbs/14_paper.figures.ipynb #7d0ac91e
 def save_figure_data(arrays:dict, path:str|Path) -> Path:
     "Write `figure_data` output as a compressed `.npz`, atomically."
     buf = io.BytesIO(); np.savez_compressed(buf, **arrays)
@@ -221,3 +222,36 @@ def _figure2_file(out_dir:Path, seed:int, run:str='pm_dice') -> list:
     if not path.is_file(): return []
     pick = pick_figure2_case(load_predictions(path))
     return [save_figure_data(figure_data('kvasir_cpu', (run,), [pick], seed, keep_probs=True), out_dir / 'fig2_kvasir_cpu.npz')]
+
+# %% ../nbs/14_paper.figures.ipynb #1b5e36ba
+def plot_figure2_file(path:str|Path, # a `fig2_<study>.npz` of `make_figure_files`
+                      seed:int=0, # the seed of its run, for the title
+                     ):
+    "`plot_figure2` of the case in a Figure 2 data file, from its run's kept soft prediction: the figure and the losses."
+    (cid, d), = load_figure_data(path).items()
+    (run, pred), = [(k, v) for k, v in d.items() if isinstance(v, dict)]
+    return plot_figure2(d['image'], pred['probs'].astype(np.float32) / 255, d['target'],
+                        title=f'Kvasir-SEG test image {cid}: prediction of the ResNet34 U-Net trained with {run} ({Path(path).stem[5:]}, seed {seed})')
+
+# %% ../nbs/14_paper.figures.ipynb #05f9b2b4
+def figure5_data(fig_dir:str|Path, # a folder of `fig5_<study>[_fold=<id>].npz` files (`make_figure_files`)
+                ) -> dict:
+    "{study: {case id: case}}, a leave-one-out study's files merged (one row per case, loss names without their fold)."
+    studies = {}
+    for f in sorted(Path(fig_dir).glob('fig5_*.npz')):
+        rows = {cid: {k.split('-fold=')[0]: v for k, v in case.items()} for cid, case in load_figure_data(f).items()}
+        studies.setdefault(f.stem[len('fig5_'):].split('_fold')[0], {}).update(rows)
+    return studies
+def plot_figure5_files(fig_dir:str|Path, # see `figure5_data`
+                       labels:Sequence[str]=('Dice', 'PM Dice'), # column titles of the two runs
+                       seed:int=0, # the seed of the runs, for the titles
+                      ) -> list:
+    "`plot_figure5` of every study in `fig_dir` (ACDC per class), one figure each."
+    figs = []
+    for study, data in figure5_data(fig_dir).items():
+        first = next(iter(data.values()))
+        losses = [k for k in first if isinstance(first[k], dict)]
+        classes = ['background', 'RV', 'MYO', 'LV'] if study.startswith('acdc') else None
+        figs.append(plot_figure5(data, losses, labels, classes, title=f'{study} (seed {seed}): false positives red, false negatives blue'
+                                 + (', each patient by the model that did not see it' if 'ms' in study else '')))
+    return figs

@@ -133,6 +133,7 @@ def _per_class(value:tuple, like:torch.Tensor) -> torch.Tensor:
         raise ValueError(f"gamma has {len(value)} values {value} but the logits have C={like.shape[1]} classes")
     return torch.tensor(value, dtype=like.dtype, device=like.device).view(1, -1, 1)
 
+# %% ../nbs/01_losses.ipynb #49c822e6
 class WeightedDiceSums(torch.autograd.Function):
     "Σ m·y·p, Σ m·(y + p²) and Σ y over the last axis with m = w·|y − p|^γ; gradient through `p` only (m and y constant)."
     @staticmethod
@@ -387,6 +388,7 @@ def _kth_largest(a:torch.Tensor, # (R, S) values, non-candidates -inf
         else: out[i] = row.kthvalue(S - kl[i] + 1).values
     return out
 
+# %% ../nbs/01_losses.ipynb #8ea02e6c
 def keep_top_fraction(err:torch.Tensor, # per-pixel error (N, C, S)
                       candidates:torch.Tensor, # bool (N, C, S): pixels that take part in the ranking
                       k:float, # percent of each row's candidates to keep, in (0, 100]
@@ -523,6 +525,7 @@ def _unique_names(names:list[str]) -> list[str]:
         out.append(name)
     return out
 
+# %% ../nbs/01_losses.ipynb #ff5931f7
 class CompoundLoss(nn.Module):
     "Weighted sum of segmentation losses: Σ weight_j · loss_j(logits, target)."
     def __init__(self, losses:dict[str, nn.Module]|Sequence[nn.Module], # the parts, named or not

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
 import math
 from functools import lru_cache
+from fastcore.basics import patch
 from typing import NamedTuple
 import numpy as np
 from scipy import ndimage
@@ -34,7 +35,7 @@ METRIC_TABLE = {m.name: m for m in (
 # The normals of `_NORMALS_IN_EIGHTHS` are copied from DeepMind's surface-distance library
 # (https://github.com/google-deepmind/surface-distance, surface_distance/lookup_tables.py, `_NEIGHBOUR_CODE_TO_NORMALS`),
 # Copyright 2018 Google Inc., Apache License 2.0; re-encoded as integers in units of 1/8 ('x,y,z' per normal).
-_NORMALS_IN_EIGHTHS = (
+_NORMALS_LOW = (   # codes 0-127
     '0,0,0', '1,1,1', '-1,-1,1', '-2,-2,0 2,2,0', '1,-1,1', '-2,0,-2 2,0,2', '1,-1,1 -1,-1,1', '4,0,0 2,2,2 1,1,1',
     '-1,1,1', '1,1,1 -1,1,1', '-2,0,2 -2,0,2', '4,0,0 -2,-2,2 -1,-1,1', '2,-2,0 2,-2,0', '4,0,0 2,-2,2 -1,1,-1',
     '-4,0,0 -2,2,2 -1,1,1', '4,0,0 4,0,0', '1,-1,-1', '0,-2,-2 0,2,2', '-1,-1,1 1,-1,-1', '0,-4,0 2,2,2 1,1,1',
@@ -63,9 +64,13 @@ _NORMALS_IN_EIGHTHS = (
     '0,-2,-2 0,2,2 1,1,1', '1,1,1 1,-1,-1', '4,0,0 2,-2,-2 1,-1,-1', '-2,2,2 -1,1,1 -2,2,2 1,-1,-1',
     '3,-3,3 0,2,2 -1,1,-1 -2,0,2', '0,-4,0 -2,2,2 -1,1,1', '-3,-3,3 2,-2,0 0,2,2 -1,-1,1', '-1,1,1 -2,2,2 0,0,4',
     '1,1,1 0,2,2 0,2,2', '0,2,2 0,2,2', '4,0,0 2,2,2 1,1,1 1,1,1', '1,-1,1 -1,-1,1 1,1,1', '-2,0,-2 2,0,2 1,1,1',
-    '1,1,1 1,-1,1', '-2,-2,0 2,2,0 1,1,1', '1,1,1 -1,-1,1', '1,1,1 1,1,1', '1,1,1', '1,1,1', '1,1,1 1,1,1',
-    '1,1,1 -1,-1,1', '-2,-2,0 2,2,0 1,1,1', '1,1,1 1,-1,1', '-2,0,-2 2,0,2 1,1,1', '1,-1,1 -1,-1,1 1,1,1',
-    '4,0,0 2,2,2 1,1,1 1,1,1', '0,2,2 0,2,2', '1,1,1 0,2,2 0,2,2', '-1,1,1 -2,2,2 0,0,4',
+    '1,1,1 1,-1,1', '-2,-2,0 2,2,0 1,1,1', '1,1,1 -1,-1,1', '1,1,1 1,1,1', '1,1,1',
+)
+
+# %% ../nbs/02_metrics.ipynb #cc6d4d0e
+_NORMALS_HIGH = (   # codes 128-255
+    '1,1,1', '1,1,1 1,1,1', '1,1,1 -1,-1,1', '-2,-2,0 2,2,0 1,1,1', '1,1,1 1,-1,1', '-2,0,-2 2,0,2 1,1,1',
+    '1,-1,1 -1,-1,1 1,1,1', '4,0,0 2,2,2 1,1,1 1,1,1', '0,2,2 0,2,2', '1,1,1 0,2,2 0,2,2', '-1,1,1 -2,2,2 0,0,4',
     '-3,-3,3 2,-2,0 0,2,2 -1,-1,1', '0,-4,0 -2,2,2 -1,1,1', '3,-3,3 0,2,2 -1,1,-1 -2,0,2',
     '-2,2,2 -1,1,1 -2,2,2 1,-1,-1', '4,0,0 2,-2,-2 1,-1,-1', '1,1,1 1,-1,-1', '0,-2,-2 0,2,2 1,1,1',
     '1,1,1 -1,-1,1 1,-1,-1', '0,4,0 -2,2,-2 1,-1,1 1,-1,1', '1,1,1 1,-1,1 1,-1,-1', '0,0,4 -2,-2,2 -1,-1,1 -1,-1,1',
@@ -94,6 +99,7 @@ _NORMALS_IN_EIGHTHS = (
     '4,0,0 2,-2,2 -1,1,-1', '2,-2,0 2,-2,0', '4,0,0 -2,-2,2 -1,-1,1', '-2,0,2 -2,0,2', '1,1,1 -1,1,1', '-1,1,1',
     '4,0,0 2,2,2 1,1,1', '1,-1,1 -1,-1,1', '-2,0,-2 2,0,2', '1,-1,1', '-2,-2,0 2,2,0', '-1,-1,1', '1,1,1', '0,0,0',
 )
+_NORMALS_IN_EIGHTHS = _NORMALS_LOW + _NORMALS_HIGH
 
 # %% ../nbs/02_metrics.ipynb #febbdb9c
 @lru_cache(maxsize=64)
@@ -256,57 +262,61 @@ class _Matcher:
         self.spent += _BOX_COST * 2**(len(self.spacing) - 3) * rest.size
         return near, ~near & (_box_counts(self.integral, corners, outer) > 0)
 
-    def step(self, todo, tolerance):
-        "The surfels of `todo` not matched at `tolerance`, and whether the lookups finished within the budget."
-        offsets = ball_offsets(tolerance, self.spacing)
-        if offsets is None: scan, rest, done = math.inf, todo, True
-        else:
-            flat_offsets = offsets @ self.strides
-            rest, done = self.sieve(todo, [(self.free, o, 0) for o in flat_offsets[:_NEAREST_OFFSETS]])
-            scan = len(offsets) - _NEAREST_OFFSETS  # lookups per surfel left, at most
-            if scan > 0:
-                centres, reach = _ball_lines(tolerance, self.spacing, self.axis)
-                lines = len(centres) + (self.gaps is None) * self.per_voxel / max(rest.size, 1)
-                scan = min(scan, lines)
-        if not done or rest.size == 0 or scan <= 0: return rest, done
-        far = rest[:0]
-        if scan > _BOX_COST * 2**(len(self.spacing) - 3) + (self.integral is None) * self.per_voxel / rest.size:
-            near, maybe = self.boxes(rest, tolerance)
-            far, rest = rest[~near & ~maybe], rest[maybe]
-        if offsets is None: return np.sort(np.concatenate([far, rest])), rest.size == 0
-        if rest.size:
-            if scan < len(offsets) - _NEAREST_OFFSETS:
-                if self.gaps is None:
-                    self.gaps = _axis_gaps(self.other, self.axis, self.margin[self.axis] + 1).ravel()
-                    self.spent += self.per_voxel
-                tests = zip([self.gaps] * len(centres), centres @ self.strides, reach)
-            else: tests = [(self.free, o, 0) for o in flat_offsets[_NEAREST_OFFSETS:]]
-            rest, done = self.sieve(rest, tests)
-        return np.sort(np.concatenate([far, rest])), done
+# %% ../nbs/02_metrics.ipynb #b73adaec
+@patch
+def step(self:_Matcher, todo, tolerance):
+    "The surfels of `todo` not matched at `tolerance`, and whether the lookups finished within the budget."
+    offsets = ball_offsets(tolerance, self.spacing)
+    if offsets is None: scan, rest, done = math.inf, todo, True
+    else:
+        flat_offsets = offsets @ self.strides
+        rest, done = self.sieve(todo, [(self.free, o, 0) for o in flat_offsets[:_NEAREST_OFFSETS]])
+        scan = len(offsets) - _NEAREST_OFFSETS  # lookups per surfel left, at most
+        if scan > 0:
+            centres, reach = _ball_lines(tolerance, self.spacing, self.axis)
+            lines = len(centres) + (self.gaps is None) * self.per_voxel / max(rest.size, 1)
+            scan = min(scan, lines)
+    if not done or rest.size == 0 or scan <= 0: return rest, done
+    far = rest[:0]
+    if scan > _BOX_COST * 2**(len(self.spacing) - 3) + (self.integral is None) * self.per_voxel / rest.size:
+        near, maybe = self.boxes(rest, tolerance)
+        far, rest = rest[~near & ~maybe], rest[maybe]
+    if offsets is None: return np.sort(np.concatenate([far, rest])), rest.size == 0
+    if rest.size:
+        if scan < len(offsets) - _NEAREST_OFFSETS:
+            if self.gaps is None:
+                self.gaps = _axis_gaps(self.other, self.axis, self.margin[self.axis] + 1).ravel()
+                self.spent += self.per_voxel
+            tests = zip([self.gaps] * len(centres), centres @ self.strides, reach)
+        else: tests = [(self.free, o, 0) for o in flat_offsets[_NEAREST_OFFSETS:]]
+        rest, done = self.sieve(rest, tests)
+    return np.sort(np.concatenate([far, rest])), done
 
-    def distances(self, todo, tolerance):
-        "Distance of each surfel of `todo` to its nearest corner of `other` (inf beyond `tolerance`)."
-        corners = np.unravel_index(self.points[todo], self.other.shape)
-        outer, _ = _box_radii(tolerance, self.spacing)
-        box = tuple(slice(max(int(c.min()) - r, 0), min(int(c.max()) + r + 1, n))
-                    for c, r, n in zip(corners, outer, self.other.shape))
-        sites = np.argwhere(self.other[box])
-        if len(sites) == 0: return np.full(todo.size, np.inf)
-        corners = np.stack([c - b.start for c, b in zip(corners, box)], 1)
-        if _KDTREE_COST * (len(sites) + len(corners)) < math.prod(b.stop - b.start for b in box):
-            # nearest corner from a k-d tree, its distance recomputed as the distance map computes it
-            scale = np.array(self.spacing)
-            bound = tolerance * (1 + 1e-9) + 1e-9
-            found, nearest = cKDTree(sites * scale).query(corners * scale, distance_upper_bound=bound)
-            hit = np.isfinite(found)
-            lengths = (sites[nearest[hit]] - corners[hit]).astype(np.float64) * scale
-            total = lengths[:, 0] * lengths[:, 0]
-            for a in range(1, lengths.shape[1]): total = total + lengths[:, a] * lengths[:, a]
-            distance = np.full(len(corners), np.inf)
-            distance[hit] = np.sqrt(total)
-            return distance
-        distance = ndimage.distance_transform_edt(~self.other[box], sampling=self.spacing)
-        return distance[tuple(corners.T)]
+# %% ../nbs/02_metrics.ipynb #428a40e7
+@patch
+def distances(self:_Matcher, todo, tolerance):
+    "Distance of each surfel of `todo` to its nearest corner of `other` (inf beyond `tolerance`)."
+    corners = np.unravel_index(self.points[todo], self.other.shape)
+    outer, _ = _box_radii(tolerance, self.spacing)
+    box = tuple(slice(max(int(c.min()) - r, 0), min(int(c.max()) + r + 1, n))
+                for c, r, n in zip(corners, outer, self.other.shape))
+    sites = np.argwhere(self.other[box])
+    if len(sites) == 0: return np.full(todo.size, np.inf)
+    corners = np.stack([c - b.start for c, b in zip(corners, box)], 1)
+    if _KDTREE_COST * (len(sites) + len(corners)) < math.prod(b.stop - b.start for b in box):
+        # nearest corner from a k-d tree, its distance recomputed as the distance map computes it
+        scale = np.array(self.spacing)
+        bound = tolerance * (1 + 1e-9) + 1e-9
+        found, nearest = cKDTree(sites * scale).query(corners * scale, distance_upper_bound=bound)
+        hit = np.isfinite(found)
+        lengths = (sites[nearest[hit]] - corners[hit]).astype(np.float64) * scale
+        total = lengths[:, 0] * lengths[:, 0]
+        for a in range(1, lengths.shape[1]): total = total + lengths[:, a] * lengths[:, a]
+        distance = np.full(len(corners), np.inf)
+        distance[hit] = np.sqrt(total)
+        return distance
+    distance = ndimage.distance_transform_edt(~self.other[box], sampling=self.spacing)
+    return distance[tuple(corners.T)]
 
 # %% ../nbs/02_metrics.ipynb #3085572e
 def _first_match(points:np.ndarray, # flat indices, in the padded corner grid, of the surfels to test

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib, os, re
 from pathlib import Path
 import numpy as np
+from fastcore.basics import patch
 from .core import Case, SegDataset, read_nifti, normalize_intensity, check_labels, import_or_hint
 
 # %% auto #0
@@ -138,20 +139,22 @@ class ACDCSSL4MISLayout(ACDCLayout):
         if not self.ids: raise FileNotFoundError(f'{folder}: the lists name no volume of phases {self.phases}')
         return folder
 
-    def read(self, i:int, patient:str, phase:str) -> tuple:
-        "One volume from its 3D HDF5 file or its 2D slices stacked in slice order; spacing unknown: (1, 1, 1) pixels."
-        files = self.files[i]
-        arrays = [read_h5_case(f) for f in files]
-        if len(files) == 1 and arrays[0][0].ndim == 3: image, labels = arrays[0]
-        else:
-            for f, (im, _) in zip(files, arrays):
-                if im.ndim != 2 or im.shape != arrays[0][0].shape:
-                    raise ValueError(f'{f}: slice shape {im.shape} differs from {files[0].name} shape {arrays[0][0].shape}')
-            image, labels = np.stack([a[0] for a in arrays]), np.stack([a[1] for a in arrays])
-        if image.ndim != 3: raise ValueError(f'{files[0]}: expected a 3D volume or 2D slices, got shape {image.shape}')
-        meta = {'patient': patient, 'phase': phase, 'frame': self.infos[i][phase], 'image_file': str(files[0]),
-                'n_files': len(files), 'layout': 'ssl4mis', 'spacing_known': False}
-        return image, labels, (1., 1., 1.), meta, (str(files[0]), str(files[0]))
+# %% ../../nbs/03c_data.acdc.ipynb #e742b3ca
+@patch
+def read(self:ACDCSSL4MISLayout, i:int, patient:str, phase:str) -> tuple:
+    "One volume from its 3D HDF5 file or its 2D slices stacked in slice order; spacing unknown: (1, 1, 1) pixels."
+    files = self.files[i]
+    arrays = [read_h5_case(f) for f in files]
+    if len(files) == 1 and arrays[0][0].ndim == 3: image, labels = arrays[0]
+    else:
+        for f, (im, _) in zip(files, arrays):
+            if im.ndim != 2 or im.shape != arrays[0][0].shape:
+                raise ValueError(f'{f}: slice shape {im.shape} differs from {files[0].name} shape {arrays[0][0].shape}')
+        image, labels = np.stack([a[0] for a in arrays]), np.stack([a[1] for a in arrays])
+    if image.ndim != 3: raise ValueError(f'{files[0]}: expected a 3D volume or 2D slices, got shape {image.shape}')
+    meta = {'patient': patient, 'phase': phase, 'frame': self.infos[i][phase], 'image_file': str(files[0]),
+            'n_files': len(files), 'layout': 'ssl4mis', 'spacing_known': False}
+    return image, labels, (1., 1., 1.), meta, (str(files[0]), str(files[0]))
 
 # %% ../../nbs/03c_data.acdc.ipynb #53ab8b80
 _ACDC_LAYOUT_CLASSES = {'nifti': ACDCNiftiLayout, 'ssl4mis': ACDCSSL4MISLayout}
@@ -181,26 +184,37 @@ class ACDC(SegDataset):
         self.root, self.split_name, self.spacing_known, self.nsd_units = r.root, r.split_name, r.spacing_known, r.nsd_units
         self.ids, self.files, self.infos, self.parts = r.ids, r.files, r.infos, r.parts
 
-    def case_files(self, i): return list(self.files[i])
-    def cache_settings(self): return {'percentiles': list(self.percentiles), 'layout': self.layout}
-    def load_case(self, i:int) -> Case:
-        patient, phase = self.ids[i].rsplit('_', 1)
-        image, labels, spacing, meta, (label_name, image_name) = self.reader.read(i, patient, phase)
-        mask = check_labels(labels, self.n_classes, label_name)
-        image = normalize_intensity(image, self.percentiles, name=image_name)
-        return Case(self.ids[i], np.ascontiguousarray(image[None]), np.ascontiguousarray(mask), spacing, meta)
+# %% ../../nbs/03c_data.acdc.ipynb #3cf8bf33
+@patch
+def case_files(self:ACDC, i): return list(self.files[i])
 
-    def patient_number(self, i:int) -> int:
-        "The patient number of case `i` (1 for patient001)."
-        return int(re.match(r'patient(\d+)', self.ids[i]).group(1))
-    def split(self, seed:int=0) -> dict:
-        "The fixed split (`seed` is ignored): TransUNet's lists (NIfTI), the lists in the folder (SSL4MIS); testing subset: all 'test'."
-        out = {'train': [], 'valid': [], 'test': []}
-        for i, part in enumerate(self.parts): out[part].append(i)
-        return out
-    def describe(self) -> dict:
-        "The dataset and split a run used, for its record (NSD in pixels when the files store no spacing); the folder by its name only."
-        test_ids = sorted(self.ids[i] for i in self.split()['test'])
-        return {**super().describe(), 'root': self.root.name, 'layout': self.layout, 'spacing_known': self.spacing_known,
-                'n_cases_per_part': {k: len(v) for k, v in self.split().items()},
-                'test_ids_sha1': hashlib.sha1('\n'.join(test_ids).encode()).hexdigest()[:12]}
+@patch
+def cache_settings(self:ACDC): return {'percentiles': list(self.percentiles), 'layout': self.layout}
+
+@patch
+def load_case(self:ACDC, i:int) -> Case:
+    patient, phase = self.ids[i].rsplit('_', 1)
+    image, labels, spacing, meta, (label_name, image_name) = self.reader.read(i, patient, phase)
+    mask = check_labels(labels, self.n_classes, label_name)
+    image = normalize_intensity(image, self.percentiles, name=image_name)
+    return Case(self.ids[i], np.ascontiguousarray(image[None]), np.ascontiguousarray(mask), spacing, meta)
+
+@patch
+def patient_number(self:ACDC, i:int) -> int:
+    "The patient number of case `i` (1 for patient001)."
+    return int(re.match(r'patient(\d+)', self.ids[i]).group(1))
+
+@patch
+def split(self:ACDC, seed:int=0) -> dict:
+    "The fixed split (`seed` is ignored): TransUNet's lists (NIfTI), the lists in the folder (SSL4MIS); testing subset: all 'test'."
+    out = {'train': [], 'valid': [], 'test': []}
+    for i, part in enumerate(self.parts): out[part].append(i)
+    return out
+
+@patch
+def describe(self:ACDC) -> dict:
+    "The dataset and split a run used, for its record (NSD in pixels when the files store no spacing); the folder by its name only."
+    test_ids = sorted(self.ids[i] for i in self.split()['test'])
+    return {**super(ACDC, self).describe(), 'root': self.root.name, 'layout': self.layout, 'spacing_known': self.spacing_known,
+            'n_cases_per_part': {k: len(v) for k, v in self.split().items()},
+            'test_ids_sha1': hashlib.sha1('\n'.join(test_ids).encode()).hexdigest()[:12]}

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['CACHE_FORMAT', 'Case', 'normalize_intensity', 'import_or_hint', 'read_nifti', 'read_image', 'binary_mask',
@@ -130,6 +131,7 @@ def binary_mask(values:np.ndarray,  # grey levels of a mask (H, W), any integer 
                          f'(a binary mask has two clusters, near 0 and near 255)')
     return (grey > threshold).astype(np.uint8)
 
+# %% ../../nbs/03_data.core.ipynb #4acc8a6b
 def read_mask(path:str|Path,       # a mask image: PNG (1-bit, grey, RGB, palette), JPEG, TIFF
               threshold:float=127, # see `binary_mask`
              ) -> np.ndarray:
@@ -231,6 +233,7 @@ def write_cached_case(stem:str|Path, # cache entry path without suffix
     atomic_write_json(stem.with_name(stem.name + '.json'),
                       {'id': case.id, 'spacing': list(case.spacing), 'meta': case.meta, 'sha1': sums})
 
+# %% ../../nbs/03_data.core.ipynb #e50672b6
 _VERIFIED = {}  # cache file -> its (size, mtime, inode, ctime) when its checksum last matched, in this process
 
 def _checksum_matches(path:Path, expected:str) -> bool:
@@ -312,41 +315,54 @@ class SegDataset(Sequence):
         if i < 0: i += n
         if not 0 <= i < n: raise IndexError(f'{type(self).__name__}: index {i} out of range for {n} cases')
         return i
-    def cache_path(self, i:int) -> Path|None:
-        "Cache entry of case `i` (path without suffix), or None when not cached."
-        files = self.case_files(i)
-        if self.cache_dir is None or not files: return None
-        safe = re.sub(r'[^A-Za-z0-9._-]+', '_', self.ids[i])
-        return self.cache_dir / type(self).__name__ / f'{safe}-{cache_key(files, self.cache_settings(), type(self).__name__)}'
-    def get(self, i:int, mmap:bool=False) -> Case:
-        "Case `i`, from the cache when present (memory-mapped, read-only, with `mmap`), else decoded and cached."
-        i = self._check_index(i)
-        stem = None if getattr(self, '_cache_off', False) else self.cache_path(i)
-        if stem is None: return self.load_case(i)
-        case = read_cached_case(stem, mmap=mmap)
-        if case is None:
-            case = self.load_case(i)
-            try: write_cached_case(stem, case)
-            except OSError as e: self._cache_failed(e)
-        return case
-    def _cache_failed(self, error:OSError):
-        "Stop using the cache, with one warning per cache folder and process."
-        self._cache_off = True
-        if str(self.cache_dir) in _CACHE_WARNED: return
-        _CACHE_WARNED.add(str(self.cache_dir))
-        warnings.warn(f'{self.cache_dir}: cannot write the data cache ({type(error).__name__}: {error}); '
-                      f'reading {type(self).__name__} without it (pass cache_dir=None to silence this)', stacklevel=3)
     def __getitem__(self, i:int) -> Case: return self.get(i)
-    def split(self, seed:int=0) -> dict:
-        "{'train', 'valid', 'test'} lists of case indices (seeded; see `seeded_split`)."
-        return seeded_split(len(self), self.test_fraction, self.val_fraction, seed)
-    def describe(self) -> dict:
-        "What a run record stores about the data: class, size, split used, NSD tolerance and its unit."
-        return {'dataset': type(self).__name__, 'n_cases': len(self), 'classes': self.classes, 'split': self.split_name,
-                'nsd_tolerance': self.nsd_tolerance, 'nsd_units': self.nsd_units}
-    def __repr__(self):
-        return (f'{type(self).__name__}({len(self)} cases, classes={self.classes}, n_channels={self.n_channels}, '
-                f'ndim={self.ndim})')
+
+# %% ../../nbs/03_data.core.ipynb #86f8a264
+@patch
+def cache_path(self:SegDataset, i:int) -> Path|None:
+    "Cache entry of case `i` (path without suffix), or None when not cached."
+    files = self.case_files(i)
+    if self.cache_dir is None or not files: return None
+    safe = re.sub(r'[^A-Za-z0-9._-]+', '_', self.ids[i])
+    return self.cache_dir / type(self).__name__ / f'{safe}-{cache_key(files, self.cache_settings(), type(self).__name__)}'
+
+@patch
+def get(self:SegDataset, i:int, mmap:bool=False) -> Case:
+    "Case `i`, from the cache when present (memory-mapped, read-only, with `mmap`), else decoded and cached."
+    i = self._check_index(i)
+    stem = None if getattr(self, '_cache_off', False) else self.cache_path(i)
+    if stem is None: return self.load_case(i)
+    case = read_cached_case(stem, mmap=mmap)
+    if case is None:
+        case = self.load_case(i)
+        try: write_cached_case(stem, case)
+        except OSError as e: self._cache_failed(e)
+    return case
+
+@patch
+def _cache_failed(self:SegDataset, error:OSError):
+    "Stop using the cache, with one warning per cache folder and process."
+    self._cache_off = True
+    if str(self.cache_dir) in _CACHE_WARNED: return
+    _CACHE_WARNED.add(str(self.cache_dir))
+    warnings.warn(f'{self.cache_dir}: cannot write the data cache ({type(error).__name__}: {error}); '
+                  f'reading {type(self).__name__} without it (pass cache_dir=None to silence this)', stacklevel=3)
+
+@patch
+def split(self:SegDataset, seed:int=0) -> dict:
+    "{'train', 'valid', 'test'} lists of case indices (seeded; see `seeded_split`)."
+    return seeded_split(len(self), self.test_fraction, self.val_fraction, seed)
+
+@patch
+def describe(self:SegDataset) -> dict:
+    "What a run record stores about the data: class, size, split used, NSD tolerance and its unit."
+    return {'dataset': type(self).__name__, 'n_cases': len(self), 'classes': self.classes, 'split': self.split_name,
+            'nsd_tolerance': self.nsd_tolerance, 'nsd_units': self.nsd_units}
+
+@patch
+def __repr__(self:SegDataset):
+    return (f'{type(self).__name__}({len(self)} cases, classes={self.classes}, n_channels={self.n_channels}, '
+            f'ndim={self.ndim})')
 
 # %% ../../nbs/03_data.core.ipynb #d6c035a7
 def repo_path(*parts:str) -> Path:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib, json
 from pathlib import Path
 import numpy as np
+from fastcore.basics import patch
 from .core import Case, SegDataset, read_image, read_mask, seeded_split
 
 # %% auto #0
@@ -43,6 +44,7 @@ def _check_ids(ids:list, known:set, name:str) -> list:
     if not ids: raise ValueError(f'{name}: the list is empty')
     return ids
 
+# %% ../../nbs/03b_data.kvasir.ipynb #a1d15385
 def _read_spacings(path:Path, ids:list) -> dict:
     "{id: (row, column) pixel size} from a JSON file of [dy, dx] pairs, one for every id."
     try: d = json.loads(path.read_text())
@@ -104,61 +106,71 @@ class KvasirSEG(SegDataset):
         self.spacings = {} if self.spacing_file is None else _read_spacings(self.spacing_file, self.ids)
         self._set_split(_default_split(self.root) if split is None else split)
 
-    def _set_split(self, split):
-        "Resolve `split` into `split_name`, `split_files` and `split_lists` ({'train', 'test'} ids, None when random)."
-        known, self.split_files, self.split_lists = set(self.ids), None, None
-        if isinstance(split, str) and split == 'random': self.split_name = 'random'; return
-        if isinstance(split, str):
-            files = KVASIR_SPLITS.get(split, (f'splits/{split}_train.txt', f'splits/{split}_test.txt'))
-            files = [self.root/f for f in files]
-            missing = [f for f in files if not f.is_file()]
-            if missing:
-                raise FileNotFoundError(f"{missing[0]}: split list of split={split!r} not found (named splits: "
-                                        f"{sorted(KVASIR_SPLITS) + ['random']}, or splits/<name>_train.txt and _test.txt)")
-            self.split_name, self.split_files = split, [str(f) for f in files]
-            train, test = (_read_id_list(f, known) for f in files)
-        elif isinstance(split, (tuple, list)) and len(split) == 2:
-            parts = []
-            for part, name in zip(split, ('train', 'test')):
-                if isinstance(part, (str, Path)): parts.append(_read_id_list(part, known))
-                else: parts.append(_check_ids(list(part), known, f'the {name} ids of split'))
-            train, test = parts
-            self.split_name = 'custom'
-            if all(isinstance(p, (str, Path)) for p in split): self.split_files = [str(Path(p)) for p in split]
-        else: raise ValueError(f"split must be 'pranet', 'official', 'random', another name with lists in splits/, "
-                               f"or (train, test) id lists or list files; got {split!r}")
-        both = sorted(set(train) & set(test))
-        if both: raise ValueError(f'split {self.split_name!r}: {len(both)} ids are in both train and test, e.g. {both[:3]}')
-        self.split_lists = {'train': train, 'test': test}
+# %% ../../nbs/03b_data.kvasir.ipynb #ca1cf267
+@patch
+def _set_split(self:KvasirSEG, split):
+    "Resolve `split` into `split_name`, `split_files` and `split_lists` ({'train', 'test'} ids, None when random)."
+    known, self.split_files, self.split_lists = set(self.ids), None, None
+    if isinstance(split, str) and split == 'random': self.split_name = 'random'; return
+    if isinstance(split, str):
+        files = KVASIR_SPLITS.get(split, (f'splits/{split}_train.txt', f'splits/{split}_test.txt'))
+        files = [self.root/f for f in files]
+        missing = [f for f in files if not f.is_file()]
+        if missing:
+            raise FileNotFoundError(f"{missing[0]}: split list of split={split!r} not found (named splits: "
+                                    f"{sorted(KVASIR_SPLITS) + ['random']}, or splits/<name>_train.txt and _test.txt)")
+        self.split_name, self.split_files = split, [str(f) for f in files]
+        train, test = (_read_id_list(f, known) for f in files)
+    elif isinstance(split, (tuple, list)) and len(split) == 2:
+        parts = []
+        for part, name in zip(split, ('train', 'test')):
+            if isinstance(part, (str, Path)): parts.append(_read_id_list(part, known))
+            else: parts.append(_check_ids(list(part), known, f'the {name} ids of split'))
+        train, test = parts
+        self.split_name = 'custom'
+        if all(isinstance(p, (str, Path)) for p in split): self.split_files = [str(Path(p)) for p in split]
+    else: raise ValueError(f"split must be 'pranet', 'official', 'random', another name with lists in splits/, "
+                           f"or (train, test) id lists or list files; got {split!r}")
+    both = sorted(set(train) & set(test))
+    if both: raise ValueError(f'split {self.split_name!r}: {len(both)} ids are in both train and test, e.g. {both[:3]}')
+    self.split_lists = {'train': train, 'test': test}
 
-    def describe(self) -> dict:
-        "The dataset and split a run used, for its record: the folder by its name and lists relative to it (no machine path)."
-        files = None if self.split_files is None else [_relative(f, self.root) for f in self.split_files]
-        out = {**super().describe(), 'root': self.root.name, 'split_files': files, 'val_fraction': self.val_fraction,
-               'pixel_size': 'original pixels' if self.spacing_file is None else f'{self.spacing_file.name} (original pixels of a resized copy)'}
-        if self.split_lists is None: out['test_fraction'] = self.test_fraction
-        else:
-            out['n_listed'] = {k: len(v) for k, v in self.split_lists.items()}
-            out['test_ids_sha1'] = hashlib.sha1('\n'.join(sorted(self.split_lists['test'])).encode()).hexdigest()[:12]
-        return out
+# %% ../../nbs/03b_data.kvasir.ipynb #d9a91869
+@patch
+def describe(self:KvasirSEG) -> dict:
+    "The dataset and split a run used, for its record: the folder by its name and lists relative to it (no machine path)."
+    files = None if self.split_files is None else [_relative(f, self.root) for f in self.split_files]
+    out = {**super(KvasirSEG, self).describe(), 'root': self.root.name, 'split_files': files, 'val_fraction': self.val_fraction,
+           'pixel_size': 'original pixels' if self.spacing_file is None else f'{self.spacing_file.name} (original pixels of a resized copy)'}
+    if self.split_lists is None: out['test_fraction'] = self.test_fraction
+    else:
+        out['n_listed'] = {k: len(v) for k, v in self.split_lists.items()}
+        out['test_ids_sha1'] = hashlib.sha1('\n'.join(sorted(self.split_lists['test'])).encode()).hexdigest()[:12]
+    return out
 
-    def case_files(self, i): return [self.image_files[i], self.mask_files[i]] + ([self.spacing_file] if self.spacing_file else [])
-    def cache_settings(self): return {'mask_threshold': self.mask_threshold}
-    def load_case(self, i:int) -> Case:
-        image = read_image(self.image_files[i], 'RGB')
-        mask = read_mask(self.mask_files[i], self.mask_threshold)
-        if mask.shape != image.shape[:2]:
-            raise ValueError(f'{self.mask_files[i]}: mask size {mask.shape[::-1]} differs from image '
-                             f'{self.image_files[i]} size {image.shape[1::-1]} (width, height)')
-        boxes = self.bboxes.get(self.ids[i], {}).get('bbox', [])
-        meta = {'image_file': str(self.image_files[i]), 'mask_file': str(self.mask_files[i]), 'bbox': boxes}
-        return Case(self.ids[i], image, mask, self.spacings.get(self.ids[i], (1., 1.)), meta)
+@patch
+def case_files(self:KvasirSEG, i): return [self.image_files[i], self.mask_files[i]] + ([self.spacing_file] if self.spacing_file else [])
 
-    def split(self, seed:int=0) -> dict:
-        "{'train', 'valid', 'test'} indices: the lists of `split_name` (valid carved from train, seeded) or a seeded random split."
-        if self.split_lists is None: return seeded_split(len(self), self.test_fraction, self.val_fraction, seed)
-        index = {id_: k for k, id_ in enumerate(self.ids)}
-        train, test = sorted(index[i] for i in self.split_lists["train"]), sorted(index[i] for i in self.split_lists['test'])
-        if self.val_fraction == 0: return {'train': sorted(train), 'valid': list(test), 'test': test}
-        inner = seeded_split(len(train), self.val_fraction, 0., seed)   # its 'test' part is our validation set
-        return {'train': sorted(train[k] for k in inner['train']), 'valid': sorted(train[k] for k in inner['test']), 'test': test}
+@patch
+def cache_settings(self:KvasirSEG): return {'mask_threshold': self.mask_threshold}
+
+@patch
+def load_case(self:KvasirSEG, i:int) -> Case:
+    image = read_image(self.image_files[i], 'RGB')
+    mask = read_mask(self.mask_files[i], self.mask_threshold)
+    if mask.shape != image.shape[:2]:
+        raise ValueError(f'{self.mask_files[i]}: mask size {mask.shape[::-1]} differs from image '
+                         f'{self.image_files[i]} size {image.shape[1::-1]} (width, height)')
+    boxes = self.bboxes.get(self.ids[i], {}).get('bbox', [])
+    meta = {'image_file': str(self.image_files[i]), 'mask_file': str(self.mask_files[i]), 'bbox': boxes}
+    return Case(self.ids[i], image, mask, self.spacings.get(self.ids[i], (1., 1.)), meta)
+
+@patch
+def split(self:KvasirSEG, seed:int=0) -> dict:
+    "{'train', 'valid', 'test'} indices: the lists of `split_name` (valid carved from train, seeded) or a seeded random split."
+    if self.split_lists is None: return seeded_split(len(self), self.test_fraction, self.val_fraction, seed)
+    index = {id_: k for k, id_ in enumerate(self.ids)}
+    train, test = sorted(index[i] for i in self.split_lists["train"]), sorted(index[i] for i in self.split_lists['test'])
+    if self.val_fraction == 0: return {'train': sorted(train), 'valid': list(test), 'test': test}
+    inner = seeded_split(len(train), self.val_fraction, 0., seed)   # its 'test' part is our validation set
+    return {'train': sorted(train[k] for k in inner['train']), 'valid': sorted(train[k] for k in inner['test']), 'test': test}

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 import numpy as np
+from fastcore.basics import patch
 from .core import Case, SegDataset, read_nifti, normalize_intensity, check_labels, seeded_split, import_or_hint
 
 # %% auto #0
@@ -83,35 +84,43 @@ class MSLesions(SegDataset):
                 raise ValueError(f'test_ids must be some (not all) of the patients {self.ids}, got {self.test_ids}')
             self.split_name = 'test_ids=' + '+'.join(self.test_ids)
 
-    def split(self, seed:int=0) -> dict:
-        "The seeded patient split, or, with `test_ids`, those patients as test and the others as train (valid carved seeded)."
-        if self.test_ids is None: return super().split(seed)
-        test = sorted(self.ids.index(t) for t in self.test_ids)
-        rest = [k for k in range(len(self)) if k not in test]
-        if self.val_fraction == 0: return {'train': rest, 'valid': list(test), 'test': test}
-        inner = seeded_split(len(rest), self.val_fraction, 0., seed)
-        return {'train': sorted(rest[k] for k in inner['train']), 'valid': sorted(rest[k] for k in inner['test']), 'test': test}
-    def case_files(self, i): return [*self.files[i][0].values(), self.files[i][1]]
-    def cache_settings(self): return {'percentiles': list(self.percentiles), 'canonical': self.canonical}
-    def load_case(self, i:int) -> Case:
-        files, mask_file = self.files[i]
-        volumes, spacing, first = [], None, None
-        for m, f in files.items():
-            v, sp = read_nifti(f, canonical=self.canonical)
-            if first is None: first, spacing = (f, v.shape), sp
-            elif v.shape != first[1]:
-                raise ValueError(f'{f}: modality {m} has shape {v.shape}, but {first[0].name} has {first[1]} (D, H, W)')
-            volumes.append(np.asarray(v, np.float32))
-        labels, mask_spacing = read_nifti(mask_file, canonical=self.canonical)
-        if labels.shape != first[1]:
-            raise ValueError(f'{mask_file}: mask shape {labels.shape} differs from {first[0].name} shape {first[1]} (D, H, W)')
-        if not np.allclose(mask_spacing, spacing, atol=1e-3):
-            raise ValueError(f'{mask_file}: mask spacing {mask_spacing} differs from {first[0].name} spacing {spacing}')
-        mask = check_labels(labels, 2, str(mask_file))
-        brain = np.zeros(first[1], bool)
-        for v in volumes: brain |= v != 0
-        image = np.stack([normalize_intensity(v, self.percentiles, region=brain, name=str(f))
-                          for v, f in zip(volumes, files.values())])
-        meta = {'layout': self.layout, 'modalities': list(files), 'files': [str(f) for f in files.values()],
-                'mask_file': str(mask_file)}
-        return Case(self.ids[i], image, np.ascontiguousarray(mask), spacing, meta)
+# %% ../../nbs/03d_data.msseg.ipynb #d36c309a
+@patch
+def split(self:MSLesions, seed:int=0) -> dict:
+    "The seeded patient split, or, with `test_ids`, those patients as test and the others as train (valid carved seeded)."
+    if self.test_ids is None: return super(MSLesions, self).split(seed)
+    test = sorted(self.ids.index(t) for t in self.test_ids)
+    rest = [k for k in range(len(self)) if k not in test]
+    if self.val_fraction == 0: return {'train': rest, 'valid': list(test), 'test': test}
+    inner = seeded_split(len(rest), self.val_fraction, 0., seed)
+    return {'train': sorted(rest[k] for k in inner['train']), 'valid': sorted(rest[k] for k in inner['test']), 'test': test}
+
+@patch
+def case_files(self:MSLesions, i): return [*self.files[i][0].values(), self.files[i][1]]
+
+@patch
+def cache_settings(self:MSLesions): return {'percentiles': list(self.percentiles), 'canonical': self.canonical}
+
+@patch
+def load_case(self:MSLesions, i:int) -> Case:
+    files, mask_file = self.files[i]
+    volumes, spacing, first = [], None, None
+    for m, f in files.items():
+        v, sp = read_nifti(f, canonical=self.canonical)
+        if first is None: first, spacing = (f, v.shape), sp
+        elif v.shape != first[1]:
+            raise ValueError(f'{f}: modality {m} has shape {v.shape}, but {first[0].name} has {first[1]} (D, H, W)')
+        volumes.append(np.asarray(v, np.float32))
+    labels, mask_spacing = read_nifti(mask_file, canonical=self.canonical)
+    if labels.shape != first[1]:
+        raise ValueError(f'{mask_file}: mask shape {labels.shape} differs from {first[0].name} shape {first[1]} (D, H, W)')
+    if not np.allclose(mask_spacing, spacing, atol=1e-3):
+        raise ValueError(f'{mask_file}: mask spacing {mask_spacing} differs from {first[0].name} spacing {spacing}')
+    mask = check_labels(labels, 2, str(mask_file))
+    brain = np.zeros(first[1], bool)
+    for v in volumes: brain |= v != 0
+    image = np.stack([normalize_intensity(v, self.percentiles, region=brain, name=str(f))
+                      for v, f in zip(volumes, files.values())])
+    meta = {'layout': self.layout, 'modalities': list(files), 'files': [str(f) for f in files.values()],
+            'mask_file': str(mask_file)}
+    return Case(self.ids[i], image, np.ascontiguousarray(mask), spacing, meta)

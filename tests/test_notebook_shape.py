@@ -23,7 +23,6 @@ ALLOWED_LONG_RUNS = {   # notebook stem: why it still has a run of more than MAX
     '07_studies': 'the STUDIES presets (148 lines), the GPU studies (63) (issue 16 open)',
 }
 ALLOWED_LONG_CELLS = {  # paper notebook stem: why it still has a visible code cell over MAX_PAPER_CELL lines
-    '10_paper.ablations': 'eight analysis cells of 10-23 lines (issue 16 open)',
 }
 
 _EXPORT = re.compile(r'#\|\s*export[is]?\b')

@@ -177,7 +177,7 @@ def plot_ablation(df:pd.DataFrame, # from `ablation_table`
     ax.grid(alpha=.3); ax.legend(fontsize=8)
     return ax
 
-# %% ../nbs/10_paper.ablations.ipynb #5193f266
+# %% ../nbs/10_paper.ablations.ipynb #44b87b82
 def plot_ablations(tables:dict, # figure number → its `ablation_table`
                    titles:dict|None=None, # figure number → title; None (or a figure not in it): `plot_ablation`'s
                    figsize:tuple|None=None, # None: 4.6 × 3.3 inches per figure
@@ -306,7 +306,7 @@ def add_commands(sub):
     subcommand(sub, 'ablation', "a γ ablation of PM Dice (the paper's Figures 3 and 4); finished runs are skipped",
                ablation_options, ablation_command)
 
-# %% ../nbs/10_paper.ablations.ipynb #c5c557fd
+# %% ../nbs/10_paper.ablations.ipynb #691d81de
 def finished_ablation(records:Sequence[dict], # a study's records, pooled over its folds (`study_records`)
                       figure:int, # the paper's figure: 3 or 4
                       n_folds:int, # the study's number of folds: a record pooled over fewer is unfinished
@@ -322,7 +322,7 @@ def finished_ablation(records:Sequence[dict], # a study's records, pooled over i
     mine = [r for r in mine if r['seed'] in seeds]
     return (ablation_table(mine, figure) if seeds else None), seeds, mine, line
 
-# %% ../nbs/10_paper.ablations.ipynb #712a0322
+# %% ../nbs/10_paper.ablations.ipynb #86db9dac
 def equal_runs(records:Sequence[dict], # ablation runs (`finished_ablation`'s records)
                tag:str, # take the runs of this tag, e.g. 'gamma=0'
                reference:dict|None, # the run they should equal, pooled over the same folds; None: there is none

@@ -374,7 +374,7 @@ def evaluate(learn:Learner, # a trained learner
     return evaluate_cases(dataset, indices, lambda case: predict_case(learn, case, size)[0], size=size,
                           tolerance=tolerance, progress=progress)
 
-# %% ../nbs/04c_learner.ipynb #942cb86e
+# %% ../nbs/04c_learner.ipynb #5ff9b22a
 def _slicewise_nsd(pred:np.ndarray, target:np.ndarray, n_classes:int, tolerance) -> np.ndarray:
     "Per class, the NSD of each 2D slice (pixels) averaged over the slices where the class is in `pred` or `target`."
     per_slice = np.stack([case_metrics(p, t, n_classes, spacing=(1., 1.), tolerance=tolerance)['nsd'] for p, t in zip(pred, target)])

@@ -13,12 +13,13 @@ from .core import atomic_write_bytes, atomic_write_text
 from .records import find_records, load_records, run_identity
 from .experiments import DATASETS, RunConfig, run_grid, parse_shard, output_file
 from .tables import METRICS, results_table, markdown_table, table_caption
+from .compare import case_scores
 from .commands import subcommand, add_config_options, add_output_options, config_from_args, comma_list, report_grid
 
 # %% auto #0
 __all__ = ['ABLATIONS', 'PLOTTED', 'Ablation', 'get_ablation', 'ablation_configs', 'ablation_records', 'ablation_table',
-           'format_ablation', 'plot_ablation', 'trend_checks', 'write_ablation', 'run_ablation', 'ablation_options',
-           'ablation_command', 'add_commands']
+           'format_ablation', 'plot_ablation', 'plot_ablations', 'trend_checks', 'write_ablation', 'run_ablation',
+           'ablation_options', 'ablation_command', 'add_commands', 'finished_ablation', 'equal_runs']
 
 # %% ../nbs/10_paper.ablations.ipynb #86e653a2
 def _check_values(values, name:str) -> tuple[float, ...]:
@@ -176,6 +177,19 @@ def plot_ablation(df:pd.DataFrame, # from `ablation_table`
     ax.grid(alpha=.3); ax.legend(fontsize=8)
     return ax
 
+# %% ../nbs/10_paper.ablations.ipynb #44b87b82
+def plot_ablations(tables:dict, # figure number → its `ablation_table`
+                   titles:dict|None=None, # figure number → title; None (or a figure not in it): `plot_ablation`'s
+                   figsize:tuple|None=None, # None: 4.6 × 3.3 inches per figure
+                  ) -> np.ndarray:
+    "The figures of `tables` in one row (`plot_ablation` each); returns their axes."
+    if not tables: raise ValueError("no ablation tables to plot")
+    import matplotlib.pyplot as plt
+    fig, axs = plt.subplots(1, len(tables), figsize=figsize or (4.6 * len(tables), 3.3), squeeze=False)
+    for (k, t), ax in zip(tables.items(), axs[0]): plot_ablation(t, k, ax, title=(titles or {}).get(k))
+    fig.tight_layout()
+    return axs[0]
+
 # %% ../nbs/10_paper.ablations.ipynb #792e6431
 def _monotone(values:Sequence[float], increasing:bool) -> bool:
     pairs = list(zip(values, values[1:]))
@@ -291,3 +305,32 @@ def add_commands(sub):
     "Add `pmdice ablation` to `pmdice`'s sub-commands."
     subcommand(sub, 'ablation', "a γ ablation of PM Dice (the paper's Figures 3 and 4); finished runs are skipped",
                ablation_options, ablation_command)
+
+# %% ../nbs/10_paper.ablations.ipynb #691d81de
+def finished_ablation(records:Sequence[dict], # a study's records, pooled over its folds (`study_records`)
+                      figure:int, # the paper's figure: 3 or 4
+                      n_folds:int, # the study's number of folds: a record pooled over fewer is unfinished
+                     ) -> tuple:
+    "Figure `figure`'s table over the seeds finished for every γ (None: no such seed), those seeds, their records, and a line saying so."
+    mine = ablation_records([r for r in records if len(r.get('folds', ())) == n_folds], figure)
+    seeds_of = {}
+    for r in mine: seeds_of.setdefault(r['name'], set()).add(r['seed'])
+    seeds = sorted(set.intersection(*seeds_of.values())) if seeds_of else []
+    partial = sorted({r['seed'] for r in mine} - set(seeds))
+    line = (f"Figure {figure}: {len(seeds_of)} γ settings with all {n_folds} folds; seeds {seeds} finished for every one"
+            + (f"; seeds {partial} only for some, left out so that every point averages the same seeds" if partial else ''))
+    mine = [r for r in mine if r['seed'] in seeds]
+    return (ablation_table(mine, figure) if seeds else None), seeds, mine, line
+
+# %% ../nbs/10_paper.ablations.ipynb #86db9dac
+def equal_runs(records:Sequence[dict], # ablation runs (`finished_ablation`'s records)
+               tag:str, # take the runs of this tag, e.g. 'gamma=0'
+               reference:dict|None, # the run they should equal, pooled over the same folds; None: there is none
+               labels:tuple=('ablation', 'reference'), # the two columns' names
+               metric:str='dice', # the per-case metric (`case_scores`)
+              ) -> tuple:
+    "Per-case `metric` (×100, seed 0) of the `tag` runs beside `reference`'s, and whether all ran on the CPU; (None, False) when either is missing."
+    mine = [r for r in records if r['config'].get('tag') == tag]
+    if not (mine and reference): return None, False
+    pair = pd.DataFrame({labels[0]: case_scores(mine, metric)[0], labels[1]: case_scores([reference], metric)[0]}) * 100
+    return pair, all(r['device'].startswith('cpu') for r in mine + [reference])

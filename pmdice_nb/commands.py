@@ -163,7 +163,7 @@ def grid(args) -> int:
                       keep_checkpoints=args.keep_checkpoints)
     return report_grid(status, args.runs_dir)
 
-# %% ../nbs/06_commands.ipynb #8bb2cf6b
+# %% ../nbs/06_commands.ipynb #2a7d1d30
 def table_options(p):
     p.add_argument('runs_dir', help='folder of run records (searched recursively)')
     p.add_argument('--out', help='where table.md and table.csv go (default runs_dir)')
@@ -179,6 +179,7 @@ def table(args) -> int:
     print('written: ' + ', '.join(str(p) for p in paths))
     return 0
 
+# %% ../nbs/06_commands.ipynb #ee909669
 def demo_options(p):
     p.add_argument('--runs-dir', default='runs/demo', help='where records and tables go (default runs/demo)')
     p.add_argument('--fresh', action='store_true', help='delete earlier demo records first')

@@ -130,7 +130,7 @@ def check_dataset_kwargs(dataset:str, # a key of `DATASETS`
     if unknown: raise ValueError(f"dataset {dataset!r} does not take option(s) {unknown}; it takes {known}")
     return kwargs
 
-# %% ../nbs/05b_experiments.ipynb #e7c5c774
+# %% ../nbs/05b_experiments.ipynb #6b4ac15c
 _TAG = re.compile(r'^[A-Za-z0-9_.=-]*$')
 _INTS = {'seed': 0, 'split_seed': 0, 'epochs': 1, 'bs': 1, 'features': 1, 'num_workers': 0}  # integer fields and their least value
 
@@ -151,6 +151,7 @@ def _check_lr(lr):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     return lr
 
+# %% ../nbs/05b_experiments.ipynb #ac3d9979
 def _checked_loss_kwargs(dataset:str, loss:str, loss_kwargs:dict|None) -> dict:
     "`loss_kwargs` (None: the paper's) in plain JSON types, checked by building the loss."
     kwargs = paper_loss_kwargs(dataset, loss) if loss_kwargs is None else loss_kwargs

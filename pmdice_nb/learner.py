@@ -310,16 +310,6 @@ def predict_case(learn:Learner, # a trained learner
     return (pred[0], target[0], spacing) if case.ndim == 2 else (pred, target, spacing)
 
 # %% ../nbs/04c_learner.ipynb #3e45ee00
-def _slicewise_nsd(pred:np.ndarray, target:np.ndarray, n_classes:int, tolerance) -> np.ndarray:
-    "Per class, the NSD of each 2D slice (pixels) averaged over the slices where the class is in `pred` or `target`."
-    per_slice = np.stack([case_metrics(p, t, n_classes, spacing=(1., 1.), tolerance=tolerance)['nsd'] for p, t in zip(pred, target)])
-    return _nanmean_cols(per_slice)
-
-def _nanmean_cols(x:np.ndarray) -> np.ndarray:
-    "Column means ignoring NaN; NaN for a column without a number (no warning)."
-    ok = np.isfinite(x)
-    return np.divide(np.where(ok, x, 0.).sum(0), ok.sum(0), out=np.full(x.shape[1], np.nan), where=ok.sum(0) > 0)
-
 def evaluate_cases(dataset, # the `SegDataset` the cases come from
                    indices:Sequence[int], # which cases, e.g. `split['test']`
                    predict:Callable, # case -> label map on the evaluation grid: (H,W) or (1,H,W) for a 2D case, (D,H,W) for a volume
@@ -383,3 +373,14 @@ def evaluate(learn:Learner, # a trained learner
                               tolerance=tolerance, progress=progress)
     return evaluate_cases(dataset, indices, lambda case: predict_case(learn, case, size)[0], size=size,
                           tolerance=tolerance, progress=progress)
+
+# %% ../nbs/04c_learner.ipynb #5ff9b22a
+def _slicewise_nsd(pred:np.ndarray, target:np.ndarray, n_classes:int, tolerance) -> np.ndarray:
+    "Per class, the NSD of each 2D slice (pixels) averaged over the slices where the class is in `pred` or `target`."
+    per_slice = np.stack([case_metrics(p, t, n_classes, spacing=(1., 1.), tolerance=tolerance)['nsd'] for p, t in zip(pred, target)])
+    return _nanmean_cols(per_slice)
+
+def _nanmean_cols(x:np.ndarray) -> np.ndarray:
+    "Column means ignoring NaN; NaN for a column without a number (no warning)."
+    ok = np.isfinite(x)
+    return np.divide(np.where(ok, x, 0.).sum(0), ok.sum(0), out=np.full(x.shape[1], np.nan), where=ok.sum(0) > 0)

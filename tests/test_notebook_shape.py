@@ -20,13 +20,9 @@ MAX_PAPER_CELL = 8   # lines of a visible code cell in a paper notebook
 MIN_COPY = 4         # normalised lines from which two equal cells count as a copy
 
 ALLOWED_LONG_RUNS = {   # notebook stem: why it still has a run of more than MAX_RUN exported lines
-    '04c_learner': 'seg_learner and its helpers: one run of 67 lines (issue 16 open)',
-    '05b_experiments': 'RunConfig and its checks (77 lines), the run machinery (61) (issue 16 open)',
-    '06_commands': 'the command functions: one run of 131 lines (issue 16 open)',
     '07_studies': 'the STUDIES presets (148 lines), the GPU studies (63) (issue 16 open)',
 }
 ALLOWED_LONG_CELLS = {  # paper notebook stem: why it still has a visible code cell over MAX_PAPER_CELL lines
-    '10_paper.ablations': 'eight analysis cells of 10-23 lines (issue 16 open)',
 }
 
 _EXPORT = re.compile(r'#\|\s*export[is]?\b')

@@ -17,7 +17,7 @@ from .commands import comma_list, threads_option, subcommand
 # modules): the presets alone load in a fraction of a second, so `pmdice study list` imports neither torch nor fastai
 
 # %% auto #0
-__all__ = ['MAIN_LOSSES', 'MS_LOSSES', 'STUDIES', 'KVASIR_RECIPE', 'KVASIR_SEARCH', 'KVASIR_RECIPE_E20', 'KVASIR_VARIATIONS',
+__all__ = ['MAIN_LOSSES', 'STUDIES', 'MS_LOSSES', 'KVASIR_RECIPE', 'KVASIR_SEARCH', 'KVASIR_RECIPE_E20', 'KVASIR_VARIATIONS',
            'Deviation', 'Grid', 'Study', 'data_root', 'results_dir', 'get_study', 'study_configs', 'blind_prior',
            'run_study', 'auto_threads', 'pool_folds', 'study_records', 'study_table', 'add_commands']
 
@@ -77,12 +77,26 @@ class Study:
         rows += [f'| {d.setting} | {d.paper} | {d.ours} | {d.why} |' for d in self.deviations]
         return '\n'.join(rows) + '\n'
 
-# %% ../nbs/07_studies.ipynb #12020494
+# %% ../nbs/07_studies.ipynb #3e517462
 MAIN_LOSSES = ('dice', 'ce+dice', 'pm_dice', 'ce+pm_dice')  # the four losses of the paper's main claim
-MS_LOSSES = ('dice', 'ce+dice', 'topk_dice', 'pm_dice')     # the MS study of the issue: γ_FG = 2, γ_BG = 1 for PM Dice
 
 _NOT_GIVEN = 'not given'
 _EPOCHS_WHY = 'the paper gives no epochs or batch size'
+
+def _kvasir_split(): return Deviation('Kvasir split', '90/10 random, ids not published [46]',
+                                      'PraNet 900/100 (public), validation 10% of train',
+                                      'the standard public split of that size')
+
+STUDIES = {s.name: s for s in [   # name: Study, in the order `pmdice study list` shows them; the cells below add the others
+    Study('kvasir_paper', 'kvasir', 'kvasir-seg', (Grid(tuple(PAPER_LOSSES), (0, 1, 2)),),
+          config=dict(arch='resnet34', head='quarter', pretrained=True, size=(320, 320), crop=(256, 256), epochs=100,
+                      bs=16, dataset_kwargs={'split': 'pranet'}),
+          deviations=(_kvasir_split(), Deviation('epochs, batch size', _NOT_GIVEN, '100, 16', _EPOCHS_WHY),
+                      Deviation('NSD τ', _NOT_GIVEN, '2 px of the original image in the records; swept in px at 320² in the Table 1 notebook', 'the paper does not say')),
+          device='gpu', description='Table 1 as printed (§3.2), for a GPU'),
+]}
+
+# %% ../nbs/07_studies.ipynb #ce0de3be
 _SCRATCH = Deviation('ResNet34 encoder', 'ImageNet weights (implied by "backbone of ResNet34")',
                      'ImageNet when available, else from scratch (recorded per run)',
                      'the weights cannot be downloaded on an offline machine')
@@ -91,17 +105,7 @@ _LR_SCRATCH = Deviation('initial learning rate', '5e-4 (ResNet34 U-Net)', '1e-4'
                         "from scratch at 5e-4 Dice and PM Dice collapse to all-background in the first epoch "
                         "(study kvasir_cpu_lr5e-4); at 1e-4 Dice trains (probe: mDice 47.5 after 2 epochs)")
 
-def _kvasir_split(): return Deviation('Kvasir split', '90/10 random, ids not published [46]',
-                                      'PraNet 900/100 (public), validation 10% of train',
-                                      'the standard public split of that size')
-
-STUDIES = {s.name: s for s in [
-    Study('kvasir_paper', 'kvasir', 'kvasir-seg', (Grid(tuple(PAPER_LOSSES), (0, 1, 2)),),
-          config=dict(arch='resnet34', head='quarter', pretrained=True, size=(320, 320), crop=(256, 256), epochs=100,
-                      bs=16, dataset_kwargs={'split': 'pranet'}),
-          deviations=(_kvasir_split(), Deviation('epochs, batch size', _NOT_GIVEN, '100, 16', _EPOCHS_WHY),
-                      Deviation('NSD τ', _NOT_GIVEN, '2 px of the original image in the records; swept in px at 320² in the Table 1 notebook', 'the paper does not say')),
-          device='gpu', description='Table 1 as printed (§3.2), for a GPU'),
+STUDIES.update({s.name: s for s in [
     Study('kvasir_cpu', 'kvasir', 'kvasir-seg', (Grid(MAIN_LOSSES, (0,)), Grid(tuple(l for l in PAPER_LOSSES if l not in MAIN_LOSSES), (0,)),
                                                  Grid(MAIN_LOSSES, (1, 2))),
           config=dict(arch='resnet34', head='quarter', pretrained=True, size=(112, 112), crop=(96, 96), epochs=6,
@@ -119,6 +123,10 @@ STUDIES = {s.name: s for s in [
                       Deviation('input size, crop', '320², 256² crops', '112², 96² crops', 'CPU time: 1/8 of the pixels'),
                       Deviation('epochs, batch size', _NOT_GIVEN, '6, 8', 'CPU time; ' + _EPOCHS_WHY)),
           description="kvasir_cpu at the paper's lr0 5e-4: from scratch, Dice and PM Dice collapse to all-background"),
+]})
+
+# %% ../nbs/07_studies.ipynb #7dcfa4b0
+STUDIES.update({s.name: s for s in [
     Study('acdc_paper', 'acdc', 'acdc-ssl4mis', (Grid(tuple(PAPER_LOSSES), (0, 1, 2)),),
           config=dict(arch='resnet34', head='quarter', pretrained=True, size=(256, 256), epochs=100, bs=16),
           deviations=(Deviation('split', '70/20 random scans [12]', 'SSL4MIS 70/10/20 patients (ED and ES volumes)',
@@ -135,6 +143,12 @@ STUDIES = {s.name: s for s in [
                       Deviation('losses, seeds', '14 losses × 3 seeds', 'Dice, CE + Dice, PM Dice, CE + PM Dice; seed 0 first, 1–2 as time allows', 'CPU time'),
                       Deviation('epochs, batch size', _NOT_GIVEN, '6, 8', 'CPU time; ' + _EPOCHS_WHY)),
           description='Table 2 scaled to a 2-core CPU: the four losses of the main claim'),
+]})
+
+# %% ../nbs/07_studies.ipynb #1354127e
+MS_LOSSES = ('dice', 'ce+dice', 'topk_dice', 'pm_dice')     # the MS study of the issue: γ_FG = 2, γ_BG = 1 for PM Dice
+
+STUDIES.update({s.name: s for s in [
     Study('ms_cpu', 'open_ms', 'open-ms-sample', (Grid(MS_LOSSES, (0,)),),
           config=dict(arch='unet', features=16, size=(128, 128), epochs=8, bs=8, lr=1e-3, scored_at='input'), loss_options={'batch_dice': True},
           folds=(('patient07',), ('patient19',), ('patient26',)),
@@ -152,13 +166,15 @@ STUDIES = {s.name: s for s in [
                                 'per image, lesion precision 6.8%; over the batch, 61% (probes of fold patient07, lr 1e-3)'),
                       Deviation('epochs, batch size', _NOT_GIVEN, '8, 8', 'CPU time; ' + _EPOCHS_WHY)),
           description='Table 3 on three open MS patients (leave-one-patient-out), 2-core CPU'),
-]}
+]})
 
+# %% ../nbs/07_studies.ipynb #23128e63
 STUDIES['smoke'] = Study('smoke', 'synthetic_polyps', '', (Grid(('dice', 'pm_dice')),),
                          config=dict(arch='unet', features=4, epochs=1, bs=4, size=(32, 32), crop=False, lr=1e-2,
                                      dataset_kwargs={'n': 16, 'size': 32}),
                          description='two tiny runs on synthetic polyps: checks that the study machinery works (seconds)')
 
+# %% ../nbs/07_studies.ipynb #c03b896b
 def _gamma_grids(seeds:tuple) -> tuple:
     "Figure 3 (one γ for both classes: 0, 0.5, 1, 2, 5) and Figure 4 (γ_BG = 0, 0.5, 1, 2 with γ_FG = 2) as grids."
     fig3 = [Grid(('pm_dice',), seeds, {'pm_dice': {'gamma': g}}, f'gamma={g:g}') for g in (0., 0.5, 1., 2., 5.)]

@@ -20,7 +20,6 @@ MAX_PAPER_CELL = 8   # lines of a visible code cell in a paper notebook
 MIN_COPY = 4         # normalised lines from which two equal cells count as a copy
 
 ALLOWED_LONG_RUNS = {   # notebook stem: why it still has a run of more than MAX_RUN exported lines
-    '07_studies': 'the STUDIES presets (148 lines), the GPU studies (63) (issue 16 open)',
 }
 ALLOWED_LONG_CELLS = {  # paper notebook stem: why it still has a visible code cell over MAX_PAPER_CELL lines
 }

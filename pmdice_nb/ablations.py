@@ -4,74 +4,22 @@
 
 # %% ../nbs/10_paper.ablations.ipynb #f04f8a40
 from __future__ import annotations
-import io, math
-from dataclasses import dataclass
+import io
 from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
 from .core import atomic_write_bytes, atomic_write_text
 from .records import find_records, load_records, run_identity
+from .studies import Ablation, ABLATIONS, get_ablation, _check_values
 from .experiments import DATASETS, RunConfig, run_grid, parse_shard, output_file
 from .tables import METRICS, results_table, markdown_table, table_caption
 from .compare import case_scores
 from .commands import subcommand, add_config_options, add_output_options, config_from_args, comma_list, report_grid
 
 # %% auto #0
-__all__ = ['ABLATIONS', 'PLOTTED', 'Ablation', 'get_ablation', 'ablation_configs', 'ablation_records', 'ablation_table',
-           'format_ablation', 'plot_ablation', 'plot_ablations', 'trend_checks', 'write_ablation', 'run_ablation',
-           'ablation_options', 'ablation_command', 'add_commands', 'finished_ablation', 'equal_runs']
-
-# %% ../nbs/10_paper.ablations.ipynb #86e653a2
-def _check_values(values, name:str) -> tuple[float, ...]:
-    "Distinct non-negative finite numbers, as floats."
-    try: out = tuple(float(v) for v in values)
-    except (TypeError, ValueError): raise ValueError(f"{name} must be non-negative numbers, got {values!r}") from None
-    if not out or any(not (math.isfinite(v) and v >= 0) for v in out) or len(set(out)) != len(out):
-        raise ValueError(f"{name} must be distinct non-negative numbers, at least one, got {values!r}")
-    return out
-
-@dataclass(frozen=True)
-class Ablation:
-    "One of the paper's γ ablations: which focusing parameter a figure varies, and over which values."
-    figure:int # the paper's figure number
-    parameter:str # 'gamma' (one γ for every class) or 'gamma_bg' (the background's; the foreground's fixed)
-    values:tuple # the paper's values of `parameter`
-    gamma_fg:float|None = None # the fixed foreground γ when `parameter` is 'gamma_bg'
-    caption:str = '' # what the figure shows
-
-    def __post_init__(self):
-        if self.parameter not in ('gamma', 'gamma_bg'): raise ValueError(f"parameter must be 'gamma' or 'gamma_bg', got {self.parameter!r}")
-        if (self.parameter == 'gamma_bg') != (self.gamma_fg is not None):
-            raise ValueError(f"gamma_fg is needed exactly when parameter is 'gamma_bg', got {self.gamma_fg!r}")
-        object.__setattr__(self, 'values', _check_values(self.values, 'values'))
-
-    @property
-    def label(self) -> str:
-        "The varied parameter as the paper writes it."
-        return 'γ' if self.parameter == 'gamma' else f'γ_BG (γ_FG = {self.gamma_fg:g})'
-
-    def tag(self, value:float) -> str:
-        "The run tag of `value`, e.g. 'gamma=0.5'."
-        return f'{self.parameter}={float(value):g}'
-
-    def loss_kwargs(self, value:float) -> dict:
-        "PM Dice's options for `value`: γ for every class, or (γ_BG, γ_FG)."
-        gamma = float(value) if self.parameter == 'gamma' else [float(value), float(self.gamma_fg)]
-        return {'pm_dice': {'gamma': gamma}}
-
-ABLATIONS = {
-    3: Ablation(3, 'gamma', (0, 0.5, 1, 2, 5),
-                caption='PM Dice with the same focusing parameter γ for every class (γ = 0: the Dice loss)'),
-    4: Ablation(4, 'gamma_bg', (0, 0.5, 1, 2), gamma_fg=2.,
-                caption='PM Dice with the foreground γ_FG = 2 fixed and the background γ_BG varied'),
-}
-
-def get_ablation(figure:int, # the paper's figure: 3 or 4
-                ) -> Ablation:
-    "The ablation of the paper's Figure `figure`."
-    if isinstance(figure, bool) or figure not in ABLATIONS:
-        raise ValueError(f"no γ ablation for figure {figure!r}; the paper's γ ablations are figures {sorted(ABLATIONS)}")
-    return ABLATIONS[figure]
+__all__ = ['PLOTTED', 'ablation_configs', 'ablation_records', 'ablation_table', 'format_ablation', 'plot_ablation',
+           'plot_ablations', 'trend_checks', 'write_ablation', 'run_ablation', 'ablation_options', 'ablation_command',
+           'add_commands', 'finished_ablation', 'equal_runs']
 
 # %% ../nbs/10_paper.ablations.ipynb #672ba2ca
 _SET_BY_ABLATION = ('dataset', 'loss', 'seed', 'loss_kwargs', 'tag')

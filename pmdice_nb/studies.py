@@ -5,7 +5,7 @@
 # %% ../nbs/07_studies.ipynb #2b96d3b7
 from __future__ import annotations
 import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
-import dataclasses, io, json, os, sys, time
+import dataclasses, io, json, math, os, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -17,9 +17,10 @@ from .commands import comma_list, threads_option, subcommand
 # modules): the presets alone load in a fraction of a second, so `pmdice study list` imports neither torch nor fastai
 
 # %% auto #0
-__all__ = ['MAIN_LOSSES', 'STUDIES', 'MS_LOSSES', 'KVASIR_RECIPE', 'KVASIR_SEARCH', 'KVASIR_RECIPE_E20', 'KVASIR_VARIATIONS',
-           'Deviation', 'Grid', 'Study', 'data_root', 'results_dir', 'get_study', 'study_configs', 'blind_prior',
-           'run_study', 'auto_threads', 'pool_folds', 'study_records', 'study_table', 'add_commands']
+__all__ = ['MAIN_LOSSES', 'STUDIES', 'MS_LOSSES', 'ABLATIONS', 'KVASIR_RECIPE', 'KVASIR_SEARCH', 'KVASIR_RECIPE_E20',
+           'KVASIR_VARIATIONS', 'Deviation', 'Grid', 'Study', 'Ablation', 'get_ablation', 'data_root', 'results_dir',
+           'get_study', 'study_configs', 'blind_prior', 'run_study', 'auto_threads', 'pool_folds', 'study_records',
+           'study_table', 'add_commands']
 
 # %% ../nbs/07_studies.ipynb #03cbc1bb
 @dataclass(frozen=True)
@@ -174,12 +175,63 @@ STUDIES['smoke'] = Study('smoke', 'synthetic_polyps', '', (Grid(('dice', 'pm_dic
                                      dataset_kwargs={'n': 16, 'size': 32}),
                          description='two tiny runs on synthetic polyps: checks that the study machinery works (seconds)')
 
+# %% ../nbs/07_studies.ipynb #aa02e69f
+def _check_values(values, name:str) -> tuple[float, ...]:
+    "Distinct non-negative finite numbers, as floats."
+    try: out = tuple(float(v) for v in values)
+    except (TypeError, ValueError): raise ValueError(f"{name} must be non-negative numbers, got {values!r}") from None
+    if not out or any(not (math.isfinite(v) and v >= 0) for v in out) or len(set(out)) != len(out):
+        raise ValueError(f"{name} must be distinct non-negative numbers, at least one, got {values!r}")
+    return out
+
+@dataclass(frozen=True)
+class Ablation:
+    "One of the paper's γ ablations: which focusing parameter a figure varies, and over which values."
+    figure:int # the paper's figure number
+    parameter:str # 'gamma' (one γ for every class) or 'gamma_bg' (the background's; the foreground's fixed)
+    values:tuple # the paper's values of `parameter`
+    gamma_fg:float|None = None # the fixed foreground γ when `parameter` is 'gamma_bg'
+    caption:str = '' # what the figure shows
+
+    def __post_init__(self):
+        if self.parameter not in ('gamma', 'gamma_bg'): raise ValueError(f"parameter must be 'gamma' or 'gamma_bg', got {self.parameter!r}")
+        if (self.parameter == 'gamma_bg') != (self.gamma_fg is not None):
+            raise ValueError(f"gamma_fg is needed exactly when parameter is 'gamma_bg', got {self.gamma_fg!r}")
+        object.__setattr__(self, 'values', _check_values(self.values, 'values'))
+
+    @property
+    def label(self) -> str:
+        "The varied parameter as the paper writes it."
+        return 'γ' if self.parameter == 'gamma' else f'γ_BG (γ_FG = {self.gamma_fg:g})'
+
+    def tag(self, value:float) -> str:
+        "The run tag of `value`, e.g. 'gamma=0.5'."
+        return f'{self.parameter}={float(value):g}'
+
+    def loss_kwargs(self, value:float) -> dict:
+        "PM Dice's options for `value`: γ for every class, or (γ_BG, γ_FG)."
+        gamma = float(value) if self.parameter == 'gamma' else [float(value), float(self.gamma_fg)]
+        return {'pm_dice': {'gamma': gamma}}
+
+# %% ../nbs/07_studies.ipynb #e206d020
+ABLATIONS = {
+    3: Ablation(3, 'gamma', (0, 0.5, 1, 2, 5),
+                caption='PM Dice with the same focusing parameter γ for every class (γ = 0: the Dice loss)'),
+    4: Ablation(4, 'gamma_bg', (0, 0.5, 1, 2), gamma_fg=2.,
+                caption='PM Dice with the foreground γ_FG = 2 fixed and the background γ_BG varied'),
+}
+
+def get_ablation(figure:int, # the paper's figure: 3 or 4
+                ) -> Ablation:
+    "The ablation of the paper's Figure `figure`."
+    if isinstance(figure, bool) or figure not in ABLATIONS:
+        raise ValueError(f"no γ ablation for figure {figure!r}; the paper's γ ablations are figures {sorted(ABLATIONS)}")
+    return ABLATIONS[figure]
+
 # %% ../nbs/07_studies.ipynb #c03b896b
 def _gamma_grids(seeds:tuple) -> tuple:
-    "Figure 3 (one γ for both classes: 0, 0.5, 1, 2, 5) and Figure 4 (γ_BG = 0, 0.5, 1, 2 with γ_FG = 2) as grids."
-    fig3 = [Grid(('pm_dice',), seeds, {'pm_dice': {'gamma': g}}, f'gamma={g:g}') for g in (0., 0.5, 1., 2., 5.)]
-    fig4 = [Grid(('pm_dice',), seeds, {'pm_dice': {'gamma': [g, 2.]}}, f'gamma_bg={g:g}') for g in (0., 0.5, 1., 2.)]
-    return tuple(fig3 + fig4)
+    "Figures 3 and 4 as grids: PM Dice at every γ of each figure of `ABLATIONS`, with the figure's options and tag."
+    return tuple(Grid(('pm_dice',), seeds, a.loss_kwargs(g), a.tag(g)) for a in ABLATIONS.values() for g in a.values)
 
 STUDIES['ms_gamma_cpu'] = Study(
     'ms_gamma_cpu', 'open_ms', 'open-ms-sample', sum((_gamma_grids((s,)) for s in (0, 1, 2)), ()), config=STUDIES['ms_cpu'].config,
@@ -308,7 +360,7 @@ for _name, (_change, _what) in KVASIR_VARIATIONS.items():
         description=f'PM Dice vs Dice with {_what} (kvasir_unet_e20_cpu otherwise)', run_minutes=15 * _change.get('epochs', 20) / 20)
 STUDIES['kvasir_var_gamma'] = Study(
     'kvasir_var_gamma', 'kvasir', 'kvasir-seg',
-    tuple(Grid(('pm_dice',), (0, 1, 2), {'pm_dice': {'gamma': g}}, f'gamma={g:g}') for g in (0.5, 2.)),
+    tuple(Grid(('pm_dice',), (0, 1, 2), ABLATIONS[3].loss_kwargs(g), ABLATIONS[3].tag(g)) for g in (0.5, 2.)),
     config=KVASIR_RECIPE_E20, deviations=_recipe_deviations(KVASIR_RECIPE_E20),
     description="PM Dice's γ = 0.5 and 2 on the kvasir_unet_e20_cpu recipe (γ = 1 and Dice, γ = 0, are that study's runs)", run_minutes=15)
 

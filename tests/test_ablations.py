@@ -57,6 +57,15 @@ def test_figure4_configs():
 
 # --- bad input ------------------------------------------------------------------------------------------------
 
+def test_study_and_ablation_share_one_gamma_table():
+    "`ms_gamma_cpu` and `pmdice ablation` take their γ runs from one table, `studies.ABLATIONS` (issue 16 item 3)."
+    from pmdice_nb import studies
+    assert ABLATIONS is studies.ABLATIONS
+    fold = '-fold=patient07'
+    study = [(c.tag.removesuffix(fold), c.loss_kwargs['pm_dice']) for c in studies.study_configs('ms_gamma_cpu', root='.')
+             if c.seed == 0 and c.tag.endswith(fold)]
+    assert study == [(c.tag, c.loss_kwargs['pm_dice']) for f in ABLATIONS for c in ablation_configs(f, 'open_ms', seeds=(0,), root='.')]
+
 @pytest.mark.parametrize('call, message', [
     (lambda: ablation_configs(5), 'figure 5'),
     (lambda: get_ablation('3'), "figure '3'"),

@@ -20,7 +20,7 @@ from .learner import seg_learner, fit_poly
 
 # %% auto #0
 __all__ = ['PROBE_BASE', 'PROBE_CONDITIONS', 'ProbeLog', 'zero_last_conv', 'probe_learner', 'collapse_probe', 'run_probes',
-           'probe_summary']
+           'probe_summary', 'read_probes']
 
 # %% ../nbs/15_paper.collapse.ipynb #e3b1cfac
 class ProbeLog(Callback):
@@ -126,3 +126,11 @@ def probe_summary(grid:pd.DataFrame, # `run_probes` output
     out = last.groupby(['condition', 'loss'], sort=False).agg(seeds=('seed', 'nunique'), collapsed=('fg', lambda s: int((s < fg_floor).sum())),
                                                                fg=('fg', 'median'), fg_true=('fg_true', 'median'), max_logit=('max_logit', 'median'))
     return out.reset_index()
+
+# %% ../nbs/15_paper.collapse.ipynb #fb96824d
+def read_probes(out_dir:str|Path, # a `run_probes` folder: <condition>/<loss>/probe<k>.json
+               ) -> pd.DataFrame:
+    "Every probe record under `out_dir` as `run_probes`' grid (one row per logged step; empty when there are none)."
+    recs = [json.loads(f.read_text()) for f in sorted(Path(out_dir).rglob('probe*.json'))]
+    return pd.concat([pd.DataFrame(r['log']).assign(condition=r['condition'], loss=r['loss'], seed=r['seed']) for r in recs],
+                     ignore_index=True) if recs else pd.DataFrame()

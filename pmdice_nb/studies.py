@@ -315,13 +315,14 @@ _TABLE1_GRIDS = (Grid(MAIN_LOSSES, (0, 1, 2, 3, 4)), Grid(tuple(l for l in PAPER
                  Grid(MAIN_LOSSES, (5, 6, 7, 8, 9)))   # the four losses × 5 seeds, the other ten × 3, then seeds 5-9 if power asks
 _TABLE1_SEEDS = Deviation('seeds', '3 for every loss', '5 (then up to 10, as the power estimate asks) for Dice, CE + Dice, PM Dice, CE + PM Dice; 3 for the others', 'power')
 
-STUDIES['kvasir_unet_cpu'] = Study(
-    'kvasir_unet_cpu', 'kvasir', 'kvasir-seg',
-    _TABLE1_GRIDS,
-    config=KVASIR_RECIPE, deviations=_recipe_deviations(KVASIR_RECIPE) + (
-        _TABLE1_SEEDS,),
-    description='Table 1 on the CPU recipe chosen on validation (plain U-Net, 128², scored on the original images)',
-    run_minutes=9)
+def _table1_study(name:str, recipe:dict, description:str, run_minutes:float) -> Study:
+    "Table 1 (`_TABLE1_GRIDS`) on a plain-U-Net Kvasir `recipe`, its deviations read from the recipe."
+    return Study(name, 'kvasir', 'kvasir-seg', _TABLE1_GRIDS, config=recipe,
+                 deviations=_recipe_deviations(recipe) + (_TABLE1_SEEDS,), description=description, run_minutes=run_minutes)
+
+STUDIES['kvasir_unet_cpu'] = _table1_study(
+    'kvasir_unet_cpu', KVASIR_RECIPE,
+    'Table 1 on the CPU recipe chosen on validation (plain U-Net, 128², scored on the original images)', run_minutes=9)
 
 # %% ../nbs/07_studies.ipynb #f9246b02
 KVASIR_SEARCH = {  # tag: what a round-2 candidate changes in KVASIR_RECIPE
@@ -337,12 +338,9 @@ STUDIES['kvasir_recipe_search'] = Study(
 
 # %% ../nbs/07_studies.ipynb #55dbdf57
 KVASIR_RECIPE_E20 = {**KVASIR_RECIPE, **KVASIR_SEARCH['e20-bf16']}   # `choose_recipe` on kvasir_recipe_search (notebook 11)
-STUDIES['kvasir_unet_e20_cpu'] = Study(
-    'kvasir_unet_e20_cpu', 'kvasir', 'kvasir-seg',
-    _TABLE1_GRIDS,
-    config=KVASIR_RECIPE_E20, deviations=_recipe_deviations(KVASIR_RECIPE_E20) + (
-        _TABLE1_SEEDS,),
-    description='Table 1 on the round-2 CPU recipe chosen on validation (plain U-Net, 128², 20 epochs in bf16, scored on the original images)',
+STUDIES['kvasir_unet_e20_cpu'] = _table1_study(
+    'kvasir_unet_e20_cpu', KVASIR_RECIPE_E20,
+    'Table 1 on the round-2 CPU recipe chosen on validation (plain U-Net, 128², 20 epochs in bf16, scored on the original images)',
     run_minutes=15)
 
 KVASIR_VARIATIONS = {  # name: (what changes in the recipe, why it is worth varying)

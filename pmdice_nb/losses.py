@@ -408,24 +408,28 @@ def keep_top_fraction(err:torch.Tensor, # per-pixel error (N, C, S)
 
 # %% ../nbs/01_losses.ipynb #bab4db20
 @delegates()
-class TopKDiceLoss(WeightedDiceLoss):
-    "TopK Dice loss [42]: per class, only the top k% foreground pixels (TP/FN) by error are kept; negatives all kept."
-    def __init__(self, k:float=50., # percent of each class's foreground pixels kept (our default; [42] tunes it)
+class _TopFractionDiceLoss(WeightedDiceLoss):
+    "A Dice-family loss that keeps, per class, the top `k`% of a set of candidate pixels by error (`ranked`), and every other pixel."
+    def __init__(self, k:float, # percent of each class's candidate pixels kept
                  **kwargs):
         super().__init__(**kwargs)
         self.k = _check_percent(k)
 
-    def weight_map(self, probs, onehot): return keep_top_fraction(1 - probs, onehot > 0, self.k).to(probs.dtype)
+    def weight_map(self, probs, onehot): return keep_top_fraction(*self.ranked(probs, onehot), self.k).to(probs.dtype)
 
 @delegates()
-class TNFocalDiceLoss(WeightedDiceLoss):
+class TopKDiceLoss(_TopFractionDiceLoss):
+    "TopK Dice loss [42]: per class, only the top k% foreground pixels (TP/FN) by error are kept; negatives all kept."
+    def __init__(self, k:float=50., # percent of each class's foreground pixels kept (our default; [42] tunes it)
+                 **kwargs): super().__init__(k, **kwargs)
+    def ranked(self, probs, onehot): return 1 - probs, onehot > 0
+
+@delegates()
+class TNFocalDiceLoss(_TopFractionDiceLoss):
     "Focal Dice loss of [41]: per class, only the top k% true-negative candidates by error are kept; positives all kept."
     def __init__(self, k:float=10., # percent of each class's negative pixels kept (our default; [41] tunes it)
-                 **kwargs):
-        super().__init__(**kwargs)
-        self.k = _check_percent(k)
-
-    def weight_map(self, probs, onehot): return keep_top_fraction(probs, onehot == 0, self.k).to(probs.dtype)
+                 **kwargs): super().__init__(k, **kwargs)
+    def ranked(self, probs, onehot): return probs, onehot == 0
 
 # %% ../nbs/01_losses.ipynb #3ef8c8e2
 class _LogProbTarget(torch.autograd.Function):

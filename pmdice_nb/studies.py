@@ -13,70 +13,14 @@ import numpy as np
 from .core import PAPER_LOSSES, repo_root, atomic_write_text
 from .records import predictions_path, run_path, read_record, load_records, describe_lock, run_identity
 from .commands import comma_list, threads_option, subcommand
+from .study_design import Deviation, Grid, Study, Ablation, ABLATIONS, get_ablation, pool_folds, _check_values, _fold_tag
 # torch, fastai and the experiment modules are imported inside the functions that train or read runs (all lower
 # modules): the presets alone load in a fraction of a second, so `pmdice study list` imports neither torch nor fastai
 
 # %% auto #0
-__all__ = ['MAIN_LOSSES', 'STUDIES', 'MS_LOSSES', 'ABLATIONS', 'KVASIR_RECIPE', 'KVASIR_SEARCH', 'KVASIR_RECIPE_E20',
-           'KVASIR_VARIATIONS', 'Deviation', 'Grid', 'Study', 'Ablation', 'get_ablation', 'data_root', 'results_dir',
-           'get_study', 'study_configs', 'blind_prior', 'run_study', 'auto_threads', 'pool_folds', 'study_records',
-           'study_table', 'add_commands']
-
-# %% ../nbs/07_studies.ipynb #03cbc1bb
-@dataclass(frozen=True)
-class Deviation:
-    "One way a study differs from the paper's protocol (§3)."
-    setting:str # what differs, e.g. 'input size'
-    paper:str # the paper's value ('not given' when the paper is silent)
-    ours:str # the study's value
-    why:str = '' # the reason
-
-@dataclass(frozen=True)
-class Grid:
-    "A block of runs: every loss × every seed, optionally with loss options, recipe changes and a tag (a γ of an ablation, a recipe candidate)."
-    losses:tuple # `get_loss` names
-    seeds:tuple = (0,) # seeds
-    loss_kwargs:dict|None = None # `get_loss` options of these runs; None: the paper's for the dataset
-    tag:str = '' # run tag keeping these runs apart (e.g. 'gamma=0.5')
-    config:dict|None = None # `RunConfig` fields of these runs over the study's (a recipe candidate); give it a `tag`
-
-    def __post_init__(self):
-        if not self.losses or not self.seeds: raise ValueError(f"a grid needs losses and seeds, got {self.losses!r} and {self.seeds!r}")
-        if self.config and not self.tag: raise ValueError(f"a grid that changes the recipe ({self.config!r}) needs a tag to keep its runs apart")
-
-# %% ../nbs/07_studies.ipynb #f4646676
-@dataclass(frozen=True)
-class Study:
-    "A named block of runs with its recipe and its deviations from the paper."
-    name:str # the study's name, also its results folder
-    dataset:str # a key of `pmdice_nb.experiments.DATASETS`
-    data_folder:str # the dataset's folder under the data root
-    grids:tuple # `Grid`s, run in order
-    config:dict = field(default_factory=dict) # `RunConfig` fields shared by every run
-    folds:tuple = () # test-id lists, one run per fold (leave-one-out); () = the dataset's own split
-    deviations:tuple = () # `Deviation`s from §3
-    device:str = 'cpu' # what the recipe is sized for: 'cpu' or 'gpu'
-    description:str = '' # one line
-    loss_options:dict = field(default_factory=dict) # `get_loss` options added to every run's (the grid's, else the paper's), e.g. `batch_dice`
-    run_minutes:float|None = None # expected wall time of one run on `device`, until records give one (a time box starts no run it cannot finish)
-
-    def __post_init__(self):
-        if not self.grids: raise ValueError(f"study {self.name!r} has no grids")
-        bad = [k for k in ('dataset', 'loss', 'seed', 'root', 'tag') if k in self.config or any(k in (g.config or {}) for g in self.grids)]
-        if bad: raise ValueError(f"study {self.name!r}: config may not set {bad} (the study decides them)")
-        if self.device not in ('cpu', 'gpu'): raise ValueError(f"device must be 'cpu' or 'gpu', got {self.device!r}")
-
-    @property
-    def losses(self) -> list:
-        "Every loss of the study, in the paper's order."
-        names = {l for g in self.grids for l in g.losses}
-        return [l for l in PAPER_LOSSES if l in names] + sorted(names - set(PAPER_LOSSES))
-
-    def deviation_table(self) -> str:
-        "The deviations as a markdown table."
-        rows = ['| setting | paper (§3) | this study | why |', '|---|---|---|---|']
-        rows += [f'| {d.setting} | {d.paper} | {d.ours} | {d.why} |' for d in self.deviations]
-        return '\n'.join(rows) + '\n'
+__all__ = ['MAIN_LOSSES', 'STUDIES', 'MS_LOSSES', 'KVASIR_RECIPE', 'KVASIR_SEARCH', 'KVASIR_RECIPE_E20', 'KVASIR_VARIATIONS',
+           'data_root', 'results_dir', 'get_study', 'study_configs', 'blind_prior', 'run_study', 'auto_threads',
+           'study_records', 'study_table', 'add_commands']
 
 # %% ../nbs/07_studies.ipynb #3e517462
 MAIN_LOSSES = ('dice', 'ce+dice', 'pm_dice', 'ce+pm_dice')  # the four losses of the paper's main claim
@@ -175,59 +119,6 @@ STUDIES['smoke'] = Study('smoke', 'synthetic_polyps', '', (Grid(('dice', 'pm_dic
                                      dataset_kwargs={'n': 16, 'size': 32}),
                          description='two tiny runs on synthetic polyps: checks that the study machinery works (seconds)')
 
-# %% ../nbs/07_studies.ipynb #aa02e69f
-def _check_values(values, name:str) -> tuple[float, ...]:
-    "Distinct non-negative finite numbers, as floats."
-    try: out = tuple(float(v) for v in values)
-    except (TypeError, ValueError): raise ValueError(f"{name} must be non-negative numbers, got {values!r}") from None
-    if not out or any(not (math.isfinite(v) and v >= 0) for v in out) or len(set(out)) != len(out):
-        raise ValueError(f"{name} must be distinct non-negative numbers, at least one, got {values!r}")
-    return out
-
-@dataclass(frozen=True)
-class Ablation:
-    "One of the paper's γ ablations: which focusing parameter a figure varies, and over which values."
-    figure:int # the paper's figure number
-    parameter:str # 'gamma' (one γ for every class) or 'gamma_bg' (the background's; the foreground's fixed)
-    values:tuple # the paper's values of `parameter`
-    gamma_fg:float|None = None # the fixed foreground γ when `parameter` is 'gamma_bg'
-    caption:str = '' # what the figure shows
-
-    def __post_init__(self):
-        if self.parameter not in ('gamma', 'gamma_bg'): raise ValueError(f"parameter must be 'gamma' or 'gamma_bg', got {self.parameter!r}")
-        if (self.parameter == 'gamma_bg') != (self.gamma_fg is not None):
-            raise ValueError(f"gamma_fg is needed exactly when parameter is 'gamma_bg', got {self.gamma_fg!r}")
-        object.__setattr__(self, 'values', _check_values(self.values, 'values'))
-
-    @property
-    def label(self) -> str:
-        "The varied parameter as the paper writes it."
-        return 'γ' if self.parameter == 'gamma' else f'γ_BG (γ_FG = {self.gamma_fg:g})'
-
-    def tag(self, value:float) -> str:
-        "The run tag of `value`, e.g. 'gamma=0.5'."
-        return f'{self.parameter}={float(value):g}'
-
-    def loss_kwargs(self, value:float) -> dict:
-        "PM Dice's options for `value`: γ for every class, or (γ_BG, γ_FG)."
-        gamma = float(value) if self.parameter == 'gamma' else [float(value), float(self.gamma_fg)]
-        return {'pm_dice': {'gamma': gamma}}
-
-# %% ../nbs/07_studies.ipynb #e206d020
-ABLATIONS = {
-    3: Ablation(3, 'gamma', (0, 0.5, 1, 2, 5),
-                caption='PM Dice with the same focusing parameter γ for every class (γ = 0: the Dice loss)'),
-    4: Ablation(4, 'gamma_bg', (0, 0.5, 1, 2), gamma_fg=2.,
-                caption='PM Dice with the foreground γ_FG = 2 fixed and the background γ_BG varied'),
-}
-
-def get_ablation(figure:int, # the paper's figure: 3 or 4
-                ) -> Ablation:
-    "The ablation of the paper's Figure `figure`."
-    if isinstance(figure, bool) or figure not in ABLATIONS:
-        raise ValueError(f"no γ ablation for figure {figure!r}; the paper's γ ablations are figures {sorted(ABLATIONS)}")
-    return ABLATIONS[figure]
-
 # %% ../nbs/07_studies.ipynb #c03b896b
 def _gamma_grids(seeds:tuple) -> tuple:
     "Figures 3 and 4 as grids: PM Dice at every γ of each figure of `ABLATIONS`, with the figure's options and tag."
@@ -263,8 +154,6 @@ def get_study(name:str) -> Study:
     return STUDIES[name]
 
 # %% ../nbs/07_studies.ipynb #3fa649fe
-def _fold_tag(ids:Sequence[str]) -> str: return 'fold=' + '+'.join(ids)
-
 def study_configs(study:str|Study, # a preset name or a `Study`
                   root:str|Path|None=None, # the dataset folder; None: `data_root()/study.data_folder`
                   cache_dir:str|Path|None=None, # a cache of decoded cases (does not change results); None: `$PMDICE_CACHE`, else none
@@ -505,32 +394,6 @@ def _expected_seconds(runs_dir:Path, study:Study|None=None) -> float:
     times = [t for t in times if isinstance(t, (int, float))]
     if times: return float(np.median(times))
     return 60. * study.run_minutes if study is not None and study.run_minutes else 0.
-
-# %% ../nbs/07_studies.ipynb #2943d6a1
-def _without_fold(text:str, fold:tuple|None) -> str:
-    "A run's name or tag without the part `study_configs` adds for its fold (`run_identity(record)['fold']`)."
-    return text if fold is None else text.removesuffix(_fold_tag(fold)).removesuffix('-')
-
-def pool_folds(records:Sequence[dict], # finished records of a study with folds (`dataset_kwargs.test_ids`)
-               classes:Sequence[str], # class names, background first
-              ) -> list[dict]:
-    "One record per run but its fold (`run_identity`) with the per-case scores of all its folds and their `summarize_cases` metrics."
-    from pmdice_nb.metrics import summarize_cases   # here, not at the top: `pmdice study list` imports no torch
-    groups = {}
-    for r in records:
-        who = run_identity(r)
-        rest = json.dumps({k: v for k, v in who.items() if k != 'fold'}, sort_keys=True)
-        groups.setdefault((_without_fold(r.get('name', r['loss']), who['fold']), who['seed'], rest), []).append(r)
-    out = []
-    for (base, seed, _), rs in sorted(groups.items()):
-        ids = [c['id'] for r in rs for c in r['per_case']]
-        if len(ids) != len(set(ids)): raise ValueError(f"{base} seed {seed}: a test case appears in two folds")
-        per_case = [c for r in rs for c in r['per_case']]
-        config = {**rs[0]['config'], 'tag': _without_fold(str(rs[0]['config'].get('tag', '')), run_identity(rs[0])['fold'])}
-        config['dataset_kwargs'] = {k: v for k, v in config.get('dataset_kwargs', {}).items() if k != 'test_ids'}
-        out.append({**rs[0], 'name': base, 'seed': seed, 'per_case': per_case, 'config': config,
-                    'folds': [r.get('name') for r in rs], 'metrics': summarize_cases(per_case, list(classes))})
-    return out
 
 # %% ../nbs/07_studies.ipynb #bdc5454c
 def _class_names(records:Sequence[dict]) -> list:

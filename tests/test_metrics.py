@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from pmdice_nb import metrics
+from pmdice_nb import metrics, surface_distance   # the NSD machinery and its cost constants live in surface_distance (02a)
 from pmdice_nb.metrics import (surface_dice, case_metrics, summarize_cases, seg_metrics, confusion_matrix,
                                surfel_area_table, CaseMetricsAccumulator)
 import deepmind_surface_distance as reference
@@ -73,7 +73,7 @@ PATHS = {'offsets one by one': dict(_NEAREST_OFFSETS=10**9),
 @pytest.mark.parametrize('path', PATHS)
 def test_every_path_matches_deepmind_at_small_and_large_tolerances(monkeypatch, path):
     "Each way of deciding d <= tau (offsets, box counts, lines along one axis, distance map) gives DeepMind's NSD."
-    for name, value in PATHS[path].items(): monkeypatch.setattr(metrics, name, value)
+    for name, value in PATHS[path].items(): monkeypatch.setattr(surface_distance, name, value)
     for ndim in (2, 3):
         for pred, target, spacing in random_pairs(ndim, 4, seed=20 + ndim):
             tolerances = [0.0, 1.0, 2.0, 3.7, 6.5, 12.0, 30.0]
@@ -111,8 +111,8 @@ def test_far_apart_masks_at_large_tolerances():
 
 def test_distance_transform_path_matches_deepmind(monkeypatch):
     "With no budget for offset lookups, every surfel is measured with the distance transform (or the k-d tree)."
-    monkeypatch.setattr(metrics, '_GATHERS_PER_VOXEL', 0)
-    monkeypatch.setattr(metrics, '_KDTREE_COST', 10**9)
+    monkeypatch.setattr(surface_distance, '_GATHERS_PER_VOXEL', 0)
+    monkeypatch.setattr(surface_distance, '_KDTREE_COST', 10**9)
     for ndim in (2, 3):
         for pred, target, spacing in random_pairs(ndim, 3, seed=10 + ndim):
             for tolerance in (0.0, 1.0, 2.5):
@@ -122,8 +122,8 @@ def test_distance_transform_path_matches_deepmind(monkeypatch):
 
 def test_distance_transform_box_reaches_beyond_the_surface(monkeypatch):
     "The other border may lie outside the box of the unmatched surfels, but within the tolerance of them."
-    monkeypatch.setattr(metrics, '_GATHERS_PER_VOXEL', 0)
-    monkeypatch.setattr(metrics, '_KDTREE_COST', 10**9)
+    monkeypatch.setattr(surface_distance, '_GATHERS_PER_VOXEL', 0)
+    monkeypatch.setattr(surface_distance, '_KDTREE_COST', 10**9)
     square = np.zeros((20, 20), bool); square[6:12, 5:13] = True
     cube = np.zeros((14, 16, 16), bool); cube[4:9, 5:11, 4:12] = True
     for mask, spacing in ((square, (1.0, 0.7)), (cube, (1.5, 0.8, 0.8))):
@@ -136,8 +136,8 @@ def test_distance_transform_box_reaches_beyond_the_surface(monkeypatch):
 
 def test_kdtree_path_matches_deepmind(monkeypatch):
     "The k-d tree finds the nearest corner; its distance is recomputed as the distance map does, ties at tau included."
-    monkeypatch.setattr(metrics, '_GATHERS_PER_VOXEL', 0)
-    monkeypatch.setattr(metrics, '_KDTREE_COST', 0)
+    monkeypatch.setattr(surface_distance, '_GATHERS_PER_VOXEL', 0)
+    monkeypatch.setattr(surface_distance, '_KDTREE_COST', 0)
     for ndim in (2, 3):
         for pred, target, spacing in random_pairs(ndim, 3, seed=30 + ndim):
             for tolerance in (0.0, 1.0, 2.5, 9.0):

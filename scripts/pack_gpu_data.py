@@ -147,7 +147,7 @@ def pack_acdc(src:Path, dst:Path, bits:int=7, workers:int=2) -> dict:
 
 
 # ---------------------------------------------------------------- wheels and the call
-WHEELS = ('fastai==2.8.7', 'fastcore==1.14.5', 'fastprogress==1.1.6', 'fastdownload==0.0.8', 'fasttransform==0.0.2',
+WHEELS = ('fastai==2.8.7', 'fastcore==1.14.5', 'fastprogress==1.0.3', 'fastdownload==0.0.8', 'fasttransform==0.0.2',
           'plum-dispatch==2.10.1', 'beartype==0.23.1', 'nibabel==5.4.2')  # what the GPU image lacks, as in .venv
 MIB64 = 64 * 2**20
 

@@ -51,8 +51,9 @@ def atomic_write_json(path:str|Path, obj, indent:int=2):
 
 # %% ../nbs/00_core.ipynb #dc876585
 def git_commit(path:str|Path='.') -> str|None:
-    "The commit of the git repository holding `path` (with '+dirty' when it has uncommitted changes); without one (a copy of the tree with no `.git`, as on a GPU machine), `$PMDICE_COMMIT` when set; else None."
+    "`$PMDICE_COMMIT` when set (a copy of the tree on a GPU machine: its `.git`, if any, is not the tree's); else the commit of the git repository holding `path`, with '+dirty' when it has uncommitted changes; else None."
     passed = os.environ.get('PMDICE_COMMIT') or None
+    if passed: return passed
     try:
         kw = dict(cwd=str(path), capture_output=True, text=True, timeout=10)
         sha = subprocess.run(['git', 'rev-parse', 'HEAD'], **kw)

@@ -11,7 +11,10 @@ sys.path.insert(0, str(ROOT / 'scripts'))
 import gpu_results, pack_gpu_data
 
 MISSING = ('fastai', 'fastcore', 'fastprogress', 'fastdownload', 'fasttransform', 'plum', 'plum_dispatch', 'beartype',
-           'nibabel', 'pmdice_nb', '__editable__', '_pmdice_nb', 'distutils-precedence')
+           'nibabel', 'pmdice_nb', '__editable__', '_pmdice_nb', 'distutils-precedence',
+           # nor fastprogress 1.1's python-fasthtml and its web stack: the 2026-12-04 call failed on `import fasthtml`
+           'fasthtml', 'python_fasthtml', 'fastlite', 'apsw', 'starlette', 'uvicorn', 'httpx', 'oauthlib', 'itsdangerous',
+           'python_multipart', 'multipart', 'bs4', 'beautifulsoup4')
 
 
 def check_returnable(outdir:Path):

@@ -43,7 +43,7 @@ def test_convert_front_matter_and_directives(conv, tmp_path):
           'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}
     (tmp_path/'in.ipynb').write_text(json.dumps(nb))
     (tmp_path/'out').mkdir()
-    stem, title = bd.convert(tmp_path/'in.ipynb', '01_losses.ipynb', conv, tmp_path/'out')
+    stem, title = bd.convert(tmp_path/'in.ipynb', '01b_losses.ipynb', conv, tmp_path/'out')
     assert (stem, title) == ('losses', 'Losses')
     cells = json.loads((tmp_path/'out'/'losses.ipynb').read_text())['cells']
     assert cells[0]['source'].startswith('# Losses') and 'The losses' in cells[0]['source']

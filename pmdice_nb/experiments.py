@@ -21,7 +21,7 @@ from .core import atomic_write_bytes, git_commit, package_versions, device_name
 from .losses import PAPER_LOSSES, get_loss, canonical_loss_name
 from .augment import AUGMENT_OPTIONS, seg_dataloaders
 from .models import HEADS, imagenet_weights_available
-from .learner import seg_learner, fit_poly, evaluate, predict_case, ARCHS, CHECKPOINTS, PRECISIONS, OPTIMIZERS, SCORED_AT
+from .learner import seg_learner, fit_poly, evaluate, predict_case, check_warmup, ARCHS, CHECKPOINTS, PRECISIONS, OPTIMIZERS, SCORED_AT
 from .records import (RECORD_SCHEMA, RecordError, run_path, write_record, read_record, claim_run, _record_loss_name,
                                _SAFE_NAME)
 
@@ -201,8 +201,7 @@ class RunConfig:
         if isinstance(self.augment, bool): self.augment = 'full' if self.augment else 'none'
         for name in CHOICES: check_choice(name, getattr(self, name))
         self.lr = _check_lr(self.lr)
-        if isinstance(self.warmup, bool) or not isinstance(self.warmup, (int, float)) or not 0 <= self.warmup < 1:
-            raise ValueError(f"warmup must be a fraction of the steps in [0, 1), got {self.warmup!r}")
+        self.warmup = check_warmup(self.warmup)
         self.size = _pair(self.size, 'size')
         if self.crop is not False and self.crop is not None: self.crop = _pair(self.crop, 'crop')
         check_input_size(self.size, self.arch, 'size')

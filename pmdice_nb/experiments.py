@@ -472,22 +472,29 @@ def run_grid(configs:Sequence[RunConfig], # the runs
              shard:str|tuple|None=None, # 'i/n': only this worker's share
              progress:bool=True, # a bar over runs (and fastai's per epoch with `train_progress`)
              train_progress:bool=False, # fastai's epoch bar and log for each run
+             before_run:Callable|None=None, # called as before_run(cfg) as each run starts; the fastai callbacks it returns train that run
              after_run:Callable|None=None, # called as after_run(cfg, record) after each new record
-             **kwargs, # `run_one` options (keep_checkpoints, cbs, device)
+             deadline:float|None=None, # `time.time()` by which runs must end: a run expected to end later is left; None: no limit
+             run_seconds:float|Callable=0., # the seconds a run is expected to take, or a function of no arguments that says so
+             cbs:list|None=None, # extra fastai callbacks for every run
+             **kwargs, # further `run_one` options (keep_checkpoints, device)
             ) -> dict:
-    "Run every configuration not done that no other process runs; returns run paths by 'done', 'failed', 'skipped', 'busy'."
-    todo = [c for c in shard_configs(configs, shard)]
-    status = {'done': [], 'failed': [], 'skipped': [], 'busy': []}
+    "Run every configuration not done that no other process runs, by `deadline`; returns run paths by 'done', 'failed', 'skipped', 'busy', 'left'."
+    todo = shard_configs(configs, shard)
+    status = {'done': [], 'failed': [], 'skipped': [], 'busy': [], 'left': []}
     bar = progress_bar(todo, leave=True) if progress and todo else todo
     checked = False
     for cfg in bar:
         path = str(run_path(runs_dir, cfg))
         if is_done(runs_dir, cfg): status['skipped'].append(path); continue
+        if deadline is not None and time.time() + (run_seconds() if callable(run_seconds) else run_seconds) > deadline:
+            status['left'].append(path); continue
         if not checked: check_run_dirs(todo, runs_dir); checked = True
         with claim_run(runs_dir, cfg) as mine:
             if not mine: status['busy'].append(path); continue
             if is_done(runs_dir, cfg): status['skipped'].append(path); continue  # finished meanwhile by another process
-            record = run_one(cfg, runs_dir, progress=train_progress, **kwargs)
+            extra = (before_run(cfg) if before_run is not None else None) or []
+            record = run_one(cfg, runs_dir, progress=train_progress, cbs=[*(cbs or []), *extra], **kwargs)
         status['failed' if record is not None and record['status'] == 'failed' else 'done'].append(path)
         if progress and record is not None:
             result = f"mDice {record['metrics']['mDice']:.3f}" if record['status'] == 'done' else record['error']

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
 from fastcore.basics import patch
+from fastcore.docments import docments
 from fastai.callback.core import Callback, CancelFitException
 from fastai.learner import Recorder
 from fastai.torch_core import set_seed, rank_distrib
@@ -26,11 +27,11 @@ from .records import (RECORD_SCHEMA, RecordError, run_path, write_record, read_r
                                _SAFE_NAME)
 
 # %% auto #0
-__all__ = ['DATASETS', 'CHOICES', 'DatasetSetup', 'dataset_setup', 'dataset_class', 'paper_loss_kwargs', 'check_choice',
-           'min_input_size', 'check_input_size', 'check_dataset_kwargs', 'RunConfig', 'result_config',
-           'config_differences', 'run_status', 'is_done', 'DivergenceCheck', 'make_dataset', 'run_record', 'run_one',
-           'grid_configs', 'parse_shard', 'shard_configs', 'writable_dir', 'output_file', 'cache_dir_of',
-           'check_run_dirs', 'run_grid', 'SavePredictions']
+__all__ = ['DATASETS', 'CHOICES', 'SHARED', 'DatasetSetup', 'dataset_setup', 'dataset_class', 'paper_loss_kwargs', 'check_choice',
+           'min_input_size', 'check_input_size', 'check_dataset_kwargs', 'signature_options', 'RunConfig',
+           'result_config', 'config_differences', 'run_status', 'is_done', 'DivergenceCheck', 'make_dataset',
+           'run_record', 'run_one', 'grid_configs', 'parse_shard', 'shard_configs', 'writable_dir', 'output_file',
+           'cache_dir_of', 'check_run_dirs', 'run_grid', 'SavePredictions']
 
 # %% ../nbs/05b_experiments.ipynb #6d903e4b
 @dataclass(frozen=True)
@@ -130,6 +131,27 @@ def check_dataset_kwargs(dataset:str, # a key of `DATASETS`
     if unknown: raise ValueError(f"dataset {dataset!r} does not take option(s) {unknown}; it takes {known}")
     return kwargs
 
+# %% ../nbs/05b_experiments.ipynb #a83a282f
+class _Shared:
+    "The value of a field that takes its default and docment from a signature (`signature_options`)."
+    def __repr__(self): return 'SHARED'
+SHARED = _Shared()
+
+def signature_options(*fs:Callable, # functions whose parameters fields share, searched in this order
+                     ) -> Callable:
+    "Class decorator (under `@dataclass`): each field set to `SHARED` takes the default and docment of its namesake in `fs`."
+    def decorate(cls):
+        params, docs, lines, cls._options_from = {f: inspect.signature(f).parameters for f in fs}, {}, [], {}
+        for name in [n for n in cls.__annotations__ if getattr(cls, n, None) is SHARED]:
+            f = next((f for f in fs if name in params[f] and params[f][name].default is not inspect.Parameter.empty), None)
+            if f is None: raise ValueError(f"{cls.__name__}.{name}: no parameter {name!r} with a default in {', '.join(f.__name__ for f in fs)}")
+            setattr(cls, name, params[f][name].default); cls._options_from[name] = f.__name__
+            if f not in docs: docs[f] = docments(f)
+            lines.append(f"{name}\n    " + '\n    '.join((docs[f][name] or '').splitlines()))
+        if lines: cls.__doc__ = f"{cls.__doc__ or ''}\n\nParameters\n----------\n" + '\n'.join(lines)  # numpy style: docments reads it
+        return cls
+    return decorate
+
 # %% ../nbs/05b_experiments.ipynb #6b4ac15c
 _TAG = re.compile(r'^[A-Za-z0-9_.=-]*$')
 _INTS = {'seed': 0, 'split_seed': 0, 'epochs': 1, 'bs': 1, 'features': 1, 'num_workers': 0}  # integer fields and their least value
@@ -162,6 +184,7 @@ def _checked_loss_kwargs(dataset:str, loss:str, loss_kwargs:dict|None) -> dict:
 
 # %% ../nbs/05b_experiments.ipynb #3d0af910
 @dataclass
+@signature_options(seg_dataloaders, seg_learner, fit_poly, evaluate)
 class RunConfig:
     "Everything that decides the result of one training run."
     dataset:str # a key of `DATASETS`
@@ -170,23 +193,23 @@ class RunConfig:
     root:str|None = None # folder of a real dataset
     loss_kwargs:dict|None = None # `get_loss` options; None: the paper's (`paper_loss_kwargs`)
     epochs:int = 50 # training epochs (not given in the paper)
-    bs:int = 8 # batch size
-    lr:float|None = None # initial learning rate; None: the paper's for `arch`
+    bs:int = SHARED
+    lr:float|None = SHARED
     arch:str|None = None # 'resnet34' or 'unet'; None: the paper's for the dataset
-    head:str = 'full' # 'full', or 'quarter' (section 3.2's: output at 1/4 scale, bilinearly up-sampled)
-    features:int = 64 # first-level width of the plain U-Net
-    pretrained:bool = True # ImageNet weights for the ResNet34 encoder when available
-    size:tuple|None = None # input (h, w); None: the dataset's
-    crop:tuple|bool|None = None # training crop (h, w); None: the dataset's; False: none
+    head:str = SHARED
+    features:int = SHARED
+    pretrained:bool = SHARED
+    size:tuple|None = SHARED
+    crop:tuple|bool|None = SHARED
     augment:str = 'full' # 'full': flip, rotation, zoom, elastic deformation (§3.2); 'flips': flips only; 'none' (True/False: 'full'/'none')
-    opt:str = 'adam' # 'adam' (fastai's Adam, §3.2) or 'adamw' (`torch.optim.AdamW`, torch's defaults)
-    warmup:float = 0. # fraction of the steps with a linear lr warm-up from 0 before the poly policy (not in §3.2)
-    scored_at:str = 'original' # test scores on each case's stored grid (§3.2) or on the 'input' grid
+    opt:str = SHARED
+    warmup:float = SHARED
+    scored_at:str = SHARED
     dataset_kwargs:dict = field(default_factory=dict) # extra dataset options (synthetic: n, size, ...; real: cache_dir)
     split_seed:int = 0 # seed of the train/test split
     checkpoint:str = 'last' # model evaluated: 'last' or 'best' (on the validation split)
-    mixed_precision:str = 'auto' # 'auto' (GPU only), 'bf16', 'fp16', 'no'
-    num_workers:int = 0 # DataLoader workers (does not change results)
+    mixed_precision:str = SHARED
+    num_workers:int = SHARED
     tag:str = '' # appended to the loss in the run's path, to keep variants apart
 
     def __post_init__(self):

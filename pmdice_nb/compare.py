@@ -19,10 +19,11 @@ from .studies import get_study, study_records, study_configs, results_dir
 # %% auto #0
 __all__ = ['PAPER_TABLES', 'CLAIMS', 'MDE_FACTOR', 'REPRODUCTION_STUDIES', 'parse_paper_tables', 'published_path',
            'published_table', 'case_scores', 'collapsed_runs', 'collapsed_line', 'paired_comparison', 'claim_tests',
-           'verdict_lines', 'case_clusters', 'hierarchical_bootstrap', 'holm', 'seeds_for_power', 'decide',
-           'claim_decisions', 'holm_verdicts', 'decision_lines', 'claim_across', 'forest_plot', 'validation_summary',
-           'choose_recipe', 'side_by_side', 'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep',
-           'closest_tau', 'study_progress', 'runs_of', 'blind_prior_line', 'nsd_sweep_summary', 'reproduction_summary']
+           'verdict_lines', 'case_clusters', 'hierarchical_bootstrap', 'holm', 'seeds_for_power', 'variance_parts',
+           'projected_mde', 'decide', 'claim_decisions', 'holm_verdicts', 'decision_lines', 'claim_across',
+           'forest_plot', 'validation_summary', 'choose_recipe', 'side_by_side', 'rank_agreement', 'rank_line',
+           'rescore', 'nsd_sweep', 'update_nsd_sweep', 'closest_tau', 'study_progress', 'runs_of', 'blind_prior_line',
+           'nsd_sweep_summary', 'reproduction_summary']
 
 # %% ../nbs/08_compare.ipynb #bf37d124
 PAPER_TABLES = {1: 'kvasir', 2: 'acdc', 3: 'ms'}  # table number → our dataset family
@@ -210,6 +211,30 @@ def seeds_for_power(sd:float, # SD of the per-seed mean difference between two l
     "Seeds needed to detect `effect` with 80% power at two-sided α 0.05 when seed means scatter by `sd` (normal approximation)."
     if not (np.isfinite(sd) and sd >= 0 and effect > 0): raise ValueError(f"need sd >= 0 and effect > 0, got {sd!r} and {effect!r}")
     return max(2, int(np.ceil((MDE_FACTOR * sd / effect) ** 2)))
+
+# %% ../nbs/08_compare.ipynb #199656a6
+def variance_parts(d:pd.DataFrame, # paired differences, cases × seeds (points)
+                  ) -> dict:
+    "Seed, case and residual variance of `d` (two-way random effects, method of moments, clipped at 0) and its shape."
+    x = d.dropna().to_numpy(float)
+    if x.ndim != 2 or min(x.shape) < 2: raise ValueError(f"need at least 2 cases and 2 seeds with finite values, got {x.shape}")
+    (nc, ns), rows, cols = x.shape, x.mean(1), x.mean(0)
+    s2e = float(((x - rows[:, None] - cols[None, :] + x.mean()) ** 2).sum() / ((nc - 1) * (ns - 1)))
+    return {'seed': max(float(cols.var(ddof=1)) - s2e / nc, 0.), 'case': max(float(rows.var(ddof=1)) - s2e / ns, 0.),
+            'residual': s2e, 'n_cases': nc, 'n_seeds': ns}
+
+def projected_mde(a:Sequence[dict], # records of loss a
+                  b:Sequence[dict], # records of loss b, same test cases
+                  metric:str='dice', # per-case metric (see `case_scores`)
+                  seeds:Sequence[int]=range(2, 11), # seed counts to project to
+                 ) -> pd.Series:
+    "MDE (points; 80% power, two-sided α 0.05) of a − b on the same test cases with n seeds, from `variance_parts`; `.attrs['floor']`: with endless seeds."
+    sa, sb, common, cases = _paired_scores(a, b, metric)
+    v = variance_parts((sa.loc[cases, common] - sb.loc[cases, common]) * 100)
+    mde = lambda n: MDE_FACTOR * np.sqrt(v['seed'] / n + v['case'] / v['n_cases'] + v['residual'] / (n * v['n_cases']))
+    out = pd.Series({n: mde(n) for n in seeds}, name='mde'); out.index.name = 'seeds'
+    out.attrs.update(floor=MDE_FACTOR * np.sqrt(v['case'] / v['n_cases']), **v)
+    return out
 
 # %% ../nbs/08_compare.ipynb #e47bdddc
 def decide(a:Sequence[dict], # records of loss a (the claim: a is better)

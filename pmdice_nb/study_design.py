@@ -154,7 +154,8 @@ class Study:
         bad = [k for k in ('dataset', 'loss', 'seed', 'root', 'tag') if k in self.config or any(k in (g.config or {}) for g in self.grids)]
         if bad: raise ValueError(f"study {self.name!r}: config may not set {bad} (the study decides them)")
         if self.device not in ('cpu', 'gpu'): raise ValueError(f"device must be 'cpu' or 'gpu', got {self.device!r}")
-        self.all_deviations   # every deviation of the recipe has its reason
+        try: self.all_deviations   # every deviation of the recipe has its reason
+        except ValueError as e: raise ValueError(f"study {self.name!r}: {e}") from None
 
     @property
     def losses(self) -> list:

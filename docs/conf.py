@@ -35,7 +35,7 @@ import build_docs as _bd
 _NOTEBOOKS = {_bd.page_stem(nb): nb.relative_to(_bd.ROOT).as_posix() for nb in _bd.notebooks()}
 
 def source_links(app, pagename, templatename, context, doctree):
-    "Point the page's View and Edit icons at its notebook on GitHub (e.g. nbs/01_losses.ipynb for losses.html)."
+    "Point the page's View and Edit icons at its notebook on GitHub (e.g. nbs/01b_losses.ipynb for losses.html)."
     nb = _NOTEBOOKS.get(pagename)
     if nb is None: return
     context['theme_source_view_link'] = f"{_c['git_url'].rstrip('/')}/blob/{_c['branch']}/{nb}"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
 from fastcore.basics import patch
+from fastcore.docments import docments
 from fastai.callback.core import Callback, CancelFitException
 from fastai.learner import Recorder
 from fastai.torch_core import set_seed, rank_distrib
@@ -21,16 +22,16 @@ from .core import atomic_write_bytes, git_commit, package_versions, device_name,
 from .losses import PAPER_LOSSES, get_loss, canonical_loss_name
 from .augment import AUGMENT_OPTIONS, seg_dataloaders
 from .models import HEADS, imagenet_weights_available
-from .learner import seg_learner, fit_poly, evaluate, predict_case, ARCHS, CHECKPOINTS, PRECISIONS, OPTIMIZERS, SCORED_AT
+from .learner import seg_learner, fit_poly, evaluate, predict_case, check_warmup, ARCHS, CHECKPOINTS, PRECISIONS, OPTIMIZERS, SCORED_AT
 from .records import (RECORD_SCHEMA, RecordError, run_path, write_record, read_record, claim_run, _record_loss_name,
                                _SAFE_NAME)
 
 # %% auto #0
-__all__ = ['DATASETS', 'CHOICES', 'DatasetSetup', 'dataset_setup', 'dataset_class', 'paper_loss_kwargs', 'check_choice',
-           'min_input_size', 'check_input_size', 'check_dataset_kwargs', 'RunConfig', 'result_config', 'run_status',
-           'is_done', 'DivergenceCheck', 'make_dataset', 'run_record', 'run_one', 'grid_configs', 'parse_shard',
-           'shard_configs', 'writable_dir', 'output_file', 'cache_dir_of', 'check_run_dirs', 'run_grid',
-           'SavePredictions']
+__all__ = ['DATASETS', 'CHOICES', 'SHARED', 'DatasetSetup', 'dataset_setup', 'dataset_class', 'paper_loss_kwargs', 'check_choice',
+           'min_input_size', 'check_input_size', 'check_dataset_kwargs', 'signature_options', 'RunConfig',
+           'result_config', 'run_status', 'is_done', 'DivergenceCheck', 'make_dataset', 'run_record', 'run_one',
+           'grid_configs', 'parse_shard', 'shard_configs', 'writable_dir', 'output_file', 'cache_dir_of',
+           'check_run_dirs', 'run_grid', 'SavePredictions']
 
 # %% ../nbs/05b_experiments.ipynb #6d903e4b
 @dataclass(frozen=True)
@@ -130,6 +131,27 @@ def check_dataset_kwargs(dataset:str, # a key of `DATASETS`
     if unknown: raise ValueError(f"dataset {dataset!r} does not take option(s) {unknown}; it takes {known}")
     return kwargs
 
+# %% ../nbs/05b_experiments.ipynb #a83a282f
+class _Shared:
+    "The value of a field that takes its default and docment from a signature (`signature_options`)."
+    def __repr__(self): return 'SHARED'
+SHARED = _Shared()
+
+def signature_options(*fs:Callable, # functions whose parameters fields share, searched in this order
+                     ) -> Callable:
+    "Class decorator (under `@dataclass`): each field set to `SHARED` takes the default and docment of its namesake in `fs`."
+    def decorate(cls):
+        params, docs, lines, cls._options_from = {f: inspect.signature(f).parameters for f in fs}, {}, [], {}
+        for name in [n for n in cls.__annotations__ if getattr(cls, n, None) is SHARED]:
+            f = next((f for f in fs if name in params[f] and params[f][name].default is not inspect.Parameter.empty), None)
+            if f is None: raise ValueError(f"{cls.__name__}.{name}: no parameter {name!r} with a default in {', '.join(f.__name__ for f in fs)}")
+            setattr(cls, name, params[f][name].default); cls._options_from[name] = f.__name__
+            if f not in docs: docs[f] = docments(f)
+            lines.append(f"{name}\n    " + '\n    '.join((docs[f][name] or '').splitlines()))
+        if lines: cls.__doc__ = f"{cls.__doc__ or ''}\n\nParameters\n----------\n" + '\n'.join(lines)  # numpy style: docments reads it
+        return cls
+    return decorate
+
 # %% ../nbs/05b_experiments.ipynb #6b4ac15c
 _TAG = re.compile(r'^[A-Za-z0-9_.=-]*$')
 _INTS = {'seed': 0, 'split_seed': 0, 'epochs': 1, 'bs': 1, 'features': 1, 'num_workers': 0}  # integer fields and their least value
@@ -162,6 +184,7 @@ def _checked_loss_kwargs(dataset:str, loss:str, loss_kwargs:dict|None) -> dict:
 
 # %% ../nbs/05b_experiments.ipynb #3d0af910
 @dataclass
+@signature_options(seg_dataloaders, seg_learner, fit_poly, evaluate)
 class RunConfig:
     "Everything that decides the result of one training run."
     dataset:str # a key of `DATASETS`
@@ -170,23 +193,23 @@ class RunConfig:
     root:str|None = None # folder of a real dataset
     loss_kwargs:dict|None = None # `get_loss` options; None: the paper's (`paper_loss_kwargs`)
     epochs:int = 50 # training epochs (not given in the paper)
-    bs:int = 8 # batch size
-    lr:float|None = None # initial learning rate; None: the paper's for `arch`
+    bs:int = SHARED
+    lr:float|None = SHARED
     arch:str|None = None # 'resnet34' or 'unet'; None: the paper's for the dataset
-    head:str = 'full' # 'full', or 'quarter' (section 3.2's: output at 1/4 scale, bilinearly up-sampled)
-    features:int = 64 # first-level width of the plain U-Net
-    pretrained:bool = True # ImageNet weights for the ResNet34 encoder when available
-    size:tuple|None = None # input (h, w); None: the dataset's
-    crop:tuple|bool|None = None # training crop (h, w); None: the dataset's; False: none
+    head:str = SHARED
+    features:int = SHARED
+    pretrained:bool = SHARED
+    size:tuple|None = SHARED
+    crop:tuple|bool|None = SHARED
     augment:str = 'full' # 'full': flip, rotation, zoom, elastic deformation (§3.2); 'flips': flips only; 'none' (True/False: 'full'/'none')
-    opt:str = 'adam' # 'adam' (fastai's Adam, §3.2) or 'adamw' (`torch.optim.AdamW`, torch's defaults)
-    warmup:float = 0. # fraction of the steps with a linear lr warm-up from 0 before the poly policy (not in §3.2)
-    scored_at:str = 'original' # test scores on each case's stored grid (§3.2) or on the 'input' grid
+    opt:str = SHARED
+    warmup:float = SHARED
+    scored_at:str = SHARED
     dataset_kwargs:dict = field(default_factory=dict) # extra dataset options (synthetic: n, size, ...; real: cache_dir)
     split_seed:int = 0 # seed of the train/test split
     checkpoint:str = 'last' # model evaluated: 'last' or 'best' (on the validation split)
-    mixed_precision:str = 'auto' # 'auto' (GPU only), 'bf16', 'fp16', 'no'
-    num_workers:int = 0 # DataLoader workers (does not change results)
+    mixed_precision:str = SHARED
+    num_workers:int = SHARED
     tag:str = '' # appended to the loss in the run's path, to keep variants apart
 
     def __post_init__(self):
@@ -201,8 +224,7 @@ class RunConfig:
         if isinstance(self.augment, bool): self.augment = 'full' if self.augment else 'none'
         for name in CHOICES: check_choice(name, getattr(self, name))
         self.lr = _check_lr(self.lr)
-        if isinstance(self.warmup, bool) or not isinstance(self.warmup, (int, float)) or not 0 <= self.warmup < 1:
-            raise ValueError(f"warmup must be a fraction of the steps in [0, 1), got {self.warmup!r}")
+        self.warmup = check_warmup(self.warmup)
         self.size = _pair(self.size, 'size')
         if self.crop is not False and self.crop is not None: self.crop = _pair(self.crop, 'crop')
         check_input_size(self.size, self.arch, 'size')
@@ -469,22 +491,29 @@ def run_grid(configs:Sequence[RunConfig], # the runs
              shard:str|tuple|None=None, # 'i/n': only this worker's share
              progress:bool=True, # a bar over runs (and fastai's per epoch with `train_progress`)
              train_progress:bool=False, # fastai's epoch bar and log for each run
+             before_run:Callable|None=None, # called as before_run(cfg) as each run starts; the fastai callbacks it returns train that run
              after_run:Callable|None=None, # called as after_run(cfg, record) after each new record
-             **kwargs, # `run_one` options (keep_checkpoints, cbs, device)
+             deadline:float|None=None, # `time.time()` by which runs must end: a run expected to end later is left; None: no limit
+             run_seconds:float|Callable=0., # the seconds a run is expected to take, or a function of no arguments that says so
+             cbs:list|None=None, # extra fastai callbacks for every run
+             **kwargs, # further `run_one` options (keep_checkpoints, device)
             ) -> dict:
-    "Run every configuration not done that no other process runs; returns run paths by 'done', 'failed', 'skipped', 'busy'."
-    todo = [c for c in shard_configs(configs, shard)]
-    status = {'done': [], 'failed': [], 'skipped': [], 'busy': []}
+    "Run every configuration not done that no other process runs, by `deadline`; returns run paths by 'done', 'failed', 'skipped', 'busy', 'left'."
+    todo = shard_configs(configs, shard)
+    status = {'done': [], 'failed': [], 'skipped': [], 'busy': [], 'left': []}
     bar = progress_bar(todo, leave=True) if progress and todo else todo
     checked = False
     for cfg in bar:
         path = str(run_path(runs_dir, cfg))
         if is_done(runs_dir, cfg): status['skipped'].append(path); continue
+        if deadline is not None and time.time() + (run_seconds() if callable(run_seconds) else run_seconds) > deadline:
+            status['left'].append(path); continue
         if not checked: check_run_dirs(todo, runs_dir); checked = True
         with claim_run(runs_dir, cfg) as mine:
             if not mine: status['busy'].append(path); continue
             if is_done(runs_dir, cfg): status['skipped'].append(path); continue  # finished meanwhile by another process
-            record = run_one(cfg, runs_dir, progress=train_progress, **kwargs)
+            extra = (before_run(cfg) if before_run is not None else None) or []
+            record = run_one(cfg, runs_dir, progress=train_progress, cbs=[*(cbs or []), *extra], **kwargs)
         status['failed' if record is not None and record['status'] == 'failed' else 'done'].append(path)
         if progress and record is not None:
             result = f"mDice {record['metrics']['mDice']:.3f}" if record['status'] == 'done' else record['error']

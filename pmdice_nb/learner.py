@@ -37,8 +37,8 @@ from .models import HEADS, UNet, quarter_scale_head, imagenet_weights_available
 
 # %% auto #0
 __all__ = ['ARCHS', 'CHECKPOINTS', 'PRECISIONS', 'OPTIMIZERS', 'NORMALIZE', 'SCORED_AT', 'optimizer', 'CPUBFloat16',
-           'seg_learner', 'compile_model', 'Checkpoints', 'load_weights', 'PolyLR', 'GatherMetrics', 'distributed',
-           'fit_poly', 'training_log', 'predict_case', 'evaluate_cases', 'predict_original', 'evaluate']
+           'seg_learner', 'compile_model', 'Checkpoints', 'load_weights', 'check_warmup', 'PolyLR', 'GatherMetrics',
+           'distributed', 'fit_poly', 'training_log', 'predict_case', 'evaluate_cases', 'predict_original', 'evaluate']
 
 # %% ../nbs/04c_learner.ipynb #9cbdb1c1
 ARCHS = ('resnet34', 'unet')  # the ResNet34 U-Net (fastai) and the plain 4-pooling U-Net (section 3.2)
@@ -195,11 +195,17 @@ def load_weights(learn:Learner, # the learner whose model (and optimizer) state 
         raise ValueError(f"{file} is not a weights file that loads without unpickling code; refusing to load it ({e})") from None
 
 # %% ../nbs/04c_learner.ipynb #3dbc78f7
+def check_warmup(warmup:float, # fraction of the steps with a linear warm-up from 0
+                ) -> float:
+    "`warmup` when it is a number in [0, 1); a `ValueError` naming it otherwise."
+    if isinstance(warmup, bool) or not isinstance(warmup, (int, float)) or not 0 <= warmup < 1:
+        raise ValueError(f"warmup must be a fraction of the steps in [0, 1), got {warmup!r}")
+    return warmup
+
 class PolyLR:
     "The polynomial policy `lr0 * (1 - pos)**power` at training progress `pos` in [0, 1], after an optional linear warm-up."
     def __init__(self, lr0:float, power:float=0.9, warmup:float=0.):
-        if not 0 <= warmup < 1: raise ValueError(f"warmup must be a fraction of training in [0, 1), got {warmup!r}")
-        self.lr0, self.power, self.warmup = lr0, power, warmup
+        self.lr0, self.power, self.warmup = lr0, power, check_warmup(warmup)
     def __call__(self, pos:float) -> float:
         ramp = min(pos / self.warmup, 1.) if self.warmup else 1.
         return self.lr0 * ramp * max(1. - pos, 0.) ** self.power

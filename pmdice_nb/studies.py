@@ -337,7 +337,7 @@ def run_study(study:str|Study, # a preset name or a `Study`
              ) -> dict:
     "Run what is missing of `study`, time-boxed; returns run paths by 'done', 'failed', 'skipped', 'busy', 'left'."
     import torch
-    from pmdice_nb.experiments import run_grid, run_status, shard_configs, SavePredictions
+    from pmdice_nb.experiments import run_grid, SavePredictions
     study = get_study(study)
     runs_dir = Path(runs_dir) if runs_dir is not None else results_dir(study)
     if grids is not None:
@@ -345,26 +345,21 @@ def run_study(study:str|Study, # a preset name or a `Study`
         if bad: raise ValueError(f"study {study.name!r} has grids 0..{len(study.grids) - 1}, got {bad}")
         study = dataclasses.replace(study, grids=tuple(study.grids[g] for g in grids))
     configs = study_configs(study, root)
-    if shard is not None:
-        configs = shard_configs(configs, shard)
     if threads is not None and threads != 'auto': torch.set_num_threads(int(threads))
     deadline = None if minutes is None else time.time() + 60 * float(minutes)
-    status = {'done': [], 'failed': [], 'skipped': [], 'busy': [], 'left': []}
-    for cfg in configs:
-        path = run_path(runs_dir, cfg)
-        if run_status(runs_dir, cfg) == 'done': status['skipped'].append(str(path)); continue
-        if deadline is not None and time.time() + _expected_seconds(runs_dir, study) > deadline:
-            status['left'].append(str(path)); continue
+    def before_run(cfg):
         if threads == 'auto': torch.set_num_threads(auto_threads())
-        t = time.time()
-        cbs = [SavePredictions(cfg, predictions_path(runs_dir, cfg))] if keep_predictions else []
-        for k, v in run_grid([cfg], runs_dir, progress=False, cbs=cbs).items(): status[k] += v
-        if progress and path.is_file():
-            rec = read_record(path)
-            m = (rec.get('metrics') or {}).get('mDice')
-            print(f"{study.name}: {cfg.name} seed{cfg.seed} {rec['status']} mDice "
-                  f"{'–' if m is None else f'{100 * m:.2f}'} in {time.time() - t:.0f} s", flush=True)
-    return status
+        return [SavePredictions(cfg, predictions_path(runs_dir, cfg))] if keep_predictions else []
+    def after_run(cfg, rec):
+        if progress and rec is not None: print(_run_line(study, cfg, rec), flush=True)
+    return run_grid(configs, runs_dir, shard=shard, progress=False, before_run=before_run, after_run=after_run,
+                    deadline=deadline, run_seconds=lambda: _expected_seconds(runs_dir, study))
+
+def _run_line(study:Study, cfg, rec:dict) -> str:
+    "The line `run_study` prints when a run ends: its status, test mDice and wall time."
+    m = (rec.get('metrics') or {}).get('mDice')
+    return (f"{study.name}: {cfg.name} seed{cfg.seed} {rec['status']} mDice "
+            f"{'–' if m is None else f'{100 * m:.2f}'} in {rec.get('wall_time_s', 0):.0f} s")
 
 def auto_threads(max_threads:int=4) -> int:
     "CPU threads for the next run: 1 when other processes keep the cores busy (threads would wait on each other), else up to `max_threads`."

@@ -39,7 +39,7 @@ def group_of(nb_name: str) -> str:
 
 
 def page_stem(nb: Path) -> str:
-    "The page nbdev (and this site) gives notebook `nb`: its name without the number prefix ('01_losses' -> 'losses')."
+    "The page nbdev (and this site) gives notebook `nb`: its name without the number prefix ('01b_losses' -> 'losses')."
     return 'index' if nb.name == 'index.ipynb' else re.sub(r'^\d+[a-z]?_', '', nb.stem)
 
 

@@ -1,5 +1,5 @@
 """Make notebooks open and run in Colab (or any fresh runtime without nbdev): `make colab`, or
-`python scripts/colab_cells.py nbs/01_losses.ipynb ...` (default: every notebook under nbs/).
+`python scripts/colab_cells.py nbs/01b_losses.ipynb ...` (default: every notebook under nbs/).
 
 For each notebook, idempotently (a second run changes nothing):
 1. a Colab badge cell right after the title cell, linking the notebook on GitHub;

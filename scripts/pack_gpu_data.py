@@ -169,12 +169,13 @@ def tree_bytes(repo:Path=REPO) -> int:
     return sum((repo / n.decode()).stat().st_size for n in names if n and (repo / n.decode()).is_file())
 
 
-def the_call(carry:list, minutes:float=8.5, studies:str='kvasir_gpu', repo:Path=REPO) -> dict:
-    "The `run` arguments of the GPU call, with the commit filled in, and the bytes it carries."
+def the_call(carry:list, minutes:float=8.5, studies:str='kvasir_gpu', repo:Path=REPO, bench:bool=False) -> dict:
+    "The `run` arguments of the GPU call, with the commit filled in, and the bytes it carries; `bench`: rerun the benchmarks."
     sha = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=repo, capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=repo, capture_output=True, text=True).stdout.strip()
     sizes = {'tree': tree_bytes(repo), **{c: _size(repo / c) for c in carry}}
-    cmd = (f'PMDICE_COMMIT={sha}{"+dirty" if dirty else ""} GPU_RUN_STUDIES="{studies}" bash bench/gpu_run.sh {minutes:g} $OUT')
+    cmd = (f'PMDICE_COMMIT={sha}{"+dirty" if dirty else ""} {"" if bench else "GPU_RUN_BENCH=0 "}GPU_RUN_STUDIES="{studies}" '
+           f'bash bench/gpu_run.sh {minutes:g} $OUT')
     return {'command': cmd, 'carry': list(carry), 'timeout_s': int(minutes * 60 + 60),
             'bytes': sizes, 'total_mib': round(sum(sizes.values()) / 2**20, 2), 'fits': sum(sizes.values()) <= MIB64}
 
@@ -195,6 +196,7 @@ def main(argv=None):
     p.add_argument('--carry', nargs='*', default=['.whl', 'gpu_data'], help='the carried folders (with --call)')
     p.add_argument('--minutes', type=float, default=8.5, help="gpu_run.sh's minutes (with --call)")
     p.add_argument('--studies', default='kvasir_gpu', help='GPU_RUN_STUDIES (with --call)')
+    p.add_argument('--bench', action='store_true', help='rerun the GPU benchmarks in the call (with --call; measured 2026-12-04)')
     p.add_argument('--size', type=int, default=320, help='Kvasir image size (default 320, the paper\'s)')
     p.add_argument('--quality', type=int, default=95, help='Kvasir JPEG quality (default 95)')
     p.add_argument('--acdc-bits', type=int, default=6, help='ACDC intensity bits (default 6: 39 MiB; 7: 51 MiB; 8: 64 MiB, too big)')
@@ -204,7 +206,7 @@ def main(argv=None):
     report = {}
     if a.wheels: report['.whl'] = download_wheels(REPO / '.whl')
     if a.no_kvasir and not a.acdc:
-        if a.call: report['call'] = the_call(a.carry, a.minutes, a.studies)
+        if a.call: report['call'] = the_call(a.carry, a.minutes, a.studies, bench=a.bench)
         print(json.dumps(report, indent=1))
         return 0 if not a.call or report['call']['fits'] else 1
     out.mkdir(parents=True, exist_ok=True)

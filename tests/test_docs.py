@@ -16,9 +16,9 @@ def conv():
 
 def test_groups_and_page_names():
     assert [bd.group_of(n) for n in ['20_tutorial.own_training.ipynb', '10_paper.ablations.ipynb', '11_paper.tables.ipynb',
-                                     '01_losses.ipynb', '02_metrics.ipynb', '03e_data.fakes.ipynb', '04a_augment.ipynb',
+                                     '01a_losses_core.ipynb', '01b_losses.ipynb', '02_metrics.ipynb', '03e_data.fakes.ipynb', '04a_augment.ipynb',
                                      '05_experiments.ipynb', '06_commands.ipynb', '90_cli.ipynb', '00_core.ipynb']] == \
-        ['Tutorials', 'Paper: tables and figures', 'Paper: tables and figures', 'Losses', 'Metrics', 'Data', 'Training',
+        ['Tutorials', 'Paper: tables and figures', 'Paper: tables and figures', 'Losses', 'Losses', 'Metrics', 'Data', 'Training',
          'Experiments', 'CLI', 'CLI', 'Core utilities']
     assert bd.page_stem(Path('nbs/03e_data.fakes.ipynb')) == 'data.fakes' and bd.page_stem(Path('nbs/index.ipynb')) == 'index'
 
@@ -43,7 +43,7 @@ def test_convert_front_matter_and_directives(conv, tmp_path):
           'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}
     (tmp_path/'in.ipynb').write_text(json.dumps(nb))
     (tmp_path/'out').mkdir()
-    stem, title = bd.convert(tmp_path/'in.ipynb', '01_losses.ipynb', conv, tmp_path/'out')
+    stem, title = bd.convert(tmp_path/'in.ipynb', '01b_losses.ipynb', conv, tmp_path/'out')
     assert (stem, title) == ('losses', 'Losses')
     cells = json.loads((tmp_path/'out'/'losses.ipynb').read_text())['cells']
     assert cells[0]['source'].startswith('# Losses') and 'The losses' in cells[0]['source']
@@ -192,10 +192,10 @@ def test_make_lab_as_root_and_extra_arguments():
 
 
 def test_check_site_finds_links_to_missing_repository_files(tmp_path):
-    "The View/Edit icons once opened nbs/losses.ipynb (404) instead of nbs/01_losses.ipynb: docs-check follows such links."
+    "The View/Edit icons once opened nbs/losses.ipynb (404) instead of nbs/01b_losses.ipynb: docs-check follows such links."
     repo = 'https://github.com/pmdice-nb/pmdice_nb'
-    (tmp_path/'index.html').write_text(_page(f'<a href="{repo}/blob/main/nbs/01_losses.ipynb">v</a>'
-                                             f'<a href="{repo}/edit/main/nbs/01_losses.ipynb">e</a>'
+    (tmp_path/'index.html').write_text(_page(f'<a href="{repo}/blob/main/nbs/01b_losses.ipynb">v</a>'
+                                             f'<a href="{repo}/edit/main/nbs/01b_losses.ipynb">e</a>'
                                              f'<a href="{repo}/tree/main/data">d</a><a href="{repo}/issues">i</a>'))
     assert dc.check_site(tmp_path, repo_url=repo, branch='main', repo_root=ROOT) == []
     (tmp_path/'losses.html').write_text(_page(f'<a href="{repo}/blob/main/nbs/losses.ipynb?plain=true">v</a>'
@@ -215,7 +215,8 @@ def test_view_and_edit_icons_open_the_notebook():
         rel = nb.relative_to(ROOT).as_posix()
         assert context == {'theme_source_view_link': f'https://github.com/pmdice-nb/pmdice_nb/blob/main/{rel}',
                            'theme_source_edit_link': f'https://github.com/pmdice-nb/pmdice_nb/edit/main/{rel}'}, context
-    assert bd.page_stem(ROOT/'nbs'/'01_losses.ipynb') == 'losses' and (ROOT/'nbs'/'01_losses.ipynb').exists()
+    assert bd.page_stem(ROOT/'nbs'/'01b_losses.ipynb') == 'losses' and (ROOT/'nbs'/'01b_losses.ipynb').exists()
+    assert bd.page_stem(ROOT/'nbs'/'01a_losses_core.ipynb') == 'losses_core'
 
 
 def test_site_code_cells_wrap_long_lines():

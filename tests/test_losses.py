@@ -1,4 +1,4 @@
-"Bad-input matrix and numerical edge cases of every loss (the lessons in nbs/01_losses.ipynb test the maths)."
+"Bad-input matrix and numerical edge cases of every loss (the lessons in nbs/01a_losses_core.ipynb and nbs/01b_losses.ipynb test the maths)."
 import pickle, math
 import pytest, torch
 from pmdice_nb.losses import LOSSES, PAPER_LOSSES, get_loss, PMDiceLoss, DiceLoss, CompoundLoss

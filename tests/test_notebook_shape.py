@@ -127,12 +127,12 @@ def test_rule_copies(tmp_path):
     assert copied_cells(b, [_nb(tmp_path/'x.ipynb', ('code', '#| hide\n' + cell))]) == []       # hidden cells are not compared
 
 def test_rules_catch_broken_copies_of_real_notebooks(tmp_path):
-    "Real notebooks broken on purpose: 01_losses without its tests, 11 with three cells merged, 12 holding a cell of 11."
+    "Real notebooks broken on purpose: 01b_losses without its tests, 11 with three cells merged, 12 holding a cell of 11."
     def broken(src:Path, edit) -> Path:
         nb = json.loads(src.read_text()); edit(nb['cells'])
         (tmp_path/src.name).write_text(json.dumps(nb)); return tmp_path/src.name
     def drop_tests(cells): cells[:] = [c for c in cells if c['cell_type'] != 'code' or _is_export(''.join(c['source']))]
-    assert long_runs(NBS/'01_losses.ipynb') == [] and long_runs(broken(NBS/'01_losses.ipynb', drop_tests))
+    assert long_runs(NBS/'01b_losses.ipynb') == [] and long_runs(broken(NBS/'01b_losses.ipynb', drop_tests))
     visible = lambda cells: [c for c in cells if c['cell_type'] == 'code' and not _is_hidden(''.join(c['source']))]
     def merge_three(cells):
         a, b, c = visible(cells)[:3]

@@ -167,7 +167,7 @@ print('ok')
 sys.path.insert(0, str(ROOT/'scripts'))
 import colab_cells
 
-RUNTIME_NBS = ['20_tutorial.own_training.ipynb', '01_losses.ipynb']
+RUNTIME_NBS = ['20_tutorial.own_training.ipynb', '01a_losses_core.ipynb', '01b_losses.ipynb']
 FLAGS = re.compile(r'^#\|\s*(eval:\s*false|slow|cuda|data)\b', re.M)
 
 

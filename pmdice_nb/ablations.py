@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_paper.ablations.ipynb #f04f8a40
 from __future__ import annotations
-import io
+import io, re
 from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
@@ -17,9 +17,9 @@ from .compare import case_scores
 from .commands import subcommand, add_config_options, add_output_options, config_from_args, comma_list, report_grid
 
 # %% auto #0
-__all__ = ['PLOTTED', 'ablation_configs', 'ablation_records', 'ablation_table', 'format_ablation', 'plot_ablation',
-           'plot_ablations', 'trend_checks', 'write_ablation', 'run_ablation', 'ablation_options', 'ablation_command',
-           'add_commands', 'finished_ablation', 'equal_runs']
+__all__ = ['PLOTTED', 'ablation_configs', 'ablation_value', 'ablation_records', 'ablation_table', 'format_ablation',
+           'plot_ablation', 'plot_ablations', 'trend_checks', 'write_ablation', 'run_ablation', 'ablation_options',
+           'ablation_command', 'add_commands', 'finished_ablation', 'equal_runs']
 
 # %% ../nbs/10_paper.ablations.ipynb #672ba2ca
 _SET_BY_ABLATION = ('dataset', 'loss', 'seed', 'loss_kwargs', 'tag')
@@ -46,29 +46,35 @@ def ablation_configs(figure:int, # the paper's figure: 3 or 4
             for s in seeds for v in values]
 
 # %% ../nbs/10_paper.ablations.ipynb #5b7b07cf
-def _record_value(record:dict, ablation:Ablation) -> float:
-    "The varied γ of a run record (`run_identity`: PM Dice's default filled in), checked against its tag."
-    where = f"record {record['dataset']}/{record.get('name', record['loss'])}/seed{record['seed']}"
-    gamma = run_identity(record)['loss_kwargs']['pm_dice']['gamma']
-    gamma = [float(g) for g in gamma] if isinstance(gamma, (list, tuple)) else [float(gamma)]
-    if ablation.parameter == 'gamma':
-        if len(set(gamma)) != 1: raise ValueError(f"{where} has γ per class {gamma}, not one γ for every class")
-    elif len(gamma) != 2 or gamma[1] != ablation.gamma_fg:
-        raise ValueError(f"{where} has γ {gamma}, not (γ_BG, γ_FG = {ablation.gamma_fg:g})")
-    if record['config'].get('tag') != ablation.tag(gamma[0]):
-        raise ValueError(f"{where}: tag {record['config'].get('tag')!r} does not match its γ {gamma}")
-    return gamma[0]
+def ablation_value(record:dict, # a run record (`read_record`), or one pooled over folds
+                   figure:int, # the paper's figure: 3 or 4
+                  ) -> float|None:
+    "The γ of Figure `figure` that `record` ran, read from its identity (`run_identity`); None when it is no run of the figure."
+    ablation, who = get_ablation(figure), run_identity(record)
+    if who['loss'] != 'pm_dice': return None
+    gamma = who['loss_kwargs']['pm_dice']['gamma']
+    if ablation.parameter == 'gamma': return float(gamma) if isinstance(gamma, (int, float)) else None   # one γ for every class
+    pair = isinstance(gamma, (list, tuple)) and len(gamma) == 2 and float(gamma[1]) == ablation.gamma_fg
+    return float(gamma[0]) if pair else None
 
 def ablation_records(records:Sequence[dict], # run records (`load_records`)
                      figure:int, # the paper's figure: 3 or 4
                      dataset:str|None=None, # keep this dataset's; None: every dataset
                     ) -> list[dict]:
-    "The records of Figure `figure`'s runs: PM Dice runs tagged with the figure's parameter."
-    prefix = get_ablation(figure).parameter + '='
-    return [r for r in records if r['loss'] == 'pm_dice' and str(r['config'].get('tag', '')).startswith(prefix)
-            and (dataset is None or r['dataset'] == dataset)]
+    "The records of Figure `figure`'s runs, found by what they ran (`ablation_value`), whatever their tag."
+    return [r for r in records if (dataset is None or r['dataset'] == dataset) and ablation_value(r, figure) is not None]
 
 # %% ../nbs/10_paper.ablations.ipynb #68eed7ff
+def _record_value(record:dict, ablation:Ablation) -> float:
+    "The γ of a run of `ablation`'s figure (`ablation_value`); a run of another, or a tag that names another γ, is an error."
+    value, tag = ablation_value(record, ablation.figure), str(record['config'].get('tag', ''))
+    where = f"record {record['dataset']}/{record.get('name', record['loss'])}/seed{record['seed']}"
+    if value is None: raise ValueError(f"{where} is no run of figure {ablation.figure} ({ablation.label})")
+    named = re.match(r'(gamma|gamma_bg)=[^-]*', tag)
+    if named and named.group(0) != ablation.tag(value):
+        raise ValueError(f"{where}: tag {tag!r} does not match its γ ({ablation.tag(value)})")
+    return value
+
 def ablation_table(records:Sequence[dict], # run records (`load_records`); other runs are left out
                    figure:int, # the paper's figure: 3 or 4
                    dataset:str|None=None, # the dataset; None: there must be only one among the figure's records
@@ -77,10 +83,12 @@ def ablation_table(records:Sequence[dict], # run records (`load_records`); other
     ablation = get_ablation(figure)
     mine = ablation_records(records, figure, dataset)
     if not mine:
-        raise ValueError(f"no figure {figure} records (PM Dice runs tagged '{ablation.parameter}=…')"
+        raise ValueError(f"no figure {figure} records (PM Dice runs with {ablation.label})"
                          + (f" of dataset {dataset!r}" if dataset else '') + f" among {len(records)} record(s)")
     value_of = {}
-    for r in mine: value_of.setdefault(r['name'], set()).add(_record_value(r, ablation))
+    for r in mine: value_of.setdefault(r.get('name', r['loss']), set()).add(_record_value(r, ablation))
+    gammas = [g for v in value_of.values() for g in v]
+    if len(gammas) != len(set(gammas)): raise ValueError(f"figure {figure}: two runs of one γ among {sorted(value_of)}; give one study's records")
     df = results_table(mine, dataset)
     attrs = dict(df.attrs)
     df = df.drop(columns='Loss functions')

@@ -19,8 +19,8 @@ from .core import atomic_write_json
 from .learner import seg_learner, fit_poly
 
 # %% auto #0
-__all__ = ['PROBE_BASE', 'PROBE_CONDITIONS', 'ProbeLog', 'zero_last_conv', 'probe_learner', 'collapse_probe', 'run_probes',
-           'probe_summary', 'read_probes']
+__all__ = ['PROBE_BASE', 'PROBE_CONDITIONS', 'ProbeLog', 'zero_last_conv', 'probe_learner', 'collapse_probe', 'probe_frame',
+           'run_probes', 'probe_summary', 'read_probes']
 
 # %% ../nbs/15_paper.collapse.ipynb #e3b1cfac
 class ProbeLog(Callback):
@@ -78,6 +78,13 @@ def collapse_probe(dls:DataLoaders, # from `seg_dataloaders`
     with learn.no_bar(), learn.no_logging(): fit_poly(learn, epochs, cbs=[log], warmup=warmup)
     return pd.DataFrame(log.rows).assign(fg_true=(yb > 0).float().mean().item())
 
+# %% ../nbs/15_paper.collapse.ipynb #6efb80ad
+def probe_frame(path:str|Path, # a probe record: <condition>/<loss>/probe<k>.json
+               ) -> pd.DataFrame:
+    "One probe record as rows of `run_probes`' grid: its log (one row per logged step) with its condition, loss and seed."
+    rec = json.loads(Path(path).read_text())
+    return pd.DataFrame(rec['log']).assign(condition=rec['condition'], loss=rec['loss'], seed=rec['seed'])
+
 # %% ../nbs/15_paper.collapse.ipynb #e44b3972
 PROBE_BASE = dict(arch='resnet34', head='quarter', pretrained=False, lr=5e-4)   # kvasir_cpu_lr5e-4's learner
 PROBE_CONDITIONS = {   # name: what changes in PROBE_BASE (collapse_probe options)
@@ -113,8 +120,7 @@ def run_probes(dls_for:Callable, # seed -> `DataLoaders` (a fresh loader per pro
                     set_seed(seed)   # the loader draws its shuffling seed when it is built: from the probe's seed, not the process's history
                     log = collapse_probe(dls_for(seed), seed=seed, loss=loss, **{**(PROBE_BASE if base is None else base), **change, **probe_kwargs})
                     atomic_write_json(path, {'condition': name, 'options': change, 'loss': loss, 'seed': seed, 'log': log.to_dict('records')})
-                rec = json.loads(path.read_text())
-                frames.append(pd.DataFrame(rec['log']).assign(condition=rec['condition'], loss=rec['loss'], seed=rec['seed']))
+                frames.append(probe_frame(path))
     return pd.concat(frames, ignore_index=True)
 
 # %% ../nbs/15_paper.collapse.ipynb #097d2c3d
@@ -131,6 +137,5 @@ def probe_summary(grid:pd.DataFrame, # `run_probes` output
 def read_probes(out_dir:str|Path, # a `run_probes` folder: <condition>/<loss>/probe<k>.json
                ) -> pd.DataFrame:
     "Every probe record under `out_dir` as `run_probes`' grid (one row per logged step; empty when there are none)."
-    recs = [json.loads(f.read_text()) for f in sorted(Path(out_dir).rglob('probe*.json'))]
-    return pd.concat([pd.DataFrame(r['log']).assign(condition=r['condition'], loss=r['loss'], seed=r['seed']) for r in recs],
-                     ignore_index=True) if recs else pd.DataFrame()
+    frames = [probe_frame(f) for f in sorted(Path(out_dir).rglob('probe*.json'))]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

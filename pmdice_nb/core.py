@@ -9,7 +9,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['THIRD_PARTY_NOISE', 'PAPER_LOSSES', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'git_commit',
-           'package_versions', 'device_name', 'repo_root']
+           'package_versions', 'device_name', 'repo_root', 'config_differences']
 
 # %% ../nbs/00_core.ipynb #bc74518e
 THIRD_PARTY_NOISE = (  # (message pattern, category) of warnings raised by other packages' imports
@@ -101,3 +101,10 @@ PAPER_LOSSES = {  # get_loss name → display name, in the order of Tables 1–3
     'ce+pm_dice': 'CE + PM Dice (our)',
     'focal_ce+pm_dice': 'Focal CE + PM Dice (our)',
 }
+
+# %% ../nbs/00_core.ipynb #90e573d5
+_ABSENT = object()   # a key missing from a dict
+
+def config_differences(a:dict, b:dict) -> list[str]:
+    "The keys whose values differ between two dicts (a key missing on one side differs)."
+    return sorted(k for k in set(a) | set(b) if a.get(k, _ABSENT) != b.get(k, _ABSENT))

@@ -18,7 +18,7 @@ from fastai.callback.core import Callback, CancelFitException
 from fastai.learner import Recorder
 from fastai.torch_core import set_seed, rank_distrib
 from fastprogress.fastprogress import progress_bar
-from .core import atomic_write_bytes, git_commit, package_versions, device_name
+from .core import atomic_write_bytes, git_commit, package_versions, device_name, config_differences
 from .losses import PAPER_LOSSES, get_loss, canonical_loss_name
 from .augment import AUGMENT_OPTIONS, seg_dataloaders
 from .models import HEADS, imagenet_weights_available
@@ -29,9 +29,9 @@ from .records import (RECORD_SCHEMA, RecordError, run_path, write_record, read_r
 # %% auto #0
 __all__ = ['DATASETS', 'CHOICES', 'SHARED', 'DatasetSetup', 'dataset_setup', 'dataset_class', 'paper_loss_kwargs', 'check_choice',
            'min_input_size', 'check_input_size', 'check_dataset_kwargs', 'signature_options', 'RunConfig',
-           'result_config', 'config_differences', 'run_status', 'is_done', 'DivergenceCheck', 'make_dataset',
-           'run_record', 'run_one', 'grid_configs', 'parse_shard', 'shard_configs', 'writable_dir', 'output_file',
-           'cache_dir_of', 'check_run_dirs', 'run_grid', 'SavePredictions']
+           'result_config', 'run_status', 'is_done', 'DivergenceCheck', 'make_dataset', 'run_record', 'run_one',
+           'grid_configs', 'parse_shard', 'shard_configs', 'writable_dir', 'output_file', 'cache_dir_of',
+           'check_run_dirs', 'run_grid', 'SavePredictions']
 
 # %% ../nbs/05b_experiments.ipynb #6d903e4b
 @dataclass(frozen=True)
@@ -271,10 +271,6 @@ def result_config(config:dict, # a record's `config` (`RunConfig.to_dict`), poss
     if d['loss_kwargs'] is None and setup: d['loss_kwargs'] = paper_loss_kwargs(d['dataset'], d['loss'])
     d['dataset_kwargs'] = {k: v for k, v in (d['dataset_kwargs'] or {}).items() if k not in _NOT_RESULT_DATASET}
     return json.loads(json.dumps(d))
-
-def config_differences(a:dict, b:dict) -> list[str]:
-    "The keys whose values differ between two dicts (a key missing on one side differs)."
-    return sorted(k for k in set(a) | set(b) if a.get(k, dataclasses.MISSING) != b.get(k, dataclasses.MISSING))
 
 # %% ../nbs/05b_experiments.ipynb #a80f0f70
 @lru_cache(maxsize=1)

@@ -13,7 +13,7 @@ import numpy as np
 from .core import PAPER_LOSSES, repo_root, atomic_write_text
 from .records import predictions_path, run_path, read_record, load_records, describe_lock, run_identity
 from .commands import comma_list, threads_option, subcommand
-from .study_design import Deviation, Grid, Study, Ablation, ABLATIONS, get_ablation, pool_folds, _check_values, _fold_tag
+from .study_design import Deviation, Grid, Study, PAPER_RECIPES, Ablation, ABLATIONS, get_ablation, pool_folds, _check_values, _fold_tag
 # torch, fastai and the experiment modules are imported inside the functions that train or read runs (all lower
 # modules): the presets alone load in a fraction of a second, so `pmdice study list` imports neither torch nor fastai
 
@@ -27,6 +27,13 @@ MAIN_LOSSES = ('dice', 'ce+dice', 'pm_dice', 'ce+pm_dice')  # the four losses of
 
 _NOT_GIVEN = 'not given'
 _EPOCHS_WHY = 'the paper gives no epochs or batch size'
+_AUTO_GPU = "the paper does not say; `RunConfig`'s default on a GPU (`mixed_precision='auto'`)"
+_LEGACY_SCORING = 'run before the scoring on the stored images (§3.2) was written; the records keep how they were scored'
+def _paper_config(dataset:str, *leave:str) -> dict:
+    "§3.2's recipe (`PAPER_RECIPES`) without the fields `leave` (None: `RunConfig` reads lr as the network's, crop as the dataset's)."
+    return {k: v for k, v in PAPER_RECIPES[dataset].items() if k not in leave}
+
+_NSD_KVASIR = Deviation('NSD τ', _NOT_GIVEN, '2 px of the original image', 'the paper does not say')
 
 def _kvasir_split(): return Deviation('Kvasir split', '90/10 random, ids not published [46]',
                                       'PraNet 900/100 (public), validation 10% of train',
@@ -34,10 +41,9 @@ def _kvasir_split(): return Deviation('Kvasir split', '90/10 random, ids not pub
 
 STUDIES = {s.name: s for s in [   # name: Study, in the order `pmdice study list` shows them; the cells below add the others
     Study('kvasir_paper', 'kvasir', 'kvasir-seg', (Grid(tuple(PAPER_LOSSES), (0, 1, 2)),),
-          config=dict(arch='resnet34', head='quarter', pretrained=True, size=(320, 320), crop=(256, 256), epochs=100,
-                      bs=16, dataset_kwargs={'split': 'pranet'}),
-          deviations=(_kvasir_split(), Deviation('epochs, batch size', _NOT_GIVEN, '100, 16', _EPOCHS_WHY),
-                      Deviation('NSD τ', _NOT_GIVEN, '2 px of the original image in the records; swept in px at 320² in the Table 1 notebook', 'the paper does not say')),
+          config={**_paper_config('kvasir', 'lr'), 'epochs': 100, 'bs': 16, 'dataset_kwargs': {'split': 'pranet'}},
+          deviations=(_kvasir_split(), Deviation('NSD τ', _NOT_GIVEN, '2 px of the original image in the records; swept in px at 320² in the Table 1 notebook', 'the paper does not say')),
+          reasons={'epochs': _EPOCHS_WHY, 'mixed_precision': _AUTO_GPU},
           device='gpu', description='Table 1 as printed (§3.2), for a GPU'),
 ]}
 
@@ -46,47 +52,42 @@ _SCRATCH = Deviation('ResNet34 encoder', 'ImageNet weights (implied by "backbone
                      'ImageNet when available, else from scratch (recorded per run)',
                      'the weights cannot be downloaded on an offline machine')
 
-_LR_SCRATCH = Deviation('initial learning rate', '5e-4 (ResNet34 U-Net)', '1e-4',
-                        "from scratch at 5e-4 Dice and PM Dice collapse to all-background in the first epoch "
-                        "(study kvasir_cpu_lr5e-4); at 1e-4 Dice trains (probe: mDice 47.5 after 2 epochs)")
+_LR_SCRATCH = ("from scratch at 5e-4 Dice and PM Dice collapse to all-background in the first epoch "
+               "(study kvasir_cpu_lr5e-4); at 1e-4 Dice trains (probe: mDice 47.5 after 2 epochs)")
+_KVASIR_CPU_WHY = {'size': 'CPU time: 1/8 of the pixels', 'epochs': 'CPU time; ' + _EPOCHS_WHY, 'scored_at': _LEGACY_SCORING}
 
 STUDIES.update({s.name: s for s in [
     Study('kvasir_cpu', 'kvasir', 'kvasir-seg', (Grid(MAIN_LOSSES, (0,)), Grid(tuple(l for l in PAPER_LOSSES if l not in MAIN_LOSSES), (0,)),
                                                  Grid(MAIN_LOSSES, (1, 2))),
           config=dict(arch='resnet34', head='quarter', pretrained=True, size=(112, 112), crop=(96, 96), epochs=6,
                       bs=8, lr=1e-4, dataset_kwargs={'split': 'pranet'}, scored_at='input'),
-          deviations=(_kvasir_split(), _SCRATCH, _LR_SCRATCH,
-                      Deviation('input size, crop', '320², 256² crops', '112², 96² crops', 'CPU time: 1/8 of the pixels'),
-                      Deviation('epochs, batch size', _NOT_GIVEN, '6, 8', 'CPU time; ' + _EPOCHS_WHY),
+          deviations=(_kvasir_split(), _SCRATCH,
                       Deviation('seeds', '3 for every loss', '1 for all 14, 3 for Dice, CE + Dice, PM Dice, CE + PM Dice', 'CPU time'),
                       Deviation('NSD τ', _NOT_GIVEN, '2 px of the original image in the records; swept in px at 320² in the Table 1 notebook', 'the paper does not say')),
-          description='Table 1 scaled to a 2-core CPU'),
+          reasons={**_KVASIR_CPU_WHY, 'lr': _LR_SCRATCH}, description='Table 1 scaled to a 2-core CPU'),
     Study('kvasir_cpu_lr5e-4', 'kvasir', 'kvasir-seg', (Grid(('ce', 'dice', 'ce+dice', 'pm_dice'), (0,)),),
           config=dict(arch='resnet34', head='quarter', pretrained=True, size=(112, 112), crop=(96, 96), epochs=6,
                       bs=8, dataset_kwargs={'split': 'pranet'}, scored_at='input'),
-          deviations=(_kvasir_split(), _SCRATCH,
-                      Deviation('input size, crop', '320², 256² crops', '112², 96² crops', 'CPU time: 1/8 of the pixels'),
-                      Deviation('epochs, batch size', _NOT_GIVEN, '6, 8', 'CPU time; ' + _EPOCHS_WHY)),
+          deviations=(_kvasir_split(), _SCRATCH), reasons=_KVASIR_CPU_WHY,
           description="kvasir_cpu at the paper's lr0 5e-4: from scratch, Dice and PM Dice collapse to all-background"),
 ]})
 
 # %% ../nbs/07_studies.ipynb #7dcfa4b0
 STUDIES.update({s.name: s for s in [
     Study('acdc_paper', 'acdc', 'acdc-ssl4mis', (Grid(tuple(PAPER_LOSSES), (0, 1, 2)),),
-          config=dict(arch='resnet34', head='quarter', pretrained=True, size=(256, 256), epochs=100, bs=16),
+          config={**_paper_config('acdc', 'lr', 'crop'), 'epochs': 100, 'bs': 16},
           deviations=(Deviation('split', '70/20 random scans [12]', 'SSL4MIS 70/10/20 patients (ED and ES volumes)',
                                 'the public split of that size'),
-                      Deviation('spacing', 'not given', 'unknown (SSL4MIS stores none): NSD in pixels', 'the preprocessed data'),
-                      Deviation('epochs, batch size', _NOT_GIVEN, '100, 16', _EPOCHS_WHY)),
+                      Deviation('spacing', 'not given', 'unknown (SSL4MIS stores none): NSD in pixels', 'the preprocessed data')),
+          reasons={'epochs': _EPOCHS_WHY, 'mixed_precision': _AUTO_GPU},
           device='gpu', description='Table 2 as printed (§3.2), for a GPU'),
     Study('acdc_cpu', 'acdc', 'acdc-ssl4mis', (Grid(MAIN_LOSSES, (0,)), Grid(MAIN_LOSSES, (1, 2))),
           config=dict(arch='resnet34', head='quarter', pretrained=True, size=(96, 96), epochs=6, bs=8, lr=1e-4, scored_at='input'),
           deviations=(Deviation('split', '70/20 random scans [12]', 'SSL4MIS 70/10/20 patients (ED and ES volumes)',
-                                'the public split of that size'), _SCRATCH, _LR_SCRATCH,
+                                'the public split of that size'), _SCRATCH,
                       Deviation('spacing', 'not given', 'unknown (SSL4MIS stores none): NSD in pixels', 'the preprocessed data'),
-                      Deviation('input size', '256²', '96²', 'CPU time: 1/7 of the pixels'),
-                      Deviation('losses, seeds', '14 losses × 3 seeds', 'Dice, CE + Dice, PM Dice, CE + PM Dice; seed 0 first, 1–2 as time allows', 'CPU time'),
-                      Deviation('epochs, batch size', _NOT_GIVEN, '6, 8', 'CPU time; ' + _EPOCHS_WHY)),
+                      Deviation('losses, seeds', '14 losses × 3 seeds', 'Dice, CE + Dice, PM Dice, CE + PM Dice; seed 0 first, 1–2 as time allows', 'CPU time')),
+          reasons={'lr': _LR_SCRATCH, 'size': 'CPU time: 1/7 of the pixels', 'epochs': 'CPU time; ' + _EPOCHS_WHY, 'scored_at': _LEGACY_SCORING},
           description='Table 2 scaled to a 2-core CPU: the four losses of the main claim'),
 ]})
 
@@ -100,16 +101,13 @@ STUDIES.update({s.name: s for s in [
           deviations=(Deviation('data', 'MSSEG-2: 15 scans, 5 modalities, 9 train / 6 test',
                                 '3 open MS patients (FLAIR, T1, T1POST, T2), leave one patient out',
                                 'the MSSEG data cannot be redistributed; this CC-BY sample can'),
-                      Deviation('input size', '256²', '128²', 'CPU time'),
-                      Deviation('U-Net width', '64 (Ronneberger [4])', '16', 'CPU time'),
-                      Deviation('initial learning rate', '1e-4 (plain U-Net)', '1e-3',
-                                'in 8 epochs at 1e-4 the Dice model of fold patient07 reached a lesion Dice of 0.24% '
-                                '(record in nbs/results/probes/open_ms/dice-fold=patient07); at 1e-3, 11.5% (dice-probe-lr1e-3-…)'),
                       Deviation('Dice terms', 'per image, over the classes present in the image (eq. 4)',
                                 'over the whole mini-batch (batch Dice [15]) for every Dice-type loss',
                                 'most slices hold no lesion, and there eq. 4 leaves lesion false positives almost unpunished: '
-                                'per image, lesion precision 6.8%; over the batch, 61% (probes of fold patient07, lr 1e-3)'),
-                      Deviation('epochs, batch size', _NOT_GIVEN, '8, 8', 'CPU time; ' + _EPOCHS_WHY)),
+                                'per image, lesion precision 6.8%; over the batch, 61% (probes of fold patient07, lr 1e-3)'),),
+          reasons={'size': 'CPU time', 'features': 'CPU time', 'epochs': 'CPU time; ' + _EPOCHS_WHY, 'scored_at': _LEGACY_SCORING,
+                   'lr': 'in 8 epochs at 1e-4 the Dice model of fold patient07 reached a lesion Dice of 0.24% '
+                         '(record in nbs/results/probes/open_ms/dice-fold=patient07); at 1e-3, 11.5% (dice-probe-lr1e-3-…)'},
           description='Table 3 on three open MS patients (leave-one-patient-out), 2-core CPU'),
 ]})
 
@@ -126,7 +124,7 @@ def _gamma_grids(seeds:tuple) -> tuple:
 
 STUDIES['ms_gamma_cpu'] = Study(
     'ms_gamma_cpu', 'open_ms', 'open-ms-sample', sum((_gamma_grids((s,)) for s in (0, 1, 2)), ()), config=STUDIES['ms_cpu'].config,
-    loss_options=STUDIES['ms_cpu'].loss_options,
+    loss_options=STUDIES['ms_cpu'].loss_options, reasons=STUDIES['ms_cpu'].reasons,
     folds=STUDIES['ms_cpu'].folds, deviations=STUDIES['ms_cpu'].deviations + (
         Deviation('seeds', '3 (results are averages of 3 runs)', 'seed 0 for every γ first, then seed 1 (grids 9–17) and seed 2 (18–26) as time allows; each point says how many runs it averages', 'CPU time'),),
     description="Figures 3 and 4 (PM Dice's γ) on three open MS patients, leave-one-patient-out, 2-core CPU")
@@ -187,18 +185,10 @@ def study_configs(study:str|Study, # a preset name or a `Study`
 KVASIR_RECIPE = dict(arch='unet', features=16, size=(128, 128), crop=False, epochs=10, bs=8, lr=1e-3,
                      dataset_kwargs={'split': 'pranet'})   # chosen on validation mDice (nbs/results/recipe_kvasir)
 
-def _recipe_deviations(recipe:dict) -> tuple:
-    "The deviations of a plain-U-Net Kvasir recipe from §3.2, every value read from `recipe`."
-    side = lambda s: f"{s[0]}²" if s[0] == s[1] else f"{s[0]}×{s[1]}"
-    return (_kvasir_split(),
-            Deviation('network', 'U-Net with a ResNet34 encoder, output at 1/4 scale', f"plain 4-pooling U-Net, width {recipe['features']}, full-resolution output",
-                      'ImageNet weights cannot be downloaded offline; from scratch on the CPU the ResNet34 U-Net reached 55 mDice (kvasir_cpu), the plain U-Net about 70 in the same time'),
-            Deviation('input size, crop', '320², 256² crops', f"{side(recipe['size'])}, " + ('no crop' if not recipe['crop'] else f"{side(recipe['crop'])} crops"), 'CPU time'),
-            Deviation('initial learning rate', '5e-4 (ResNet34 U-Net), 1e-4 (plain U-Net)', f"{recipe['lr']:g}", 'chosen on validation mDice (recipe search)'),
-            Deviation('epochs, batch size', _NOT_GIVEN, f"{recipe['epochs']}, {recipe['bs']}", 'CPU time; chosen on validation mDice'),
-            Deviation('NSD τ', _NOT_GIVEN, '2 px of the original image', 'the paper does not say')) + (
-           (Deviation('arithmetic', 'not given (float32 presumed)', 'bf16 autocast for the convolutions (CPU); float32 weights, optimizer and loss',
-                      'CPU time: about twice as fast per step'),) if recipe.get('mixed_precision') == 'bf16' else ())
+_RECIPE_WHY = {   # why the plain-U-Net Kvasir recipes differ from §3.2 (their values are read from the recipe)
+    'arch': 'ImageNet weights cannot be downloaded offline; from scratch on the CPU the ResNet34 U-Net reached 55 mDice (kvasir_cpu), the plain U-Net about 70 in the same time',
+    'size': 'CPU time', 'lr': 'chosen on validation mDice (recipe search)', 'epochs': 'CPU time; chosen on validation mDice',
+    'mixed_precision': 'CPU time: about twice as fast per step'}
 
 _TABLE1_GRIDS = (Grid(MAIN_LOSSES, (0, 1, 2, 3, 4)), Grid(tuple(l for l in PAPER_LOSSES if l not in MAIN_LOSSES), (0, 1, 2)),
                  Grid(MAIN_LOSSES, (5, 6, 7, 8, 9)))   # the four losses × 5 seeds, the other ten × 3, then seeds 5-9 if power asks
@@ -206,8 +196,8 @@ _TABLE1_SEEDS = Deviation('seeds', '3 for every loss', '5 (then up to 10, as the
 
 def _table1_study(name:str, recipe:dict, description:str, run_minutes:float) -> Study:
     "Table 1 (`_TABLE1_GRIDS`) on a plain-U-Net Kvasir `recipe`, its deviations read from the recipe."
-    return Study(name, 'kvasir', 'kvasir-seg', _TABLE1_GRIDS, config=recipe,
-                 deviations=_recipe_deviations(recipe) + (_TABLE1_SEEDS,), description=description, run_minutes=run_minutes)
+    return Study(name, 'kvasir', 'kvasir-seg', _TABLE1_GRIDS, config=recipe, deviations=(_kvasir_split(), _NSD_KVASIR, _TABLE1_SEEDS),
+                 reasons=_RECIPE_WHY, description=description, run_minutes=run_minutes)
 
 STUDIES['kvasir_unet_cpu'] = _table1_study(
     'kvasir_unet_cpu', KVASIR_RECIPE,
@@ -221,7 +211,7 @@ KVASIR_SEARCH = {  # tag: what a round-2 candidate changes in KVASIR_RECIPE
 STUDIES['kvasir_recipe_search'] = Study(
     'kvasir_recipe_search', 'kvasir', 'kvasir-seg',
     tuple(Grid(('dice', 'ce+dice'), (seed,), config=change, tag=tag) for seed in (0, 1) for tag, change in KVASIR_SEARCH.items()),
-    config=KVASIR_RECIPE, deviations=_recipe_deviations(KVASIR_RECIPE) + (
+    config=KVASIR_RECIPE, reasons=_RECIPE_WHY, deviations=(_kvasir_split(), _NSD_KVASIR,
         Deviation('candidates', '', '; '.join(f"{t}: {c}" for t, c in KVASIR_SEARCH.items()), 'chosen on validation mDice'),),
     description='Round 2 of the Kvasir recipe search (bf16, 20 epochs; chosen on validation)', run_minutes=15)
 
@@ -243,12 +233,13 @@ KVASIR_VARIATIONS = {  # name: (what changes in the recipe, why it is worth vary
 for _name, (_change, _what) in KVASIR_VARIATIONS.items():
     STUDIES[f'kvasir_var_{_name}'] = Study(
         f'kvasir_var_{_name}', 'kvasir', 'kvasir-seg', (Grid(('dice', 'pm_dice'), (0, 1, 2)),),
-        config={**KVASIR_RECIPE_E20, **_change}, deviations=_recipe_deviations({**KVASIR_RECIPE_E20, **_change}),
+        config={**KVASIR_RECIPE_E20, **_change}, deviations=(_kvasir_split(), _NSD_KVASIR),
+        reasons={**_RECIPE_WHY, **{k: f'the variation studied: {_what}' for k in _change}},
         description=f'PM Dice vs Dice with {_what} (kvasir_unet_e20_cpu otherwise)', run_minutes=15 * _change.get('epochs', 20) / 20)
 STUDIES['kvasir_var_gamma'] = Study(
     'kvasir_var_gamma', 'kvasir', 'kvasir-seg',
     tuple(Grid(('pm_dice',), (0, 1, 2), ABLATIONS[3].loss_kwargs(g), ABLATIONS[3].tag(g)) for g in (0.5, 2.)),
-    config=KVASIR_RECIPE_E20, deviations=_recipe_deviations(KVASIR_RECIPE_E20),
+    config=KVASIR_RECIPE_E20, deviations=(_kvasir_split(), _NSD_KVASIR), reasons=_RECIPE_WHY,
     description="PM Dice's γ = 0.5 and 2 on the kvasir_unet_e20_cpu recipe (γ = 1 and Dice, γ = 0, are that study's runs)", run_minutes=15)
 
 # %% ../nbs/07_studies.ipynb #575b2e85
@@ -256,39 +247,36 @@ _LR5E4 = STUDIES['kvasir_cpu_lr5e-4']
 STUDIES['kvasir_cpu_lr5e-4_adamw'] = Study(
     'kvasir_cpu_lr5e-4_adamw', 'kvasir', 'kvasir-seg', (Grid(('dice', 'pm_dice'), (0,)),),
     config={**_LR5E4.config, 'opt': 'adamw'},
-    deviations=_LR5E4.deviations + (Deviation('optimiser', 'Adam (β, ε not given)', "torch's AdamW (β 0.9/0.999, ε 1e-8, decoupled weight decay 0.01: torch's defaults)",
-                                              "fastai's Adam (β2 0.99, ε 1e-5) collapsed Dice and PM Dice at 5e-4 (15_paper.collapse)"),),
+    deviations=_LR5E4.deviations,
+    reasons={**_LR5E4.reasons, 'opt': "fastai's Adam (β2 0.99, ε 1e-5) collapsed Dice and PM Dice at 5e-4 (15_paper.collapse)"},
     description="kvasir_cpu_lr5e-4 with torch's AdamW: seed 0 of both losses collapsed, so seeds 1-2 were not run (15_paper.collapse)",
     run_minutes=12)
 STUDIES['kvasir_cpu_lr5e-4_warmup'] = Study(
     'kvasir_cpu_lr5e-4_warmup', 'kvasir', 'kvasir-seg', (Grid(('dice', 'pm_dice'), (0, 1, 2)),),
     config={**_LR5E4.config, 'warmup': 0.05},
-    deviations=_LR5E4.deviations + (Deviation('learning-rate warm-up', 'none (poly policy from lr0)', 'linear from 0 over the first 5% of the steps',
-                                              "without it Dice collapsed at 5e-4 with fastai's Adam and with torch's AdamW (15_paper.collapse)"),),
+    deviations=_LR5E4.deviations,
+    reasons={**_LR5E4.reasons, 'warmup': "without it Dice collapsed at 5e-4 with fastai's Adam and with torch's AdamW (15_paper.collapse)"},
     description="kvasir_cpu_lr5e-4 with a 5% warm-up: does the paper's network train at the paper's lr0 on three seeds?",
     run_minutes=12)
 
 # %% ../nbs/07_studies.ipynb #71e0d4c7
-_GPU_EPOCHS = Deviation('epochs', _NOT_GIVEN, '60', "a run must fit a few minutes of one GPU shared by 4 processes: "
-                        "51 steps of 16 images per epoch; measured on the H200: 3.3 minutes per run, four at a time")
-_WARMUP_GPU = Deviation('learning-rate warm-up', 'none (poly policy from lr0)', 'linear from 0 over the first 5% of the steps (3 epochs)',
-                        'from scratch at 5e-4, Dice and PM Dice collapse to all-background without it and train with it (15_paper.collapse)')
-_SCRATCH_GPU = Deviation('ResNet34 encoder', 'ImageNet weights (implied by "backbone of ResNet34")', 'from scratch',
-                         'the weights cannot be carried to the offline GPU machine (87 MB); no download is attempted')
+_GPU_WHY = {   # why the GPU studies' recipe differs from §3.2 (the values are read from the config)
+    'epochs': "a run must fit a few minutes of one GPU shared by 4 processes: 51 steps of 16 images per epoch; measured on the H200: 3.3 minutes per run, four at a time",
+    'warmup': 'from scratch at 5e-4, Dice and PM Dice collapse to all-background without it and train with it (15_paper.collapse)',
+    'pretrained': 'the weights cannot be carried to the offline GPU machine (87 MB); no download is attempted',
+    'mixed_precision': _AUTO_GPU}
 _GPU_GRIDS = (Grid(MAIN_LOSSES, (0,)), Grid(MAIN_LOSSES, (1, 2, 3, 4)), Grid(tuple(l for l in PAPER_LOSSES if l not in MAIN_LOSSES), (0, 1, 2)))
 STUDIES['kvasir_gpu'] = Study(
     'kvasir_gpu', 'kvasir', 'kvasir-seg', _GPU_GRIDS,
-    config=dict(arch='resnet34', head='quarter', pretrained=False, size=(320, 320), crop=(256, 256), epochs=60, bs=16, lr=5e-4,
-                warmup=0.05, dataset_kwargs={'split': 'pranet'}),
-    deviations=(_kvasir_split(), _SCRATCH_GPU, _WARMUP_GPU, _GPU_EPOCHS,
-                Deviation('NSD τ', _NOT_GIVEN, '2 px of the original image', 'the paper does not say')),
+    config={**PAPER_RECIPES['kvasir'], 'pretrained': False, 'epochs': 60, 'bs': 16, 'warmup': 0.05, 'dataset_kwargs': {'split': 'pranet'}},
+    deviations=(_kvasir_split(), _NSD_KVASIR), reasons=_GPU_WHY,
     device='gpu', description='Table 1 on a GPU: §3.2 from scratch (offline), the four losses of the claim first', run_minutes=4)
 STUDIES['acdc_gpu'] = Study(
     'acdc_gpu', 'acdc', 'acdc-ssl4mis', _GPU_GRIDS[:2],
-    config=dict(arch='resnet34', head='quarter', pretrained=False, size=(256, 256), epochs=60, bs=16, lr=5e-4, warmup=0.05),
+    config={**_paper_config('acdc', 'crop'), 'pretrained': False, 'epochs': 60, 'bs': 16, 'warmup': 0.05},
     deviations=(Deviation('split', '70/20 random scans [12]', 'SSL4MIS 70/10/20 patients (ED and ES volumes)', 'the public split of that size'),
-                _SCRATCH_GPU, _WARMUP_GPU, _GPU_EPOCHS,
                 Deviation('spacing', 'not given', 'unknown (SSL4MIS stores none): NSD per 2D slice, 2 px', 'the preprocessed data')),
+    reasons=_GPU_WHY,
     device='gpu', description='Table 2 on a GPU: §3.2 from scratch (offline), the four losses of the claim', run_minutes=4)
 
 # %% ../nbs/07_studies.ipynb #dddad76c
@@ -296,14 +284,10 @@ STUDIES['acdc_unet_cpu'] = Study(
     'acdc_unet_cpu', 'acdc', 'acdc-ssl4mis', (Grid(MAIN_LOSSES, (0, 1, 2, 3, 4)), Grid(MAIN_LOSSES, (5, 6, 7, 8, 9))),
     config={k: v for k, v in KVASIR_RECIPE_E20.items() if k != 'dataset_kwargs'},
     deviations=(Deviation('split', '70/20 random scans [12]', 'SSL4MIS 70/10/20 patients (ED and ES volumes)', 'the public split of that size'),
-                Deviation('network', 'U-Net with a ResNet34 encoder, output at 1/4 scale', f"plain 4-pooling U-Net, width {KVASIR_RECIPE_E20['features']}",
-                          'as kvasir_unet_e20_cpu; the recipe was chosen on Kvasir-SEG validation images and carried over, not searched again on ACDC'),
-                Deviation('input size', '256²', f"{KVASIR_RECIPE_E20['size'][0]}² (scored on the stored slices)", 'CPU time'),
-                Deviation('initial learning rate', '5e-4 (ResNet34 U-Net)', f"{KVASIR_RECIPE_E20['lr']:g}", "kvasir_unet_e20_cpu's"),
-                Deviation('epochs, batch size', _NOT_GIVEN, f"{KVASIR_RECIPE_E20['epochs']}, {KVASIR_RECIPE_E20['bs']}", "kvasir_unet_e20_cpu's"),
-                Deviation('arithmetic', 'not given (float32 presumed)', 'bf16 autocast for the convolutions (CPU)', "kvasir_unet_e20_cpu's"),
                 Deviation('spacing', 'not given', 'unknown (SSL4MIS stores none): NSD per 2D slice, τ = 2 px', 'the preprocessed data'),
                 Deviation('seeds', '3', '5, then up to 10 as the power estimate asks', 'power')),
+    reasons={'arch': 'as kvasir_unet_e20_cpu; the recipe was chosen on Kvasir-SEG validation images and carried over, not searched again on ACDC',
+             'size': 'CPU time', 'lr': "kvasir_unet_e20_cpu's", 'epochs': "kvasir_unet_e20_cpu's", 'mixed_precision': "kvasir_unet_e20_cpu's"},
     description='Table 2 on the Kvasir CPU recipe (plain U-Net, 128², 20 epochs in bf16, scored on the stored slices), the four losses of the claim',
     run_minutes=15)
 

@@ -8,11 +8,12 @@ import pmdice_nb.core  # first: it silences fastai's import-time deprecation war
 import json, math
 from dataclasses import dataclass, field
 from typing import Sequence
-from .core import PAPER_LOSSES
+from .core import PAPER_LOSSES, config_differences
 from .records import run_identity
 
 # %% auto #0
-__all__ = ['ABLATIONS', 'Deviation', 'Grid', 'Study', 'Ablation', 'get_ablation', 'pool_folds']
+__all__ = ['PAPER_RECIPES', 'PAPER_LR', 'RECIPE_ROWS', 'ABLATIONS', 'Deviation', 'Grid', 'paper_recipe', 'study_recipe',
+           'recipe_deviations', 'Study', 'Ablation', 'get_ablation', 'pool_folds']
 
 # %% ../nbs/05d_study_design.ipynb #03cbc1bb
 @dataclass(frozen=True)
@@ -36,6 +37,101 @@ class Grid:
         if not self.losses or not self.seeds: raise ValueError(f"a grid needs losses and seeds, got {self.losses!r} and {self.seeds!r}")
         if self.config and not self.tag: raise ValueError(f"a grid that changes the recipe ({self.config!r}) needs a tag to keep its runs apart")
 
+# %% ../nbs/05d_study_design.ipynb #71108fac
+PAPER_RECIPES = {   # dataset: §3.2's protocol as `RunConfig` fields (epochs and batch size: not given)
+    'kvasir': dict(arch='resnet34', head='quarter', pretrained=True, size=(320, 320), crop=(256, 256), lr=5e-4),
+    'acdc': dict(arch='resnet34', head='quarter', pretrained=True, size=(256, 256), crop=False, lr=5e-4),
+    'msseg2016': dict(arch='unet', head='full', features=64, size=(256, 256), crop=False, lr=1e-4),
+}
+PAPER_RECIPES['msseg2'] = PAPER_RECIPES['open_ms'] = PAPER_RECIPES['msseg2016']   # Table 3's, whichever MS data
+_PAPER_COMMON = dict(opt='adam', augment='full', warmup=0., scored_at='original', mixed_precision='no')   # every dataset's (float32 presumed)
+PAPER_LR = {r['arch']: r['lr'] for r in PAPER_RECIPES.values()}   # what lr=None trains with: the paper's for the network
+_RUN_DEFAULTS = dict(epochs=50, bs=8, head='full', features=64, pretrained=True, opt='adam', augment='full', warmup=0.,
+                     scored_at='original', mixed_precision='auto')   # `RunConfig`'s, for what a study leaves out (checked in 07_studies)
+
+def paper_recipe(dataset:str) -> dict:
+    "§3.2's recipe for `dataset` in `RunConfig` fields (no epochs or batch size: the paper gives none)."
+    if dataset not in PAPER_RECIPES: raise ValueError(f"no paper recipe for dataset {dataset!r}; known: {sorted(PAPER_RECIPES)}")
+    return {**_PAPER_COMMON, **PAPER_RECIPES[dataset]}
+
+def study_recipe(dataset:str, # a key of `PAPER_RECIPES`
+                 config:dict, # `RunConfig` fields (a study's `config`)
+                 device:str='cpu', # where it runs: 'auto' precision is mixed on a GPU only
+                ) -> dict:
+    "What `config` trains with, in `paper_recipe`'s fields and `epochs`, `bs`: `RunConfig`'s defaults filled in, None read as the paper's."
+    paper = paper_recipe(dataset)
+    r = {**_RUN_DEFAULTS, **{k: v for k, v in config.items() if k in _RUN_DEFAULTS or k in paper}}
+    r['arch'] = r.get('arch') or paper['arch']   # None: the dataset's, the paper's
+    r['size'] = tuple(r.get('size') or paper['size'])
+    r['crop'] = paper['crop'] if r.get('crop') is None else (tuple(r['crop']) if r['crop'] else False)
+    r['lr'] = r.get('lr') or PAPER_LR[r['arch']]
+    if r['mixed_precision'] == 'auto' and device == 'cpu': r['mixed_precision'] = 'no'
+    return {**r, 'device': device}
+
+# %% ../nbs/05d_study_design.ipynb #75329e67
+def _side(s) -> str: return f"{s[0]}²" if s[0] == s[1] else f"{s[0]}×{s[1]}"
+
+def _number(x:float) -> str:
+    "A learning rate as the paper writes it: 5e-4, 1e-3, 2.5e-4."
+    mantissa, exponent = f'{x:e}'.split('e')
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+_ARCH_NAMES = {'resnet34': 'ResNet34 U-Net', 'unet': 'plain U-Net'}
+_OPTIMISERS = {'adam': "fastai's Adam (β 0.9/0.99, ε 1e-5)",
+               'adamw': "torch's AdamW (β 0.9/0.999, ε 1e-8, decoupled weight decay 0.01: torch's defaults)"}
+_AUGMENTS = {'full': 'flip, rotation, zoom, elastic deformation', 'flips': 'flips only', 'none': 'none (the crop only)'}
+
+def _network(r) -> str:
+    net = f"plain 4-pooling U-Net, width {r['features']}" if r['arch'] == 'unet' else 'U-Net with a ResNet34 encoder'
+    return net + (', output at 1/4 scale' if r['head'] == 'quarter' else ', full-resolution output')
+
+def _input(r, crops:bool) -> str:
+    return _side(r['size']) + (('' if not crops else ', no crop') if not r['crop'] else f", {_side(r['crop'])} crops")
+
+def _paper_lr(p, o) -> str:
+    return f"{_number(p['lr'])} ({_ARCH_NAMES[p['arch']]})" + ('' if o['arch'] == p['arch'] else f", {_number(PAPER_LR[o['arch']])} ({_ARCH_NAMES[o['arch']]})")
+
+def _warmup(r) -> str:
+    w = r['warmup']
+    return 'none (poly policy from lr0)' if not w else f"linear from 0 over the first {w:.0%} of the steps ({w * r['epochs']:.3g} epochs)"
+
+def _arithmetic(r) -> str:
+    mp = r['mixed_precision']
+    if mp == 'no': return 'float32'
+    where = r['device'].upper() + ('; fp16 where it lacks bf16' if mp == 'auto' else '')   # 'auto': bf16 on a GPU that has it
+    return f"{'fp16' if mp == 'fp16' else 'bf16'} autocast for the convolutions ({where}); float32 weights, optimizer and loss"
+
+# %% ../nbs/05d_study_design.ipynb #9af3ddc1
+RECIPE_ROWS = (   # (fields, (paper recipe, study recipe) -> (setting, paper's text, study's text) or None where it does not apply)
+    (('arch', 'head'), lambda p, o: ('network', _network(p), _network(o))),
+    (('features',), lambda p, o: ('U-Net width', f"{p['features']} (Ronneberger [4])", str(o['features'])) if p['arch'] == o['arch'] == 'unet' else None),
+    (('pretrained',), lambda p, o: ('ResNet34 encoder', 'ImageNet weights (implied by "backbone of ResNet34")', 'ImageNet weights' if o['pretrained'] else 'from scratch')
+                                   if p['arch'] == o['arch'] == 'resnet34' else None),
+    (('size', 'crop'), lambda p, o: ('input size, crop' if p['crop'] or o['crop'] else 'input size', *(_input(r, bool(p['crop'] or o['crop'])) for r in (p, o)))),
+    (('lr',), lambda p, o: ('initial learning rate', _paper_lr(p, o), _number(o['lr']))),
+    (('warmup',), lambda p, o: ('learning-rate warm-up', _warmup(p), _warmup(o))),
+    (('opt',), lambda p, o: ('optimiser', 'Adam (β, ε not given)', _OPTIMISERS[o['opt']])),
+    (('augment',), lambda p, o: ('augmentation', _AUGMENTS[p['augment']], _AUGMENTS[o['augment']])),
+    (('epochs', 'bs'), lambda p, o: ('epochs, batch size', 'not given', f"{o['epochs']}, {o['bs']}")),
+    (('mixed_precision',), lambda p, o: ('arithmetic', 'not given (float32 presumed)', _arithmetic(o))),
+    (('scored_at',), lambda p, o: ('test scores', "on each case's stored image", f"on the {_side(o['size'])} input grid" if o['scored_at'] == 'input' else "on each case's stored image")),
+)
+
+def recipe_deviations(dataset:str, # the study's dataset: no rows for one without a `PAPER_RECIPES` entry
+                      config:dict, # the study's `RunConfig` fields
+                      reasons:dict, # why, by the first field of each row (`RECIPE_ROWS`), e.g. {'lr': ..., 'epochs': ...}
+                      device:str='cpu', # where the study runs
+                     ) -> tuple:
+    "A `Deviation` for every row of `RECIPE_ROWS` where `config`'s recipe differs from the paper's (`config_differences`), with its reason."
+    if dataset not in PAPER_RECIPES: return ()
+    paper, ours = paper_recipe(dataset), study_recipe(dataset, config, device)
+    differ = set(config_differences(paper, ours))
+    rows = [(fields[0], row(paper, ours)) for fields, row in RECIPE_ROWS if differ & set(fields)]
+    rows = [(k, r) for k, r in rows if r is not None]
+    missing = [k for k, _ in rows if not reasons.get(k)]
+    if missing: raise ValueError(f"the recipe differs from the paper's in {missing}, with no reason given (`reasons`)")
+    return tuple(Deviation(*r, reasons[k]) for k, r in rows)
+
 # %% ../nbs/05d_study_design.ipynb #f4646676
 @dataclass(frozen=True)
 class Study:
@@ -46,7 +142,8 @@ class Study:
     grids:tuple # `Grid`s, run in order
     config:dict = field(default_factory=dict) # `RunConfig` fields shared by every run
     folds:tuple = () # test-id lists, one run per fold (leave-one-out); () = the dataset's own split
-    deviations:tuple = () # `Deviation`s from §3
+    deviations:tuple = () # `Deviation`s from §3 that no configuration says (split, NSD τ, seeds); the recipe's are read from `config`
+    reasons:dict = field(default_factory=dict) # why the recipe differs from §3.2, by the first field of a `RECIPE_ROWS` row ('lr', 'size', 'epochs', ...)
     device:str = 'cpu' # what the recipe is sized for: 'cpu' or 'gpu'
     description:str = '' # one line
     loss_options:dict = field(default_factory=dict) # `get_loss` options added to every run's (the grid's, else the paper's), e.g. `batch_dice`
@@ -57,6 +154,8 @@ class Study:
         bad = [k for k in ('dataset', 'loss', 'seed', 'root', 'tag') if k in self.config or any(k in (g.config or {}) for g in self.grids)]
         if bad: raise ValueError(f"study {self.name!r}: config may not set {bad} (the study decides them)")
         if self.device not in ('cpu', 'gpu'): raise ValueError(f"device must be 'cpu' or 'gpu', got {self.device!r}")
+        try: self.all_deviations   # every deviation of the recipe has its reason
+        except ValueError as e: raise ValueError(f"study {self.name!r}: {e}") from None
 
     @property
     def losses(self) -> list:
@@ -64,10 +163,15 @@ class Study:
         names = {l for g in self.grids for l in g.losses}
         return [l for l in PAPER_LOSSES if l in names] + sorted(names - set(PAPER_LOSSES))
 
+    @property
+    def all_deviations(self) -> tuple:
+        "The hand-written deviations, then the recipe's (`recipe_deviations`)."
+        return tuple(self.deviations) + recipe_deviations(self.dataset, self.config, self.reasons, self.device)
+
     def deviation_table(self) -> str:
         "The deviations as a markdown table."
         rows = ['| setting | paper (§3) | this study | why |', '|---|---|---|---|']
-        rows += [f'| {d.setting} | {d.paper} | {d.ours} | {d.why} |' for d in self.deviations]
+        rows += [f'| {d.setting} | {d.paper} | {d.ours} | {d.why} |' for d in self.all_deviations]
         return '\n'.join(rows) + '\n'
 
 # %% ../nbs/05d_study_design.ipynb #aa02e69f

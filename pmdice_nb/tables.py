@@ -8,11 +8,11 @@ import os, shutil, time
 from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
-from .core import atomic_write_text, PAPER_LOSSES
+from .core import atomic_write_text, PAPER_LOSSES, config_differences
 from .metrics import METRIC_TABLE
 from .learner import evaluate_cases
 from .records import RecordSet, find_records, _check_bad
-from .experiments import (RunConfig, result_config, config_differences, make_dataset, grid_configs, run_grid,
+from .experiments import (RunConfig, result_config, make_dataset, grid_configs, run_grid,
                                    writable_dir, output_file, _check_int)
 
 # %% auto #0

@@ -81,7 +81,8 @@ def _safe_members(tar:tarfile.TarFile) -> list:
 def merge(src:str|Path, dest:str|Path|None=None, dry_run:bool=False, tables:bool=True) -> dict:
     "Merge the records of a returned OUTDIR (or its archive) into `dest` (nbs/results); returns paths by outcome."
     from pmdice_nb.records import read_record, RecordError
-    from pmdice_nb.experiments import result_config, config_differences
+    from pmdice_nb.core import config_differences
+    from pmdice_nb.experiments import result_config
     dest = Path(dest) if dest is not None else REPO / 'nbs' / 'results'
     out = {'added': [], 'same': [], 'kept': [], 'refused': [], 'ignored': []}
     todo = []

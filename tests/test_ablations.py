@@ -131,7 +131,8 @@ def test_table_from_hand_made_records():
     with pytest.raises(ValueError, match='several datasets'): ablation_table(recs, 3)
     assert len(ablation_records(recs, 4)) == 1 and ablation_table(recs, 4).index.tolist() == [1.]
     mismatch = _record(3, 1, 3, .5, .5, .5); mismatch['config']['loss_kwargs'] = {'pm_dice': {'gamma': [1., 2.]}}
-    with pytest.raises(ValueError, match=r'γ per class \[1.0, 2.0\]'): ablation_table(recs + [mismatch], 3, 'msseg2016')
+    assert ablation_table(recs + [mismatch], 3, 'msseg2016').equals(df)   # (γ_BG, γ_FG) = (1, 2) ran: no run of figure 3, whatever its tag
+    with pytest.raises(ValueError, match=r"tag 'gamma=1' does not match its γ \(gamma_bg=1\)"): ablation_table(recs + [mismatch], 4)
     ax = plot_ablation(df, 3)
     assert len(ax.containers) == 3 and ax.get_legend_handles_labels()[1] == ['mDice', 'mPrec.', 'mRec.']
     assert [t.get_text() for t in ax.get_xticklabels()] == ['0', '1', '5']

@@ -207,10 +207,19 @@ class RecordSet:
     failed:list
     bad:list
 
+def _visible_entries(root:Path) -> list[Path]:
+    "Files and folders under `root` whose names do not start with '.', never listing a hidden folder (a running run's work folder, which its process may delete at any moment)."
+    out = []
+    for top, dirs, files in os.walk(root):   # os.walk skips a folder that vanishes while it walks; links are listed, not followed
+        dirs[:] = [d for d in dirs if not d.startswith('.')]
+        out += [Path(top) / n for n in dirs + files if not n.startswith('.')]
+        dirs[:] = [d for d in dirs if not (Path(top) / d).is_symlink()]
+    return out
+
 def find_records(runs_dir:str|Path) -> RecordSet:
     "Every run record (`seed*.json`) under `runs_dir`, in path order, read with `read_record`; a linked folder is named as bad."
     root = Path(runs_dir)
-    entries = [p for p in root.rglob('*') if not any(part.startswith('.') for part in p.relative_to(root).parts)]
+    entries = _visible_entries(root)
     files = sorted(p for p in entries if p.name.startswith('seed') and p.name.endswith('.json'))
     found = RecordSet([], [], [f"{p}: a symbolic link to a folder; records are not read through links"
                                for p in sorted(entries) if p.is_symlink() and p.is_dir()])

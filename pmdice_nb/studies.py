@@ -18,9 +18,9 @@ from .study_design import Deviation, Grid, Study, PAPER_RECIPES, Ablation, ABLAT
 # modules): the presets alone load in a fraction of a second, so `pmdice study list` imports neither torch nor fastai
 
 # %% auto #0
-__all__ = ['MAIN_LOSSES', 'STUDIES', 'MS_LOSSES', 'KVASIR_RECIPE', 'KVASIR_SEARCH', 'KVASIR_RECIPE_E20', 'KVASIR_VARIATIONS',
-           'data_root', 'results_dir', 'get_study', 'study_configs', 'blind_prior', 'run_study', 'auto_threads',
-           'study_records', 'study_table', 'add_commands']
+__all__ = ['MAIN_LOSSES', 'STUDIES', 'MS_LOSSES', 'MS_SEARCH', 'KVASIR_RECIPE', 'KVASIR_SEARCH', 'KVASIR_RECIPE_E20',
+           'KVASIR_VARIATIONS', 'data_root', 'results_dir', 'get_study', 'study_configs', 'blind_prior', 'run_study',
+           'auto_threads', 'study_records', 'study_table', 'add_commands']
 
 # %% ../nbs/07_studies.ipynb #3e517462
 MAIN_LOSSES = ('dice', 'ce+dice', 'pm_dice', 'ce+pm_dice')  # the four losses of the paper's main claim
@@ -128,6 +128,21 @@ STUDIES['ms_gamma_cpu'] = Study(
     folds=STUDIES['ms_cpu'].folds, deviations=STUDIES['ms_cpu'].deviations + (
         Deviation('seeds', '3 (results are averages of 3 runs)', 'seed 0 for every γ first, then seed 1 (grids 9–17) and seed 2 (18–26) as time allows; each point says how many runs it averages', 'CPU time'),),
     description="Figures 3 and 4 (PM Dice's γ) on three open MS patients, leave-one-patient-out, 2-core CPU")
+
+# %% ../nbs/07_studies.ipynb #2a5c564d
+MS_SEARCH = {f'{red}-lr{lr}': ({'lr': float(lr)}, {'batch_dice': red == 'batch'})   # tag: (recipe change, Dice-term option)
+             for red in ('batch', 'image') for lr in ('3e-4', '1e-3', '3e-3')}
+_MS = STUDIES['ms_cpu']
+STUDIES['ms_recipe_search'] = Study(
+    'ms_recipe_search', 'open_ms', 'open-ms-sample',
+    tuple(Grid(('dice', 'ce+dice'), (seed,), kw, tag, change) for seed in (0, 1) for tag, (change, kw) in MS_SEARCH.items()),
+    config={k: v for k, v in _MS.config.items() if k != 'scored_at'} | {'dataset_kwargs': {'val_fraction': 0.5}}, folds=_MS.folds,
+    deviations=(_MS.deviations[0], Deviation('candidates', '', '; '.join(MS_SEARCH), 'chosen on validation mDice'),
+                Deviation('validation', 'not said', 'one of the two training patients of each fold (seeded); it does not train',
+                          'a choice made on validation, never on the test patient')),
+    reasons={**_MS.reasons, 'lr': 'a candidate of this search (the candidates row)'},
+    description="MS recipe search: Dice terms per image or over the batch × lr, on a validation patient of each fold's training patients",
+    run_minutes=3)
 
 # %% ../nbs/07_studies.ipynb #777c951f
 def data_root(path:str|Path|None=None) -> Path:

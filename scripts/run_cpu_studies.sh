@@ -14,6 +14,6 @@ run kvasir_unet_e20_cpu --grids 0
 run acdc_unet_cpu --grids 0
 run kvasir_unet_e20_cpu --grids 1
 for v in flips adamw lr_x0.3 lr_x3 gamma epochs_x2; do run kvasir_var_$v; done
-for g in 0 1 2 3 4 5 6 7 8 9 10 11; do run ms_recipe_search --grids $g; done   # seed 0 of every candidate, then seed 1
+run ms_recipe_search   # its grids in order: seed 0 of every candidate, then seed 1
 run kvasir_unet_e20_cpu --grids 2
 run acdc_unet_cpu --grids 1

@@ -17,9 +17,10 @@ from .records import load_predictions, predictions_path
 from .studies import results_dir, study_configs
 
 # %% auto #0
-__all__ = ['FIGURES_DIR', 'pm_dice_losses', 'modulating_map', 'plot_figure2', 'pick_figure2_case', 'error_overlay',
-           'quantile_cases', 'dice_per_case', 'figure_data', 'save_figure_data', 'load_figure_data', 'plot_figure5',
-           'figure5_runs', 'make_figure_files', 'plot_figure2_file', 'figure5_data', 'plot_figure5_files']
+__all__ = ['FIGURES_DIR', 'FIGURE_RUNS', 'FIGURE2_RUN', 'pm_dice_losses', 'modulating_map', 'plot_figure2', 'pick_figure2_case',
+           'error_overlay', 'quantile_cases', 'dice_per_case', 'figure_data', 'save_figure_data', 'load_figure_data',
+           'plot_figure5', 'figure5_runs', 'make_figure_files', 'plot_figure2_file', 'figure5_data',
+           'plot_figure5_files']
 
 # %% ../nbs/14_paper.figures.ipynb #0741534f
 def pm_dice_losses(probs:np.ndarray, # softmax probabilities (C, H, W) or (C, D, H, W)
@@ -187,6 +188,8 @@ def plot_figure5(data:dict, # `load_figure_data` output
 
 # %% ../nbs/14_paper.figures.ipynb #f6ba3482
 FIGURES_DIR = 'nbs/results/figures'
+FIGURE_RUNS = {'kvasir_unet_e20_cpu': 2, 'acdc_cpu': 0, 'ms_cpu': 0}   # study: the seed whose Dice and PM Dice predictions are kept
+FIGURE2_RUN = ('kvasir_unet_e20_cpu', 'pm_dice', 2)                    # Figure 2's model: study, run, seed
 
 def figure5_runs(study:str, # a study name
                  seed:int=0, # which seed's runs
@@ -198,43 +201,43 @@ def figure5_runs(study:str, # a study name
     return [(of('dice', f), of('pm_dice', f)) for f in folds]
 
 def make_figure_files(out_dir:str|Path|None=None, # where the .npz go; None: the repository's nbs/results/figures
-                      seed:int=0, # which seed's runs
+                      runs:dict|None=None, # Figure 5's {study: seed}; None: `FIGURE_RUNS`
+                      figure2:tuple|None=None, # Figure 2's (study, run, seed); None: `FIGURE2_RUN`
                      ) -> list[Path]:
-    "Figure 2 (Kvasir) and Figure 5 (each CPU study with Dice and PM Dice runs) data files, from the kept predictions; a figure whose runs' predictions are not on disk keeps its committed file."
+    "Figure 2 and Figure 5 (each study's Dice and PM Dice runs of one seed) data files, from the kept predictions; a figure whose runs' predictions are not on disk keeps its committed file."
     out_dir = Path(out_dir) if out_dir is not None else repo_root() / FIGURES_DIR
     written = []
-    for study in ('kvasir_cpu', 'acdc_cpu', 'ms_cpu'):
+    for study, seed in (FIGURE_RUNS if runs is None else runs).items():
         for a, b in figure5_runs(study, seed):
             pa, pb = (predictions_path(results_dir(study), x) for x in (a, b))
             if not (pa.is_file() and pb.is_file()): continue
             scores = dice_per_case(load_predictions(pa))
             ids = quantile_cases(scores) if len(scores) >= 3 else sorted(scores)
             data = figure_data(study, (a.name, b.name), ids, seed)
-            name = f'fig5_{study}' + (f'_{a.tag}' if a.tag else '')
+            name = f'fig5_{study}-seed{seed}' + (f'_{a.tag}' if a.tag else '')
             written.append(save_figure_data(data, out_dir / f'{name}.npz'))
-    written += _figure2_file(out_dir, seed)
+    written += _figure2_file(out_dir, *(figure2 or FIGURE2_RUN))
     return written
 
-def _figure2_file(out_dir:Path, seed:int, run:str='pm_dice') -> list:
-    "Figure 2's data from Kvasir-SEG run `run` of `seed`, when its predictions are kept (else the committed file stays)."
-    cfg, = [c for c in study_configs('kvasir_cpu') if c.name == run and c.seed == seed]
-    path = predictions_path(results_dir('kvasir_cpu'), cfg)
+def _figure2_file(out_dir:Path, study:str, run:str, seed:int) -> list:
+    "Figure 2's data from Kvasir-SEG run `run` of `study` and `seed`, when its predictions are kept (else the committed file stays)."
+    cfg, = [c for c in study_configs(study) if c.name == run and c.seed == seed]
+    path = predictions_path(results_dir(study), cfg)
     if not path.is_file(): return []
     pick = pick_figure2_case(load_predictions(path))
-    return [save_figure_data(figure_data('kvasir_cpu', (run,), [pick], seed, keep_probs=True), out_dir / 'fig2_kvasir_cpu.npz')]
+    return [save_figure_data(figure_data(study, (run,), [pick], seed, keep_probs=True), out_dir / f'fig2_{study}-seed{seed}.npz')]
 
 # %% ../nbs/14_paper.figures.ipynb #1b5e36ba
-def plot_figure2_file(path:str|Path, # a `fig2_<study>.npz` of `make_figure_files`
-                      seed:int=0, # the seed of its run, for the title
+def plot_figure2_file(path:str|Path, # a `fig2_<study>-seed<k>.npz` of `make_figure_files`
                      ):
     "`plot_figure2` of the case in a Figure 2 data file, from its run's kept soft prediction: the figure and the losses."
     (cid, d), = load_figure_data(path).items()
     (run, pred), = [(k, v) for k, v in d.items() if isinstance(v, dict)]
     return plot_figure2(d['image'], pred['probs'].astype(np.float32) / 255, d['target'],
-                        title=f'Kvasir-SEG test image {cid}: prediction of the ResNet34 U-Net trained with {run} ({Path(path).stem[5:]}, seed {seed})')
+                        title=f'Kvasir-SEG test image {cid}: prediction of the {run} model of {Path(path).stem[5:]}')
 
 # %% ../nbs/14_paper.figures.ipynb #05f9b2b4
-def figure5_data(fig_dir:str|Path, # a folder of `fig5_<study>[_fold=<id>].npz` files (`make_figure_files`)
+def figure5_data(fig_dir:str|Path, # a folder of `fig5_<study>-seed<k>[_fold=<id>].npz` files (`make_figure_files`)
                 ) -> dict:
     "{study: {case id: case}}, a leave-one-out study's files merged (one row per case, loss names without their fold)."
     studies = {}
@@ -244,7 +247,6 @@ def figure5_data(fig_dir:str|Path, # a folder of `fig5_<study>[_fold=<id>].npz` 
     return studies
 def plot_figure5_files(fig_dir:str|Path, # see `figure5_data`
                        labels:Sequence[str]=('Dice', 'PM Dice'), # column titles of the two runs
-                       seed:int=0, # the seed of the runs, for the titles
                       ) -> list:
     "`plot_figure5` of every study in `fig_dir` (ACDC per class), one figure each."
     figs = []
@@ -252,6 +254,6 @@ def plot_figure5_files(fig_dir:str|Path, # see `figure5_data`
         first = next(iter(data.values()))
         losses = [k for k in first if isinstance(first[k], dict)]
         classes = ['background', 'RV', 'MYO', 'LV'] if study.startswith('acdc') else None
-        figs.append(plot_figure5(data, losses, labels, classes, title=f'{study} (seed {seed}): false positives red, false negatives blue'
+        figs.append(plot_figure5(data, losses, labels, classes, title=f'{study}: false positives red, false negatives blue'
                                  + (', each patient by the model that did not see it' if 'ms' in study else '')))
     return figs

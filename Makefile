@@ -58,7 +58,7 @@ readme: $(STAMP)
 # Execute the notebooks whose outputs (figures, tables) teach, so the docs site shows them; then clean metadata.
 OUTPUT_NBS := nbs/01a_losses_core.ipynb nbs/01b_losses.ipynb nbs/02a_surface_distance.ipynb nbs/02b_metrics.ipynb nbs/03_data.core.ipynb nbs/03a_data.synthetic.ipynb \
 	nbs/03b_data.kvasir.ipynb nbs/03c_data.acdc.ipynb nbs/03d_data.msseg.ipynb nbs/04a_augment.ipynb nbs/04b_models.ipynb nbs/04c_learner.ipynb nbs/05b_experiments.ipynb nbs/05c_tables.ipynb nbs/05d_study_design.ipynb \
-	nbs/07_studies.ipynb nbs/08_compare.ipynb nbs/10_paper.ablations.ipynb nbs/11_paper.table1_kvasir.ipynb nbs/12_paper.table2_acdc.ipynb \
+	nbs/07_studies.ipynb nbs/08a_statistics.ipynb nbs/08b_compare.ipynb nbs/10_paper.ablations.ipynb nbs/11_paper.table1_kvasir.ipynb nbs/12_paper.table2_acdc.ipynb \
 	nbs/13_paper.table3_ms.ipynb nbs/14_paper.figures.ipynb nbs/20_tutorial.own_training.ipynb
 outputs: $(STAMP)
 	for nb in $(OUTPUT_NBS); do $(BIN)/jupyter nbconvert --to notebook --execute --inplace $$nb || exit 1; done

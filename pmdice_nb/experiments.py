@@ -5,7 +5,7 @@
 # %% ../nbs/05b_experiments.ipynb #68a80f86
 from __future__ import annotations
 import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
-import contextlib, dataclasses, importlib, inspect, io, json, math, os, re, shutil, tempfile, time
+import contextlib, dataclasses, importlib, inspect, io, json, math, os, re, shutil, time
 from dataclasses import dataclass, field, asdict
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -13,25 +13,26 @@ from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
 from fastcore.basics import patch
-from fastcore.docments import docments
 from fastai.callback.core import Callback, CancelFitException
 from fastai.learner import Recorder
 from fastai.torch_core import set_seed, rank_distrib
 from fastprogress.fastprogress import progress_bar
 from .core import atomic_write_bytes, git_commit, package_versions, device_name, config_differences
+from .core import SHARED, signature_options, writable_dir, _type_error
 from .losses import PAPER_LOSSES, get_loss, canonical_loss_name
 from .augment import AUGMENT_OPTIONS, seg_dataloaders
 from .models import HEADS, imagenet_weights_available
 from .learner import seg_learner, fit_poly, evaluate, predict_case, check_warmup, ARCHS, CHECKPOINTS, PRECISIONS, OPTIMIZERS, SCORED_AT
 from .records import (RECORD_SCHEMA, RecordError, run_path, write_record, read_record, claim_run, _record_loss_name,
                                _SAFE_NAME)
+_all_ = ['SHARED', 'signature_options', 'writable_dir']   # core's names, importable from here too
 
 # %% auto #0
-__all__ = ['DATASETS', 'CHOICES', 'SHARED', 'DatasetSetup', 'dataset_setup', 'dataset_class', 'paper_loss_kwargs', 'check_choice',
-           'min_input_size', 'check_input_size', 'check_dataset_kwargs', 'signature_options', 'RunConfig',
-           'result_config', 'run_status', 'is_done', 'DivergenceCheck', 'make_dataset', 'run_record', 'run_one',
-           'grid_configs', 'parse_shard', 'shard_configs', 'writable_dir', 'output_file', 'cache_dir_of',
-           'check_run_dirs', 'run_grid', 'SavePredictions']
+__all__ = ['DATASETS', 'CHOICES', 'DatasetSetup', 'dataset_setup', 'dataset_class', 'paper_loss_kwargs', 'check_choice',
+           'min_input_size', 'check_input_size', 'check_dataset_kwargs', 'RunConfig', 'result_config', 'run_status',
+           'is_done', 'DivergenceCheck', 'make_dataset', 'run_record', 'run_one', 'grid_configs', 'parse_shard',
+           'shard_configs', 'output_file', 'cache_dir_of', 'check_run_dirs', 'run_grid', 'SavePredictions', 'SHARED',
+           'signature_options', 'writable_dir']
 
 # %% ../nbs/05b_experiments.ipynb #6d903e4b
 @dataclass(frozen=True)
@@ -102,19 +103,6 @@ def check_input_size(size:tuple|None, # (h, w), or None (nothing to check)
                          f"({int(math.log2(low))} down-samplings)")
 
 # %% ../nbs/05b_experiments.ipynb #30ea937c
-_JSON_KINDS = {'int': ((int,), 'an integer'), 'float': ((int, float), 'a number'), 'bool': ((bool,), 'true or false'),
-               'str': ((str,), 'a string'), 'Path': ((str,), 'a path'), 'None': ((type(None),), 'null'),
-               'tuple': ((list, tuple), 'a list'), 'list': ((list, tuple), 'a list'), 'Sequence': ((list, tuple), 'a list'),
-               'dict': ((dict,), 'an object')}  # annotation → the JSON values that fit it, and how a message says so
-
-def _type_error(name:str, value, annotation) -> str|None:
-    "Why `value` does not fit the annotation `annotation` ('int', 'str | Path | None', ...); None when it fits or the annotation is not known here."
-    kinds = [a.strip().split('[')[0] for a in getattr(annotation, '__name__', str(annotation)).split('|')]
-    if annotation is inspect.Parameter.empty or any(k not in _JSON_KINDS for k in kinds): return None
-    if isinstance(value, float) and not math.isfinite(value) and 'float' in kinds: return f"{name} must be a finite number, got {value!r}"
-    if any(isinstance(value, _JSON_KINDS[k][0]) and (k == 'bool' or not isinstance(value, bool)) for k in kinds): return None
-    return f"{name} must be {' or '.join(dict.fromkeys(_JSON_KINDS[k][1] for k in kinds))}, got {value!r}"
-
 def check_dataset_kwargs(dataset:str, # a key of `DATASETS`
                          kwargs:dict, # options for the dataset's class
                         ) -> dict:
@@ -130,27 +118,6 @@ def check_dataset_kwargs(dataset:str, # a key of `DATASETS`
     unknown = sorted(set(kwargs) - set(known))
     if unknown: raise ValueError(f"dataset {dataset!r} does not take option(s) {unknown}; it takes {known}")
     return kwargs
-
-# %% ../nbs/05b_experiments.ipynb #a83a282f
-class _Shared:
-    "The value of a field that takes its default and docment from a signature (`signature_options`)."
-    def __repr__(self): return 'SHARED'
-SHARED = _Shared()
-
-def signature_options(*fs:Callable, # functions whose parameters fields share, searched in this order
-                     ) -> Callable:
-    "Class decorator (under `@dataclass`): each field set to `SHARED` takes the default and docment of its namesake in `fs`."
-    def decorate(cls):
-        params, docs, lines, cls._options_from = {f: inspect.signature(f).parameters for f in fs}, {}, [], {}
-        for name in [n for n in cls.__annotations__ if getattr(cls, n, None) is SHARED]:
-            f = next((f for f in fs if name in params[f] and params[f][name].default is not inspect.Parameter.empty), None)
-            if f is None: raise ValueError(f"{cls.__name__}.{name}: no parameter {name!r} with a default in {', '.join(f.__name__ for f in fs)}")
-            setattr(cls, name, params[f][name].default); cls._options_from[name] = f.__name__
-            if f not in docs: docs[f] = docments(f)
-            lines.append(f"{name}\n    " + '\n    '.join((docs[f][name] or '').splitlines()))
-        if lines: cls.__doc__ = f"{cls.__doc__ or ''}\n\nParameters\n----------\n" + '\n'.join(lines)  # numpy style: docments reads it
-        return cls
-    return decorate
 
 # %% ../nbs/05b_experiments.ipynb #6b4ac15c
 _TAG = re.compile(r'^[A-Za-z0-9_.=-]*$')
@@ -452,18 +419,6 @@ def shard_configs(configs:Sequence[RunConfig], shard:str|tuple|None) -> list[Run
     return list(configs) if s is None else list(configs)[s[0]::s[1]]
 
 # %% ../nbs/05b_experiments.ipynb #be4cd7fa
-def writable_dir(path:str|Path, # a folder (made when missing)
-                 what:str='folder', # its role, for the message
-                ) -> Path:
-    "`path` as an existing folder that takes new files; a `ValueError` naming it otherwise."
-    p = Path(path)
-    if p.exists() and not p.is_dir(): raise ValueError(f"{what} {str(p)!r} is not a folder")
-    try: p.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise ValueError(f"{what} {str(p)!r} cannot be made: {e.strerror or e}") from None
-    try: tempfile.TemporaryFile(dir=p).close()
-    except OSError as e: raise ValueError(f"{what} {str(p)!r} does not take new files: {e.strerror or e}") from None
-    return p
-
 def output_file(folder:str|Path, # an output folder
                 name:str, # a file name, e.g. 'table_kvasir.md'
                ) -> Path:

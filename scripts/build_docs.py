@@ -30,7 +30,7 @@ CACHE = PROC/'_nbdev_cache'       # nbdev-processed notebooks keyed by a hash of
 GROUPS = [('Tutorials', r'^2\d'), ('Paper: tables and figures', r'^1\d'), ('Losses', r'^01'), ('Metrics', r'^02'),
           ('Data', r'^03'), ('Training', r'^04'), ('Experiments', r'^0[5789]'), ('CLI', r'^(06|90)'),
           ('Core utilities', r'^00'), ('More', r'.')]
-# 07_studies and 08_compare (runs and comparisons with the paper) sit with the experiments.
+# 07_studies, 08a_statistics and 08b_compare (runs, paired statistics and comparisons with the paper) sit with the experiments.
 
 
 def group_of(nb_name: str) -> str:

@@ -17,9 +17,10 @@ def conv():
 def test_groups_and_page_names():
     assert [bd.group_of(n) for n in ['20_tutorial.own_training.ipynb', '10_paper.ablations.ipynb', '11_paper.tables.ipynb',
                                      '01a_losses_core.ipynb', '01b_losses.ipynb', '02_metrics.ipynb', '03e_data.fakes.ipynb', '04a_augment.ipynb',
-                                     '05_experiments.ipynb', '06_commands.ipynb', '90_cli.ipynb', '00_core.ipynb']] == \
+                                     '05_experiments.ipynb', '08a_statistics.ipynb', '08b_compare.ipynb', '06_commands.ipynb', '90_cli.ipynb',
+                                     '00_core.ipynb']] == \
         ['Tutorials', 'Paper: tables and figures', 'Paper: tables and figures', 'Losses', 'Losses', 'Metrics', 'Data', 'Training',
-         'Experiments', 'CLI', 'CLI', 'Core utilities']
+         'Experiments', 'Experiments', 'Experiments', 'CLI', 'CLI', 'Core utilities']
     assert bd.page_stem(Path('nbs/03e_data.fakes.ipynb')) == 'data.fakes' and bd.page_stem(Path('nbs/index.ipynb')) == 'index'
 
 
@@ -217,6 +218,7 @@ def test_view_and_edit_icons_open_the_notebook():
                            'theme_source_edit_link': f'https://github.com/pmdice-nb/pmdice_nb/edit/main/{rel}'}, context
     assert bd.page_stem(ROOT/'nbs'/'01b_losses.ipynb') == 'losses' and (ROOT/'nbs'/'01b_losses.ipynb').exists()
     assert bd.page_stem(ROOT/'nbs'/'01a_losses_core.ipynb') == 'losses_core'
+    assert bd.page_stem(ROOT/'nbs'/'08b_compare.ipynb') == 'compare' and bd.page_stem(ROOT/'nbs'/'08a_statistics.ipynb') == 'statistics'
 
 
 def test_site_code_cells_wrap_long_lines():

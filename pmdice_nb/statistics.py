@@ -124,11 +124,15 @@ def projected_mde(a:Sequence[dict], # records of loss a
                   b:Sequence[dict], # records of loss b, same test cases
                   metric:str='dice', # per-case metric (see `case_scores`)
                   seeds:Sequence[int]=range(2, 11), # seed counts to project to
+                  method:str='moments', # 'moments': the mean's sampling variance; 'bootstrap': what `decide` reports
                  ) -> pd.Series:
     "MDE (points; 80% power, two-sided α 0.05) of a − b on the same test cases with n seeds, from `variance_parts`; `.attrs['floor']`: with endless seeds."
+    if method not in ('moments', 'bootstrap'): raise ValueError(f"method must be 'moments' or 'bootstrap', got {method!r}")
     sa, sb, common, cases = _paired_scores(a, b, metric)
     v = variance_parts((sa.loc[cases, common] - sb.loc[cases, common]) * 100)
-    mde = lambda n: MDE_FACTOR * np.sqrt(v['seed'] / n + v['case'] / v['n_cases'] + v['residual'] / (n * v['n_cases']))
+    nc, boot = v['n_cases'], method == 'bootstrap'
+    k = lambda n: (n - 1) / n if boot else 1.   # the bootstrap's 1/n variance over n drawn seeds
+    mde = lambda n: MDE_FACTOR * np.sqrt(v['seed'] * k(n) / n + v['case'] / nc + v['residual'] * ((1 + 2 * k(n)) if boot else 1) / (n * nc))
     out = pd.Series({n: mde(n) for n in seeds}, name='mde'); out.index.name = 'seeds'
     out.attrs.update(floor=MDE_FACTOR * np.sqrt(v['case'] / v['n_cases']), **v)
     return out

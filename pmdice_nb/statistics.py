@@ -43,6 +43,11 @@ def _paired_scores(a:Sequence[dict], b:Sequence[dict], metric:str) -> tuple:
                                                         f"({len(sa)} vs {len(sb)}, {len(cases)} shared)")
     return sa, sb, seeds, cases
 
+def _paired_diff(a:Sequence[dict], b:Sequence[dict], metric:str) -> pd.DataFrame:
+    "Per-case differences a − b (points), one column per seed the two have in common, rows in a's case order."
+    sa, sb, seeds, _ = _paired_scores(a, b, metric)
+    return (sa[seeds] - sb.loc[sa.index, seeds]) * 100
+
 def paired_comparison(a:Sequence[dict], # records of loss a (the claim: a is better)
                       b:Sequence[dict], # records of loss b, same test cases
                       metric:str='dice', # per-case metric (see `case_scores`)
@@ -128,8 +133,7 @@ def projected_mde(a:Sequence[dict], # records of loss a
                  ) -> pd.Series:
     "MDE (points; 80% power, two-sided α 0.05) of a − b on the same test cases with n seeds, from `variance_parts`; `.attrs['floor']`: with endless seeds."
     if method not in ('moments', 'bootstrap'): raise ValueError(f"method must be 'moments' or 'bootstrap', got {method!r}")
-    sa, sb, common, cases = _paired_scores(a, b, metric)
-    v = variance_parts((sa.loc[cases, common] - sb.loc[cases, common]) * 100)
+    v = variance_parts(_paired_diff(a, b, metric))
     nc, boot = v['n_cases'], method == 'bootstrap'
     k = lambda n: (n - 1) / n if boot else 1.   # the bootstrap's 1/n variance over n drawn seeds
     mde = lambda n: MDE_FACTOR * np.sqrt(v['seed'] * k(n) / n + v['case'] / nc + v['residual'] * ((1 + 2 * k(n)) if boot else 1) / (n * nc))
@@ -145,8 +149,8 @@ def decide(a:Sequence[dict], # records of loss a (the claim: a is better)
            seed:int=0, # bootstrap seed
           ) -> dict:
     "Paired a − b (×100) over the seeds both have: mean, hierarchical-bootstrap draws and SE, two-sided p, MDE, per-seed means."
-    sa, sb, seeds, _ = _paired_scores(a, b, metric)
-    diff = (sa[seeds] - sb.loc[sa.index, seeds]) * 100
+    diff = _paired_diff(a, b, metric)
+    seeds = list(diff.columns)
     boots = hierarchical_bootstrap(diff, n_boot=n_boot, seed=seed)
     d = diff.dropna(axis=0, how='any')
     se = float(boots.std(ddof=1))

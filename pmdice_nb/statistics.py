@@ -131,9 +131,10 @@ def projected_mde(a:Sequence[dict], # records of loss a
                   seeds:Sequence[int]=range(2, 11), # seed counts to project to
                   method:str='moments', # 'moments': the mean's sampling variance; 'bootstrap': what `decide` reports
                  ) -> pd.Series:
-    "MDE (points; 80% power, two-sided α 0.05) of a − b on the same test cases with n seeds, from `variance_parts`; `.attrs['floor']`: with endless seeds."
+    "MDE (points; 80% power, two-sided α 0.05) of a − b on the same test cases with n seeds, from `variance_parts` of the cluster means; `.attrs['floor']`: with endless seeds."
     if method not in ('moments', 'bootstrap'): raise ValueError(f"method must be 'moments' or 'bootstrap', got {method!r}")
-    v = variance_parts(_paired_diff(a, b, metric))
+    d = _paired_diff(a, b, metric).dropna()
+    v = variance_parts(d.groupby(case_clusters(d.index)).mean())   # the units `decide` resamples: an ACDC patient, else a case
     nc, boot = v['n_cases'], method == 'bootstrap'
     k = lambda n: (n - 1) / n if boot else 1.   # the bootstrap's 1/n variance over n drawn seeds
     mde = lambda n: MDE_FACTOR * np.sqrt(v['seed'] * k(n) / n + v['case'] / nc + v['residual'] * ((1 + 2 * k(n)) if boot else 1) / (n * nc))

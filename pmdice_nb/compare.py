@@ -362,7 +362,7 @@ def nsd_sweep_summary(study:str, # a study whose results folder holds `nsd_sweep
 # %% ../nbs/08b_compare.ipynb #d7b7d63a
 REPRODUCTION_STUDIES = (('kvasir_gpu', 'kvasir', 'Table 1, Kvasir-SEG, the paper’s protocol on a GPU (from scratch)', '11_paper.table1_kvasir'),
                         ('kvasir_unet_e20_cpu', 'kvasir', 'Table 1, Kvasir-SEG, the CPU recipe chosen on validation', '11_paper.table1_kvasir'),
-                        ('acdc_cpu', 'acdc', 'Table 2, ACDC', '12_paper.table2_acdc'),
+                        ('acdc_unet_cpu', 'acdc', 'Table 2, ACDC, the CPU recipe chosen on Kvasir-SEG validation', '12_paper.table2_acdc'),
                         ('ms_cpu', 'ms', 'Table 3, MS lesions', '13_paper.table3_ms'))
 
 def reproduction_summary(studies:Sequence[tuple]=REPRODUCTION_STUDIES, # (study, paper table key, title, notebook)

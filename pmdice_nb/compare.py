@@ -11,7 +11,7 @@ import numpy as np, pandas as pd
 from scipy import stats
 from .losses import PAPER_LOSSES
 from .core import repo_root, atomic_write_text
-from .metrics import case_metrics, summarize_cases, nsd_key, METRIC_TABLE
+from .metrics import case_metrics, summarize_cases, nsd_key, METRIC_TABLE, slicewise_nsd
 from .records import load_records, predictions_path, load_predictions
 from .tables import results_table
 from .studies import get_study, study_records, study_configs, results_dir
@@ -263,10 +263,14 @@ def nsd_sweep(predictions:dict, # `load_predictions` output
               tolerances:Sequence[float], # the τ values
               classes:Sequence[str], # class names, background first
               spacing:Sequence[float]|None=None, # see `rescore`
+              per_slice:bool=False, # volumes: NSD per 2D slice in pixels, as `evaluate_cases` scores a dataset without spacing
              ) -> pd.DataFrame:
     "mDice and mNSD (×100) at every τ in `tolerances`, every case scored once for all of them."
-    per_case = [case_metrics(p.argmax(0), t, len(classes), s if spacing is None else tuple(spacing), list(tolerances))
-                for p, t, s in predictions.values()]
+    def score(p, t, s):
+        if per_slice and t.ndim == 3:
+            return {**case_metrics(p, t, len(classes), nsd=False), **slicewise_nsd(p, t, len(classes), list(tolerances))}
+        return case_metrics(p, t, len(classes), s if spacing is None else tuple(spacing), list(tolerances))
+    per_case = [score(p.argmax(0), t, s) for p, t, s in predictions.values()]
     summary = summarize_cases(per_case, list(classes))
     rows = [{'tau': tau, 'mDice': 100 * summary['mDice'], 'mNSD': 100 * summary['m' + nsd_key(tau).replace('nsd', 'NSD')]}
             for tau in tolerances]
@@ -281,6 +285,7 @@ def update_nsd_sweep(runs_dir:str|Path, # the study's results folder (`pmdice_nb
                      classes:Sequence[str], # class names, background first
                      spacing:Sequence[float]|None=None, # see `rescore`
                      seeds:Sequence[int]=(0,), # sweep runs of these seeds
+                     per_slice:bool=False, # see `nsd_sweep`
                     ) -> pd.DataFrame:
     "`<runs_dir>/nsd_sweep.csv` with every run of `configs` whose predictions are kept added (written atomically)."
     path = Path(runs_dir) / 'nsd_sweep.csv'
@@ -291,7 +296,7 @@ def update_nsd_sweep(runs_dir:str|Path, # the study's results folder (`pmdice_nb
     for cfg in configs:
         pred = predictions_path(runs_dir, cfg)
         if cfg.seed not in seeds or cfg.name in done or not pred.is_file(): continue
-        sweep = nsd_sweep(load_predictions(pred), tolerances, classes, spacing)
+        sweep = nsd_sweep(load_predictions(pred), tolerances, classes, spacing, per_slice)
         rows += [{'run': cfg.name, 'tau': t, 'mDice': r.mDice, 'mNSD': r.mNSD} for t, r in sweep.iterrows()]
     if not rows: return old
     new = pd.DataFrame(rows).round(3)

@@ -31,7 +31,7 @@ from fastai.vision.core import imagenet_stats
 from fastprogress.fastprogress import progress_bar
 from torchvision.models import resnet34
 from .losses import get_loss
-from .metrics import case_metrics, summarize_cases, seg_metrics
+from .metrics import case_metrics, summarize_cases, seg_metrics, slicewise_nsd
 from .augment import prepare_case, SegImage
 from .models import HEADS, UNet, quarter_scale_head, imagenet_weights_available
 
@@ -340,8 +340,7 @@ def evaluate_cases(dataset, # the `SegDataset` the cases come from
         if pred.shape != target.shape:
             raise ValueError(f"case {case.id!r}: prediction of shape {pred.shape}, expected {target.shape} (the evaluation grid)")
         if case.ndim == 3 and slicewise:
-            scores = case_metrics(pred, target, n_classes, nsd=False)
-            scores['nsd'] = _slicewise_nsd(pred, target, n_classes, tolerance)
+            scores = {**case_metrics(pred, target, n_classes, nsd=False), **slicewise_nsd(pred, target, n_classes, tolerance)}
         else: scores = case_metrics(pred, target, n_classes, spacing=spacing, tolerance=tolerance)
         records.append({'id': case.id, **scores})
     summary = summarize_cases(records, class_names=list(dataset.classes[1:]))
@@ -379,14 +378,3 @@ def evaluate(learn:Learner, # a trained learner
                               tolerance=tolerance, progress=progress)
     return evaluate_cases(dataset, indices, lambda case: predict_case(learn, case, size)[0], size=size,
                           tolerance=tolerance, progress=progress)
-
-# %% ../nbs/04c_learner.ipynb #5ff9b22a
-def _slicewise_nsd(pred:np.ndarray, target:np.ndarray, n_classes:int, tolerance) -> np.ndarray:
-    "Per class, the NSD of each 2D slice (pixels) averaged over the slices where the class is in `pred` or `target`."
-    per_slice = np.stack([case_metrics(p, t, n_classes, spacing=(1., 1.), tolerance=tolerance)['nsd'] for p, t in zip(pred, target)])
-    return _nanmean_cols(per_slice)
-
-def _nanmean_cols(x:np.ndarray) -> np.ndarray:
-    "Column means ignoring NaN; NaN for a column without a number (no warning)."
-    ok = np.isfinite(x)
-    return np.divide(np.where(ok, x, 0.).sum(0), ok.sum(0), out=np.full(x.shape[1], np.nan), where=ok.sum(0) > 0)

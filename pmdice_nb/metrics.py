@@ -6,13 +6,13 @@
 from __future__ import annotations
 import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 import numpy as np
 from fastai.learner import Metric
 from .surface_distance import surface_dice, surfel_area_table, neighbour_codes, ball_offsets, _surface_dice, _to_numpy, _check_spacing, _check_tolerances
 
 # %% auto #0
-__all__ = ['METRIC_TABLE', 'MetricInfo', 'confusion_matrix', 'nsd_key', 'case_metrics', 'summarize_cases',
+__all__ = ['METRIC_TABLE', 'MetricInfo', 'confusion_matrix', 'nsd_key', 'case_metrics', 'summarize_cases', 'slicewise_nsd',
            'CaseMetricsAccumulator', 'SegmentationMetric', 'seg_metrics']
 
 # %% ../nbs/02b_metrics.ipynb #c8b081d8
@@ -122,6 +122,16 @@ def summarize_cases(records:list, # `case_metrics` results, one per case
         summary[f'Dice_{name}'] = float(dice)
     summary['n_cases'], summary['n_nan'] = len(records), int(np.isnan(stacked['dice']).sum())
     return summary
+
+# %% ../nbs/02b_metrics.ipynb #5ff9b22a
+def slicewise_nsd(pred:np.ndarray, # predicted labels of a volume (D, H, W)
+                  target:np.ndarray, # its ground truth, the same shape
+                  n_classes:int, # classes including background
+                  tolerance:float|Sequence[float], # τ in pixels, or a list as `case_metrics` takes it
+                 ) -> dict:
+    "Per class, the NSD of each 2D slice (pixels) averaged over the slices where the class is in `pred` or `target`: 'nsd' (and 'nsd@<τ>' for a list), as `case_metrics` names them."
+    per_slice = [case_metrics(p, t, n_classes, spacing=(1., 1.), tolerance=tolerance) for p, t in zip(pred, target)]
+    return {k: _nanmean(np.stack([s[k] for s in per_slice]), 0) for k in per_slice[0] if k.split('@')[0] == 'nsd'}
 
 # %% ../nbs/02b_metrics.ipynb #1df67f82
 class CaseMetricsAccumulator:

@@ -11,7 +11,7 @@ import numpy as np, pandas as pd
 from scipy import stats
 from .losses import PAPER_LOSSES
 from .core import repo_root, atomic_write_text
-from .metrics import case_metrics, summarize_cases, nsd_key, METRIC_TABLE, slicewise_nsd
+from .metrics import case_metrics, summarize_cases, nsd_key, METRIC_TABLE
 from .records import load_records, predictions_path, load_predictions
 from .tables import results_table
 from .studies import get_study, study_records, study_configs, results_dir
@@ -267,9 +267,9 @@ def nsd_sweep(predictions:dict, # `load_predictions` output
              ) -> pd.DataFrame:
     "mDice and mNSD (×100) at every τ in `tolerances`, every case scored once for all of them."
     def score(p, t, s):
-        if per_slice and t.ndim == 3:
-            return {**case_metrics(p, t, len(classes), nsd=False), **slicewise_nsd(p, t, len(classes), list(tolerances))}
-        return case_metrics(p, t, len(classes), s if spacing is None else tuple(spacing), list(tolerances))
+        slicewise = per_slice and t.ndim == 3
+        s = None if slicewise else s if spacing is None else tuple(spacing)
+        return case_metrics(p, t, len(classes), s, list(tolerances), per_slice=slicewise)
     per_case = [score(p.argmax(0), t, s) for p, t, s in predictions.values()]
     summary = summarize_cases(per_case, list(classes))
     rows = [{'tau': tau, 'mDice': 100 * summary['mDice'], 'mNSD': 100 * summary['m' + nsd_key(tau).replace('nsd', 'NSD')]}

@@ -31,7 +31,7 @@ from fastai.vision.core import imagenet_stats
 from fastprogress.fastprogress import progress_bar
 from torchvision.models import resnet34
 from .losses import get_loss
-from .metrics import case_metrics, summarize_cases, seg_metrics, slicewise_nsd
+from .metrics import case_metrics, summarize_cases, seg_metrics
 from .augment import prepare_case, SegImage
 from .models import HEADS, UNet, quarter_scale_head, imagenet_weights_available
 
@@ -339,9 +339,8 @@ def evaluate_cases(dataset, # the `SegDataset` the cases come from
         if case.ndim == 2 and pred.shape == (1, *target.shape): pred = pred[0]   # a stack of one slice, as `prepare_case` gives
         if pred.shape != target.shape:
             raise ValueError(f"case {case.id!r}: prediction of shape {pred.shape}, expected {target.shape} (the evaluation grid)")
-        if case.ndim == 3 and slicewise:
-            scores = {**case_metrics(pred, target, n_classes, nsd=False), **slicewise_nsd(pred, target, n_classes, tolerance)}
-        else: scores = case_metrics(pred, target, n_classes, spacing=spacing, tolerance=tolerance)
+        per_slice = slicewise and case.ndim == 3   # pixels of each slice: the stored spacing is not a real one
+        scores = case_metrics(pred, target, n_classes, None if per_slice else spacing, tolerance, per_slice=per_slice)
         records.append({'id': case.id, **scores})
     summary = summarize_cases(records, class_names=list(dataset.classes[1:]))
     per_case = [{k: (np.asarray(v).tolist() if not isinstance(v, str) else v) for k, v in r.items()} for r in records]

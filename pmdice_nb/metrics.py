@@ -12,7 +12,7 @@ from fastai.learner import Metric
 from .surface_distance import surface_dice, surfel_area_table, neighbour_codes, ball_offsets, _surface_dice, _to_numpy, _check_spacing, _check_tolerances
 
 # %% auto #0
-__all__ = ['METRIC_TABLE', 'MetricInfo', 'confusion_matrix', 'nsd_key', 'case_metrics', 'summarize_cases', 'slicewise_nsd',
+__all__ = ['METRIC_TABLE', 'MetricInfo', 'confusion_matrix', 'nsd_key', 'case_metrics', 'summarize_cases',
            'CaseMetricsAccumulator', 'SegmentationMetric', 'seg_metrics']
 
 # %% ../nbs/02b_metrics.ipynb #c8b081d8
@@ -62,9 +62,10 @@ def _ratio(numerator, denominator):
 def case_metrics(pred,    # predicted label map (H,W) or (D,H,W), NumPy or torch
                  target,  # ground-truth label map, same shape
                  n_classes:int, # number of classes including background (label 0)
-                 spacing=None,  # voxel spacing per axis, for NSD (default 1 per axis)
+                 spacing=None,  # voxel spacing per axis, for NSD (default 1 per axis); with `per_slice`, its last two values
                  tolerance=1.0, # NSD tau (the dataset's `nsd_tolerance`), or a list: 'nsd' at the first, 'nsd@<tau>' at each
                  nsd:bool=True, # compute NSD (the slowest score); NaN when False
+                 per_slice:bool=False, # a volume's NSD per 2D slice, averaged over the slices where the class is in either map
                 ) -> dict:
     "Dice, IoU, precision, recall and NSD of foreground classes 1..n_classes-1 in one case (NaN: absent in both)."
     if int(n_classes) != n_classes or n_classes < 2: raise ValueError(f'n_classes {n_classes} must be an integer >= 2')
@@ -76,7 +77,11 @@ def case_metrics(pred,    # predicted label map (H,W) or (D,H,W), NumPy or torch
     absent = (tp + fp + fn) == 0
     tolerances = _check_tolerances(tolerance)
     nsd_at = np.full((len(tolerances), n_classes - 1), np.nan)
-    if nsd:
+    if nsd and per_slice and pred.ndim == 3:   # each slice scored as a 2D case, then the mean over the slices
+        in_plane = None if spacing is None else tuple(_check_spacing(spacing, 3))[1:]
+        slices = [case_metrics(p, t, n_classes, in_plane, tolerances.tolist()) for p, t in zip(pred, target)]
+        nsd_at = np.stack([_nanmean(np.stack([s[nsd_key(t)] for s in slices]), 0) for t in tolerances])
+    elif nsd:
         if pred.ndim not in (2, 3): raise ValueError(f'NSD needs 2D or 3D label maps, got shape {pred.shape}')
         spacing = _check_spacing(spacing, pred.ndim)
         for c in np.flatnonzero(~absent):
@@ -122,16 +127,6 @@ def summarize_cases(records:list, # `case_metrics` results, one per case
         summary[f'Dice_{name}'] = float(dice)
     summary['n_cases'], summary['n_nan'] = len(records), int(np.isnan(stacked['dice']).sum())
     return summary
-
-# %% ../nbs/02b_metrics.ipynb #5ff9b22a
-def slicewise_nsd(pred:np.ndarray, # predicted labels of a volume (D, H, W)
-                  target:np.ndarray, # its ground truth, the same shape
-                  n_classes:int, # classes including background
-                  tolerance:float|Sequence[float], # τ in pixels, or a list as `case_metrics` takes it
-                 ) -> dict:
-    "Per class, the NSD of each 2D slice (pixels) averaged over the slices where the class is in `pred` or `target`: 'nsd' (and 'nsd@<τ>' for a list), as `case_metrics` names them."
-    per_slice = [case_metrics(p, t, n_classes, spacing=(1., 1.), tolerance=tolerance) for p, t in zip(pred, target)]
-    return {k: _nanmean(np.stack([s[k] for s in per_slice]), 0) for k in per_slice[0] if k.split('@')[0] == 'nsd'}
 
 # %% ../nbs/02b_metrics.ipynb #1df67f82
 class CaseMetricsAccumulator:

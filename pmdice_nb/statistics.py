@@ -11,8 +11,9 @@ from scipy import stats
 from .metrics import METRIC_TABLE
 
 # %% auto #0
-__all__ = ['MDE_FACTOR', 'case_scores', 'paired_comparison', 'case_clusters', 'hierarchical_bootstrap', 'holm', 'seeds_for_power',
-           'variance_parts', 'projected_mde', 'decide', 'holm_verdicts']
+__all__ = ['MDE_FACTOR', 'case_scores', 'paired_comparison', 'case_clusters', 'stratified_bootstrap', 'hierarchical_bootstrap',
+           'holm', 'seeds_for_power', 'variance_parts', 'projected_mde', 'decide', 'holm_verdicts', 'difficulty_strata',
+           'effect_by_stratum']
 
 # %% ../nbs/08a_statistics.ipynb #9e0c30fc
 _PER_CASE = [m.per_case for m in METRIC_TABLE.values()]
@@ -79,22 +80,55 @@ def case_clusters(ids:Sequence[str]) -> np.ndarray:
     "The cluster of each case id: the patient for ids like 'patient001_ED' (ACDC), else the case itself."
     return np.array([m.group(1) if (m := re.match(r'(patient\d+)_', str(i))) else str(i) for i in ids])
 
+def _complete_rows(diff:pd.DataFrame) -> pd.DataFrame:
+    d = diff.dropna(axis=0, how='any')
+    if d.shape[0] < 2 or d.shape[1] < 1: raise ValueError(f"need at least 2 cases with a finite difference in every seed, got {d.shape[0]}")
+    return d
+
+def _row_labels(labels, index:pd.Index, d:pd.DataFrame, what:str) -> np.ndarray:
+    "`labels` (one per row of the full `index`, or a mapping case id -> label) for the rows of `d`."
+    s = pd.Series(labels) if isinstance(labels, (dict, pd.Series)) else pd.Series(list(labels), index=index)
+    missing = [i for i in d.index if i not in s.index]
+    if missing: raise ValueError(f"{what} gives no label for {len(missing)} case(s), e.g. {missing[0]!r}")
+    return s.loc[d.index].to_numpy()
+
+def _strata_order(strata, present) -> list:
+    "The strata present, in the order of a categorical `strata`'s categories, else sorted."
+    if isinstance(strata, pd.Series) and isinstance(strata.dtype, pd.CategoricalDtype):
+        return [c for c in strata.cat.categories if c in set(present)]
+    return sorted(set(present))
+
+def stratified_bootstrap(diff:pd.DataFrame, # paired differences a − b: one row per case, one column per seed
+                         strata=None, # stratum of each row, or a mapping case id -> stratum (None: one stratum)
+                         clusters:Sequence|None=None, # cluster of each row (None: `case_clusters` of the index)
+                         n_boot:int=10000, # resamples
+                         seed:int=0, # bootstrap seed
+                        ) -> pd.DataFrame:
+    "Means of `diff` in each stratum (columns: a categorical's order, else sorted) over `n_boot` draws of seeds (shared by all strata), then clusters of cases within each stratum, each with replacement."
+    d = _complete_rows(diff)
+    groups = case_clusters(d.index) if clusters is None else _row_labels(clusters, diff.index, d, 'clusters')
+    layer = np.zeros(len(d), int) if strata is None else _row_labels(strata, diff.index, d, 'strata')
+    rng = np.random.default_rng(seed)
+    draw = lambda n: np.stack([np.bincount(r, minlength=n) for r in rng.integers(0, n, (n_boot, n))]).astype(float)
+    parts = {}
+    for k in (_strata_order(strata, layer) if strata is not None else [0]):
+        rows = layer == k
+        names, g = np.unique(groups[rows], return_inverse=True)
+        shared = set(names) & set(groups[~rows])
+        if shared: raise ValueError(f"cluster {sorted(shared)[0]!r} has cases in stratum {k!r} and in another: strata must hold whole clusters")
+        if len(names) < 2: raise ValueError(f"stratum {k!r} has {len(names)} cluster of cases: a bootstrap needs at least 2")
+        sums = np.zeros((len(names), d.shape[1])); np.add.at(sums, g, d.to_numpy()[rows])   # (clusters, seeds)
+        parts[k] = (draw(len(names)), sums, np.bincount(g).astype(float))                    # how often each cluster is drawn
+    ws = draw(d.shape[1])                                                                      # how often each seed is drawn
+    return pd.DataFrame({k: np.einsum('bm,mk,bk->b', wc, sums, ws) / ((wc @ sizes) * d.shape[1]) for k, (wc, sums, sizes) in parts.items()})
+
 def hierarchical_bootstrap(diff:pd.DataFrame, # paired differences a − b: one row per case, one column per seed
                            clusters:Sequence|None=None, # cluster of each row (None: `case_clusters` of the index)
                            n_boot:int=10000, # resamples
                            seed:int=0, # bootstrap seed
                           ) -> np.ndarray:
-    "Means of `diff` over `n_boot` draws of seeds, then clusters of cases, each with replacement."
-    d = diff.dropna(axis=0, how='any')
-    if d.shape[0] < 2 or d.shape[1] < 1: raise ValueError(f"need at least 2 cases with a finite difference in every seed, got {d.shape[0]}")
-    groups = case_clusters(d.index) if clusters is None else np.asarray(pd.Series(list(clusters), index=diff.index).loc[d.index])
-    names, g = np.unique(groups, return_inverse=True)
-    sums = np.zeros((len(names), d.shape[1])); np.add.at(sums, g, d.to_numpy())   # (clusters, seeds)
-    sizes = np.bincount(g).astype(float)
-    rng = np.random.default_rng(seed)
-    draw = lambda n: np.stack([np.bincount(r, minlength=n) for r in rng.integers(0, n, (n_boot, n))]).astype(float)
-    wc, ws = draw(len(names)), draw(d.shape[1])                                   # how often each cluster, each seed is drawn
-    return np.einsum('bm,mk,bk->b', wc, sums, ws) / ((wc @ sizes) * d.shape[1])
+    "Means of `diff` over `n_boot` draws of seeds, then clusters of cases, each with replacement (`stratified_bootstrap` with one stratum)."
+    return stratified_bootstrap(diff, None, clusters, n_boot, seed)[0].to_numpy()
 
 # %% ../nbs/08a_statistics.ipynb #826c0ce0
 def holm(p:Sequence[float]) -> np.ndarray:
@@ -143,6 +177,18 @@ def projected_mde(a:Sequence[dict], # records of loss a
     return out
 
 # %% ../nbs/08a_statistics.ipynb #e47bdddc
+def _decision(boots:np.ndarray, mean:float, per_seed:pd.Series, n_cases:int, n_clusters:int, metric:str) -> dict:
+    "A test's row from its bootstrap draws: mean, SE, two-sided p, MDE and the per-seed means."
+    se = float(boots.std(ddof=1))
+    p = float(min(1., 2 * min((boots <= 0).mean(), (boots >= 0).mean()) + 1 / len(boots)))
+    return {'metric': metric, 'n_cases': int(n_cases), 'n_clusters': int(n_clusters), 'seeds': list(per_seed.index),
+            'mean_diff': float(mean), 'se': se, 'p': p, 'mde': MDE_FACTOR * se, 'boots': boots,
+            'seed_diffs': [float(x) for x in per_seed], 'seed_sd': float(per_seed.std(ddof=1)) if len(per_seed) > 1 else float('nan')}
+
+def _decision_of(d:pd.DataFrame, boots:np.ndarray, metric:str) -> dict:
+    d = d.dropna(axis=0, how='any')
+    return _decision(boots, d.to_numpy().mean(), d.mean(axis=0), len(d), len(set(case_clusters(d.index))), metric)
+
 def decide(a:Sequence[dict], # records of loss a (the claim: a is better)
            b:Sequence[dict], # records of loss b, same test cases
            metric:str='dice', # per-case metric (see `case_scores`)
@@ -151,15 +197,7 @@ def decide(a:Sequence[dict], # records of loss a (the claim: a is better)
           ) -> dict:
     "Paired a − b (×100) over the seeds both have: mean, hierarchical-bootstrap draws and SE, two-sided p, MDE, per-seed means."
     diff = _paired_diff(a, b, metric)
-    seeds = list(diff.columns)
-    boots = hierarchical_bootstrap(diff, n_boot=n_boot, seed=seed)
-    d = diff.dropna(axis=0, how='any')
-    se = float(boots.std(ddof=1))
-    p = float(min(1., 2 * min((boots <= 0).mean(), (boots >= 0).mean()) + 1 / n_boot))
-    per_seed = d.mean(axis=0)
-    return {'metric': metric, 'n_cases': int(len(d)), 'n_clusters': int(len(set(case_clusters(d.index)))), 'seeds': seeds,
-            'mean_diff': float(d.to_numpy().mean()), 'se': se, 'p': p, 'mde': MDE_FACTOR * se, 'boots': boots,
-            'seed_diffs': [float(x) for x in per_seed], 'seed_sd': float(per_seed.std(ddof=1)) if len(seeds) > 1 else float('nan')}
+    return _decision_of(diff, hierarchical_bootstrap(diff, n_boot=n_boot, seed=seed), metric)
 
 # %% ../nbs/08a_statistics.ipynb #42d283b3
 def holm_verdicts(df:pd.DataFrame, # rows of `decide` output (with its 'boots'), one table's family of tests
@@ -176,3 +214,43 @@ def holm_verdicts(df:pd.DataFrame, # rows of `decide` output (with its 'boots'),
     one = (df['seeds'].map(len) == 1) & (df['verdict'] != 'inconclusive')   # the seed's own variance is not in the test
     df.loc[one, 'verdict'] = df.loc[one, 'verdict'] + ' on one seed'
     return df.drop(columns='boots')
+
+# %% ../nbs/08a_statistics.ipynb #5a1b2c02
+def difficulty_strata(reference:Sequence[dict], # records of a reference loss, neither of the two compared (any seeds)
+                      n:int=3, # number of strata, of near-equal numbers of clusters
+                      metric:str='dice', # per-case metric of the reference that ranks the cases
+                      names:Sequence[str]|None=None, # stratum names, hardest first (default for 3: hardest, middle, easiest)
+                     ) -> pd.Series:
+    "Case id -> stratum (categorical, hardest first): clusters of cases ranked by the reference's mean `metric` over its seeds and the cluster's cases."
+    names = list(names) if names is not None else (['hardest', 'middle', 'easiest'] if n == 3 else [f'{i + 1}/{n}' for i in range(n)])
+    if len(names) != n or n < 2: raise ValueError(f"names {names} must be {n} names, n >= 2")
+    score = case_scores(reference, metric).mean(axis=1)
+    if score.isna().any(): raise ValueError(f"the reference has no {metric} for {int(score.isna().sum())} case(s), e.g. {score.index[score.isna()][0]!r}")
+    by_cluster = score.groupby(case_clusters(score.index)).mean().sort_values(kind='stable')
+    if len(by_cluster) < 2 * n: raise ValueError(f"{len(by_cluster)} clusters of cases cannot fill {n} strata of at least 2")
+    stratum = pd.Series(np.array(names)[np.arange(len(by_cluster)) * n // len(by_cluster)], index=by_cluster.index)
+    return pd.Series(pd.Categorical(stratum.loc[case_clusters(score.index)].to_numpy(), categories=names), index=score.index)
+
+def effect_by_stratum(a:Sequence[dict], # records of loss a (the claim: a is better)
+                      b:Sequence[dict], # records of loss b, same test cases
+                      strata, # case id -> stratum (`difficulty_strata`, or any property of the cases): a Series or dict
+                      metric:str='dice', # per-case metric (see `case_scores`)
+                      contrast:tuple|None=None, # (s1, s2): add the row effect in s1 − effect in s2 (default: first − last stratum)
+                      n_boot:int=10000, # bootstrap resamples
+                      seed:int=0, # bootstrap seed
+                     ) -> pd.DataFrame:
+    "`decide` rows of a − b within each stratum, then the contrast between two strata, from one stratified bootstrap: a family for `holm_verdicts`."
+    diff = _paired_diff(a, b, metric)
+    boots = stratified_bootstrap(diff, strata, n_boot=n_boot, seed=seed)
+    d = diff.dropna(axis=0, how='any')
+    layer = _row_labels(strata, diff.index, d, 'strata')
+    rows = [{'stratum': k, **_decision_of(d[layer == k], boots[k].to_numpy(), metric)} for k in boots.columns]
+    s1, s2 = contrast if contrast is not None else (boots.columns[0], boots.columns[-1])
+    for s in (s1, s2):
+        if s not in boots.columns: raise ValueError(f"contrast stratum {s!r} is not one of {list(boots.columns)}")
+    r1, r2 = (next(r for r in rows if r['stratum'] == s) for s in (s1, s2))
+    rows.append({'stratum': f'{s1} − {s2}', **_decision(
+        boots[s1].to_numpy() - boots[s2].to_numpy(), r1['mean_diff'] - r2['mean_diff'],
+        pd.Series(r1['seed_diffs'], r1['seeds']) - pd.Series(r2['seed_diffs'], r2['seeds']),
+        r1['n_cases'] + r2['n_cases'], r1['n_clusters'] + r2['n_clusters'], metric)})
+    return pd.DataFrame(rows).set_index('stratum')

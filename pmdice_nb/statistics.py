@@ -13,7 +13,7 @@ from .metrics import METRIC_TABLE
 # %% auto #0
 __all__ = ['MDE_FACTOR', 'case_scores', 'paired_comparison', 'case_clusters', 'stratified_bootstrap', 'hierarchical_bootstrap',
            'holm', 'seeds_for_power', 'variance_parts', 'projected_mde', 'decide', 'holm_verdicts', 'difficulty_strata',
-           'effect_by_stratum']
+           'effect_by_stratum', 'class_view', 'effect_map']
 
 # %% ../nbs/08a_statistics.ipynb #9e0c30fc
 _PER_CASE = [m.per_case for m in METRIC_TABLE.values()]
@@ -254,3 +254,32 @@ def effect_by_stratum(a:Sequence[dict], # records of loss a (the claim: a is bet
         pd.Series(r1['seed_diffs'], r1['seeds']) - pd.Series(r2['seed_diffs'], r2['seeds']),
         r1['n_cases'] + r2['n_cases'], r1['n_clusters'] + r2['n_clusters'], metric)})
     return pd.DataFrame(rows).set_index('stratum')
+
+# %% ../nbs/08a_statistics.ipynb #5a1b2c07
+def class_view(records:Sequence[dict], # run records
+               cls:int, # foreground class, 0-based (0: label 1)
+              ) -> list:
+    "The records with every case's per-class scores cut to class `cls`, so that `case_scores`, `decide` and the rest see that class alone."
+    def cut(case):
+        n = len(case['dice'])
+        if not 0 <= cls < n: raise ValueError(f"class {cls} is not one of the {n} foreground classes of case {case['id']!r}")
+        return {k: ([v[cls]] if isinstance(v, list) and len(v) == n else v) for k, v in case.items()}
+    return [{**r, 'per_case': [cut(c) for c in r['per_case']]} for r in records]
+
+def effect_map(a:Sequence[dict], # records of loss a (the claim: a is better)
+               b:Sequence[dict], # records of loss b, same test cases
+               reference:Sequence[dict], # records of a third loss that ranks the cases by difficulty (`difficulty_strata`)
+               classes:Sequence[str]|None=None, # foreground class names: a row per class when there are several
+               metric:str='dice', # per-case metric
+               n:int=3, # strata of difficulty
+               n_boot:int=10000, # bootstrap resamples
+               seed:int=0, # bootstrap seed
+              ) -> pd.DataFrame:
+    "Where a − b holds: all cases, each class, each stratum of difficulty and hardest − easiest, in one Holm family (`holm_verdicts`)."
+    rows = [{'by': 'all cases', 'where': 'all', **decide(a, b, metric, n_boot, seed)}]
+    if classes is not None and len(classes) > 1:
+        rows += [{'by': 'class', 'where': name, **decide(class_view(a, k), class_view(b, k), metric, n_boot, seed)}
+                 for k, name in enumerate(classes)]
+    strata = effect_by_stratum(a, b, difficulty_strata(reference, n, metric), metric, n_boot=n_boot, seed=seed)
+    rows += [{'by': 'difficulty', 'where': k, **r} for k, r in strata.to_dict('index').items()]
+    return holm_verdicts(pd.DataFrame(rows))

@@ -12,8 +12,8 @@ from .metrics import METRIC_TABLE
 
 # %% auto #0
 __all__ = ['MDE_FACTOR', 'case_scores', 'paired_comparison', 'case_clusters', 'stratified_bootstrap', 'hierarchical_bootstrap',
-           'holm', 'seeds_for_power', 'variance_parts', 'projected_mde', 'decide', 'holm_verdicts', 'difficulty_strata',
-           'effect_by_stratum', 'class_view', 'effect_map']
+           'holm', 'seeds_for_power', 'variance_parts', 'projected_mde', 'decide', 'holm_verdicts', 'quantile_strata',
+           'difficulty_strata', 'effect_by_stratum', 'class_view', 'effect_map']
 
 # %% ../nbs/08a_statistics.ipynb #9e0c30fc
 _PER_CASE = [m.per_case for m in METRIC_TABLE.values()]
@@ -216,20 +216,29 @@ def holm_verdicts(df:pd.DataFrame, # rows of `decide` output (with its 'boots'),
     return df.drop(columns='boots')
 
 # %% ../nbs/08a_statistics.ipynb #5a1b2c02
+def quantile_strata(values:pd.Series, # case id -> a property of the case (its polyp's area, a reference's score), lowest first
+                    n:int=3, # number of strata, of near-equal numbers of clusters
+                    names:Sequence[str]|None=None, # stratum names, lowest values first (default '1/n', '2/n', ...)
+                   ) -> pd.Series:
+    "Case id -> stratum (categorical, lowest values first): clusters of cases (`case_clusters`) ranked by their mean value, cut into `n` near-equal groups."
+    names = list(names) if names is not None else [f'{i + 1}/{n}' for i in range(n)]
+    if len(names) != n or n < 2: raise ValueError(f"names {names} must be {n} names, n >= 2")
+    values = pd.Series(values, dtype=float)
+    if values.isna().any(): raise ValueError(f"no value for {int(values.isna().sum())} case(s), e.g. {values.index[values.isna()][0]!r}")
+    by_cluster = values.groupby(case_clusters(values.index)).mean().sort_values(kind='stable')
+    if len(by_cluster) < 2 * n: raise ValueError(f"{len(by_cluster)} clusters of cases cannot fill {n} strata of at least 2")
+    stratum = pd.Series(np.array(names)[np.arange(len(by_cluster)) * n // len(by_cluster)], index=by_cluster.index)
+    return pd.Series(pd.Categorical(stratum.loc[case_clusters(values.index)].to_numpy(), categories=names), index=values.index)
+
 def difficulty_strata(reference:Sequence[dict], # records of a reference loss, neither of the two compared (any seeds)
-                      n:int=3, # number of strata, of near-equal numbers of clusters
+                      n:int=3, # number of strata
                       metric:str='dice', # per-case metric of the reference that ranks the cases
                       names:Sequence[str]|None=None, # stratum names, hardest first (default for 3: hardest, middle, easiest)
                      ) -> pd.Series:
-    "Case id -> stratum (categorical, hardest first): clusters of cases ranked by the reference's mean `metric` over its seeds and the cluster's cases."
-    names = list(names) if names is not None else (['hardest', 'middle', 'easiest'] if n == 3 else [f'{i + 1}/{n}' for i in range(n)])
-    if len(names) != n or n < 2: raise ValueError(f"names {names} must be {n} names, n >= 2")
+    "Case id -> stratum (categorical, hardest first): `quantile_strata` of the reference's `metric`, averaged over its seeds."
     score = case_scores(reference, metric).mean(axis=1)
     if score.isna().any(): raise ValueError(f"the reference has no {metric} for {int(score.isna().sum())} case(s), e.g. {score.index[score.isna()][0]!r}")
-    by_cluster = score.groupby(case_clusters(score.index)).mean().sort_values(kind='stable')
-    if len(by_cluster) < 2 * n: raise ValueError(f"{len(by_cluster)} clusters of cases cannot fill {n} strata of at least 2")
-    stratum = pd.Series(np.array(names)[np.arange(len(by_cluster)) * n // len(by_cluster)], index=by_cluster.index)
-    return pd.Series(pd.Categorical(stratum.loc[case_clusters(score.index)].to_numpy(), categories=names), index=score.index)
+    return quantile_strata(score, n, names if names is not None else (['hardest', 'middle', 'easiest'] if n == 3 else None))
 
 def effect_by_stratum(a:Sequence[dict], # records of loss a (the claim: a is better)
                       b:Sequence[dict], # records of loss b, same test cases
@@ -272,14 +281,15 @@ def effect_map(a:Sequence[dict], # records of loss a (the claim: a is better)
                classes:Sequence[str]|None=None, # foreground class names: a row per class when there are several
                metric:str='dice', # per-case metric
                n:int=3, # strata of difficulty
+               by:dict|None=None, # more strata: {label: case id -> stratum (`quantile_strata`)}, each with its contrast first − last
                n_boot:int=10000, # bootstrap resamples
                seed:int=0, # bootstrap seed
               ) -> pd.DataFrame:
-    "Where a − b holds: all cases, each class, each stratum of difficulty and hardest − easiest, in one Holm family (`holm_verdicts`)."
+    "Where a − b holds: all cases, each class, each stratum of difficulty (and of `by`) with its contrast, in one Holm family (`holm_verdicts`)."
     rows = [{'by': 'all cases', 'where': 'all', **decide(a, b, metric, n_boot, seed)}]
     if classes is not None and len(classes) > 1:
         rows += [{'by': 'class', 'where': name, **decide(class_view(a, k), class_view(b, k), metric, n_boot, seed)}
                  for k, name in enumerate(classes)]
-    strata = effect_by_stratum(a, b, difficulty_strata(reference, n, metric), metric, n_boot=n_boot, seed=seed)
-    rows += [{'by': 'difficulty', 'where': k, **r} for k, r in strata.to_dict('index').items()]
+    for label, strata in {'difficulty': difficulty_strata(reference, n, metric), **(by or {})}.items():
+        rows += [{'by': label, 'where': k, **r} for k, r in effect_by_stratum(a, b, strata, metric, n_boot=n_boot, seed=seed).to_dict('index').items()]
     return holm_verdicts(pd.DataFrame(rows))

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
+import pandas as pd
 from fastcore.basics import patch
 
 # %% auto #0
@@ -373,12 +374,16 @@ def repo_path(*parts:str) -> Path:
 # %% ../../nbs/03_data.core.ipynb #a3d71cde
 def class_frequencies(ds:SegDataset,         # any dataset
                       indices:list|None=None, # cases to count (default: all)
-                     ) -> np.ndarray:
-    "Share of pixels (voxels) of each class over the cases `indices` of `ds`."
-    counts = np.zeros(ds.n_classes, np.int64)
+                      per_case:bool=False,    # one row per case (the share of each class in that case) instead of the pooled shares
+                     ):
+    "Share of pixels (voxels) of each class over the cases `indices` of `ds`: an array, or with `per_case` a table (case ids × classes)."
+    rows = {}
     for i in (range(len(ds)) if indices is None else indices):
-        counts += np.bincount(np.asarray(ds.get(i, mmap=True).mask).ravel(), minlength=ds.n_classes)[:ds.n_classes]
-    return counts / max(counts.sum(), 1)
+        case = ds.get(i, mmap=True)
+        rows[case.id] = np.bincount(np.asarray(case.mask).ravel(), minlength=ds.n_classes)[:ds.n_classes]
+    counts = np.array(list(rows.values()), np.int64).reshape(-1, ds.n_classes)
+    if not per_case: return counts.sum(0) / max(counts.sum(), 1)
+    return pd.DataFrame(counts / np.maximum(counts.sum(1, keepdims=True), 1), index=list(rows), columns=ds.classes)
 
 # %% ../../nbs/03_data.core.ipynb #73396f53
 def slice_case(case:Case, # a 3D case (M, D, H, W)

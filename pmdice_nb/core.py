@@ -11,8 +11,8 @@ from fastcore.docments import docments
 
 # %% auto #0
 __all__ = ['THIRD_PARTY_NOISE', 'PAPER_LOSSES', 'SHARED', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json',
-           'git_commit', 'package_versions', 'device_name', 'repo_root', 'config_differences', 'signature_options',
-           'writable_dir']
+           'git_commit', 'package_versions', 'device_name', 'repo_root', 'config_differences', 'one_of',
+           'signature_options', 'writable_dir']
 
 # %% ../nbs/00_core.ipynb #bc74518e
 THIRD_PARTY_NOISE = (  # (message pattern, category) of warnings raised by other packages' imports
@@ -111,6 +111,15 @@ _ABSENT = object()   # a key missing from a dict
 def config_differences(a:dict, b:dict) -> list[str]:
     "The keys whose values differ between two dicts (a key missing on one side differs)."
     return sorted(k for k in set(a) | set(b) if a.get(k, _ABSENT) != b.get(k, _ABSENT))
+
+# %% ../nbs/00_core.ipynb #0c1e0f02
+def one_of(name:str, # the option, for the message
+           value, # the value given
+           choices, # the values allowed
+          ):
+    "`value` when it is one of `choices`; a `ValueError` naming the option, the choices and the value otherwise."
+    if value not in tuple(choices): raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
 
 # %% ../nbs/00_core.ipynb #a83a282f
 class _Shared:

@@ -18,7 +18,7 @@ from fastai.learner import Recorder
 from fastai.torch_core import set_seed, rank_distrib
 from fastprogress.fastprogress import progress_bar
 from .core import atomic_write_bytes, git_commit, package_versions, device_name, config_differences
-from .core import SHARED, signature_options, writable_dir, _type_error
+from .core import SHARED, signature_options, writable_dir, _type_error, one_of
 from .losses import PAPER_LOSSES, get_loss, canonical_loss_name
 from .augment import AUGMENT_OPTIONS, seg_dataloaders
 from .models import HEADS, imagenet_weights_available
@@ -83,8 +83,7 @@ def check_choice(name:str, # a key of `CHOICES`
                  value, # the value given
                 ) -> str:
     "`value` when it is one of `CHOICES[name]`; a `ValueError` naming it and the choices otherwise."
-    if value not in CHOICES[name]: raise ValueError(f"{name} must be one of {', '.join(map(repr, CHOICES[name]))}, got {value!r}")
-    return value
+    return one_of(name, value, CHOICES[name])
 
 # %% ../nbs/05b_experiments.ipynb #0d9b6bf6
 def min_input_size(arch:str, # one of `ARCHS`

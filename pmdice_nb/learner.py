@@ -5,6 +5,7 @@
 # %% ../nbs/04c_learner.ipynb #5eaaea34
 from __future__ import annotations
 import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
+from .core import one_of
 import contextlib, pickle, warnings
 from pathlib import Path
 from typing import Callable, Sequence
@@ -45,14 +46,6 @@ ARCHS = ('resnet34', 'unet')  # the ResNet34 U-Net (fastai) and the plain 4-pool
 CHECKPOINTS = ('last', 'best')  # the model kept after fit, and evaluated
 PRECISIONS = ('auto', 'bf16', 'fp16', 'no')  # mixed precision asked for ('auto': bf16 or fp16 on a GPU, none on the CPU)
 
-def _one_of(name:str, # the option, for the message
-            value, # the value given
-            choices:tuple, # the values allowed
-           ):
-    "`value` when it is one of `choices`; a `ValueError` naming the option, the value and the choices otherwise."
-    if value not in choices: raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-    return value
-
 # %% ../nbs/04c_learner.ipynb #ffb9871d
 OPTIMIZERS = ('adam', 'adamw')  # fastai's Adam (the pipeline's default), torch's AdamW
 
@@ -60,7 +53,7 @@ def optimizer(name:str='adam', # one of `OPTIMIZERS`
               device=None, # where the model trains; AdamW is fused on a GPU (same maths, fewer kernels)
              ):
     "The fastai `opt_func` of `name`: fastai's `Adam`, or `torch.optim.AdamW` (torch's defaults: β 0.9/0.999, ε 1e-8)."
-    _one_of('opt', name, OPTIMIZERS)
+    one_of('opt', name, OPTIMIZERS)
     if name == 'adam': return Adam
     fused = device is not None and torch.device(device).type == 'cuda'
     return partial(OptimWrapper, opt=partial(torch.optim.AdamW, fused=True) if fused else torch.optim.AdamW)
@@ -111,7 +104,7 @@ def seg_learner(dls:DataLoaders, # from `seg_dataloaders`
                 normalize:str|None=None, # 'imagenet': ImageNet mean/std on every batch also without pretrained weights (fastai adds them only with); None: as fastai
                ) -> Learner:
     "A fastai `Learner` set up as in section 3.2 of the paper."
-    _one_of('arch', arch, ARCHS); _one_of('head', head, HEADS); _one_of('mixed_precision', mixed_precision, PRECISIONS)
+    one_of('arch', arch, ARCHS); one_of('head', head, HEADS); one_of('mixed_precision', mixed_precision, PRECISIONS)
     n_classes = ifnone(n_classes, getattr(dls, 'c', None))
     if not n_classes or n_classes < 2: raise ValueError(f"n_classes must be >= 2, got {n_classes!r}")
     loss_func = get_loss(loss, **(loss_kwargs or {})) if isinstance(loss, str) else loss
@@ -171,7 +164,7 @@ class Checkpoints(TrackerCallback):
                  use:str='last', # model kept after fit: 'last' or 'best'
                  comp=None, # np.less / np.greater; None: less for losses, greater for metrics
                 ):
-        _one_of('use', use, CHECKPOINTS)
+        one_of('use', use, CHECKPOINTS)
         super().__init__(monitor=monitor, comp=comp)
         self.use, self.best_epoch = use, None
     def after_epoch(self):
@@ -370,7 +363,7 @@ def evaluate(learn:Learner, # a trained learner
              scored_at:str='original', # 'original': on each case's stored grid (§3.2); 'input': on the input grid
             ) -> tuple[dict, list]:
     "Summary metrics (`summarize_cases`) and per-case metrics of `learn` on `dataset[indices]`."
-    if scored_at not in SCORED_AT: raise ValueError(f"scored_at must be one of {', '.join(map(repr, SCORED_AT))}, got {scored_at!r}")
+    one_of('scored_at', scored_at, SCORED_AT)
     size = size if size is not None else getattr(learn.dls, 'image_size', None)
     if scored_at == 'original':
         return evaluate_cases(dataset, indices, lambda case: predict_original(learn, case, size), size=False,

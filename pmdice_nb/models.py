@@ -5,6 +5,7 @@
 # %% ../nbs/04b_models.ipynb #a479f590
 from __future__ import annotations
 import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
+from .core import one_of
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastai.vision.models.unet import DynamicUnet
 from fastai.layers import ConvLayer
@@ -32,7 +33,7 @@ class UNet(nn.Module):
                  head:str='full', # 'full': decode to full resolution; 'quarter': stop at 1/4, up-sample bilinearly
                 ):
         super().__init__()
-        if head not in HEADS: raise ValueError(f"head must be one of {', '.join(map(repr, HEADS))}, got {head!r}")
+        one_of('head', head, HEADS)
         if depth < (2 if head == 'quarter' else 1): raise ValueError(f"depth {depth!r} too small for head={head!r}")
         if min(n_in, n_out, features) < 1: raise ValueError(f"n_in, n_out and features must be >= 1, got {(n_in, n_out, features)}")
         widths = [features * 2**i for i in range(depth + 1)]

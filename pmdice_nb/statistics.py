@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np, pandas as pd
 from scipy import stats
 from .metrics import METRIC_TABLE
+from .core import one_of
 
 # %% auto #0
 __all__ = ['MDE_FACTOR', 'case_scores', 'paired_comparison', 'case_clusters', 'stratified_bootstrap', 'hierarchical_bootstrap',
@@ -22,7 +23,7 @@ def case_scores(records:Sequence[dict], # run records of one loss (any seeds)
                 metric:str='dice', # 'dice', 'iou', 'nsd', 'precision' or 'recall'
                ) -> pd.DataFrame:
     "One row per test case, one column per seed: the case's `metric` averaged over its classes (NaN: none present)."
-    if metric not in _PER_CASE: raise ValueError(f"metric must be one of {list(_PER_CASE)}, got {metric!r}")
+    one_of('metric', metric, _PER_CASE)
     cols = {}
     for r in records:
         if r['seed'] in cols: raise ValueError(f"seed {r['seed']} twice among the records of {r.get('name', r['loss'])!r}")
@@ -166,7 +167,7 @@ def projected_mde(a:Sequence[dict], # records of loss a
                   method:str='moments', # 'moments': the mean's sampling variance; 'bootstrap': what `decide` reports
                  ) -> pd.Series:
     "MDE (points; 80% power, two-sided α 0.05) of a − b on the same test cases with n seeds, from `variance_parts` of the cluster means; `.attrs['floor']`: with endless seeds."
-    if method not in ('moments', 'bootstrap'): raise ValueError(f"method must be 'moments' or 'bootstrap', got {method!r}")
+    one_of('method', method, ('moments', 'bootstrap'))
     d = _paired_diff(a, b, metric).dropna()
     v = variance_parts(d.groupby(case_clusters(d.index)).mean())   # the units `decide` resamples: an ACDC patient, else a case
     nc, boot = v['n_cases'], method == 'bootstrap'

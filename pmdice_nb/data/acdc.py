@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
 from .core import Case, SegDataset, read_nifti, normalize_intensity, check_labels, import_or_hint
+from ..core import one_of
 
 # %% auto #0
 __all__ = ['ACDC_TEST', 'ACDC_VALID', 'ACDC_PHASES', 'ACDC_LAYOUTS', 'read_info_cfg', 'read_h5_case', 'ACDCLayout',
@@ -172,8 +173,8 @@ class ACDC(SegDataset):
                          crop_size=None, nsd_tolerance=2.0)
         bad = [p for p in phases if p not in ACDC_PHASES]
         if bad or not phases: raise ValueError(f'phases must be a non-empty subset of {ACDC_PHASES}, got {phases}')
-        if subset not in ('training', 'testing'): raise ValueError(f"subset must be 'training' or 'testing', got {subset!r}")
-        if layout not in (None,) + ACDC_LAYOUTS: raise ValueError(f'layout must be one of {ACDC_LAYOUTS} or None, got {layout!r}')
+        one_of('subset', subset, ('training', 'testing'))
+        one_of('layout', layout, (None,) + ACDC_LAYOUTS)
         root = Path(root)
         if not root.exists(): raise FileNotFoundError(f'{root}: ACDC folder not found')
         self.subset, self.phases, self.percentiles = subset, tuple(phases), tuple(percentiles)

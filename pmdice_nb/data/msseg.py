@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 from fastcore.basics import patch
 from .core import Case, SegDataset, read_nifti, normalize_intensity, check_labels, seeded_split, import_or_hint
+from ..core import one_of
 
 # %% auto #0
 __all__ = ['MS_LAYOUTS', 'MSLesions']
@@ -58,7 +59,7 @@ class MSLesions(SegDataset):
                  name_contains:str|None=None,     # open_ms: keep files whose name contains this (e.g. 'regtoMNI')
                  test_ids:Sequence[str]|None=None, # the test patients (one fold of a leave-one-out); None: seeded split
                 ):
-        if layout not in MS_LAYOUTS: raise ValueError(f'layout must be one of {list(MS_LAYOUTS)}, got {layout!r}')
+        one_of('layout', layout, MS_LAYOUTS)
         modalities, pattern = MS_LAYOUTS[layout]
         super().__init__(['background', 'lesion'], len(modalities), 3, cache_dir=cache_dir, image_size=(256, 256),
                          crop_size=None, nsd_tolerance=1.0, test_fraction=test_fraction, val_fraction=val_fraction)

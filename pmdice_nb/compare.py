@@ -12,9 +12,9 @@ from scipy import stats
 from .losses import PAPER_LOSSES
 from .core import repo_root, atomic_write_text
 from .metrics import case_metrics, summarize_cases, nsd_key, METRIC_TABLE
-from .records import load_records, predictions_path, load_predictions
+from .records import predictions_path, load_predictions
 from .tables import results_table
-from .studies import get_study, study_records, study_configs, results_dir
+from .studies import get_study, study_records, pool_study_folds, study_configs, results_dir
 from .statistics import case_scores, paired_comparison, case_clusters, hierarchical_bootstrap, holm, MDE_FACTOR
 from .statistics import seeds_for_power, variance_parts, projected_mde, decide, holm_verdicts
 _all_ = ['case_scores', 'paired_comparison', 'case_clusters', 'hierarchical_bootstrap', 'holm', 'MDE_FACTOR', 'seeds_for_power',
@@ -323,19 +323,19 @@ def study_progress(study:str, # a preset name or a `Study`
                   ) -> str:
     "'<k> of <n> planned runs finished: <seeds> seeds, <m> losses' (folds pooled per loss); an error if a run is counted twice."
     study = get_study(study)
-    runs_dir = Path(runs_dir) if runs_dir is not None else results_dir(study)
-    found = load_records(runs_dir) if runs_dir.is_dir() else []
-    records = study_records(study, runs_dir)
+    runs_dir = results_dir(study, runs_dir)
+    found = study_records(study, runs_dir, pooled=False)
+    records = pool_study_folds(study, found)
     if len({(r['name'], r['seed']) for r in records}) != len(records): raise ValueError(f"{runs_dir}: a run (name, seed) is counted twice")
     return (f"{len(found)} of {len(study_configs(study, root=root))} planned runs finished: "
             f"{sorted({r['seed'] for r in found})} seeds, {len({r['name'] for r in records})} losses")
 
 # %% ../nbs/08b_compare.ipynb #cb0a138f
-def runs_of(records:str|Sequence[dict], # a study name (its records; none when it has no results folder) or records
+def runs_of(records:str|Sequence[dict], # a study name (its records, `study_records`) or records
             name:str, # a run's name, e.g. 'pm_dice' or 'pm_dice-gamma=0.5'
            ) -> list[dict]:
     "The records of run `name`, every seed, in the order of `records`."
-    if isinstance(records, str): records = study_records(records) if results_dir(records).is_dir() else []
+    if isinstance(records, str): records = study_records(records)
     return [r for r in records if r['name'] == name]
 
 # %% ../nbs/08b_compare.ipynb #a192c55a
@@ -343,7 +343,7 @@ def blind_prior_line(study:str, # a study name; its results folder may hold `bli
                      runs_dir:str|Path|None=None, # where its records are; None: `results_dir(study)`
                     ) -> str:
     "The image-blind prior's scores as one sentence, or '' when the study has none."
-    path = (Path(runs_dir) if runs_dir is not None else results_dir(study)) / 'blind_prior.json'
+    path = results_dir(study, runs_dir) / 'blind_prior.json'
     if not path.is_file(): return ''
     prior = json.loads(path.read_text())
     return (f"Image-blind prior (the mean training mask on the {prior['grid'][0]}² grid, thresholded at {prior.get('threshold', 0.5):g}, "
@@ -357,7 +357,7 @@ def nsd_sweep_summary(study:str, # a study whose results folder holds `nsd_sweep
                       root:str|Path|None='.', # the dataset folder passed to `study_configs`
                      ) -> tuple:
     "mNSD per run and τ (None when the study has no sweep yet) and the lines printed under it: seed-0 runs not swept, `closest_tau`."
-    path = (Path(runs_dir) if runs_dir is not None else results_dir(study)) / 'nsd_sweep.csv'
+    path = results_dir(study, runs_dir) / 'nsd_sweep.csv'
     if not path.is_file(): return None, f'{path} not made yet: it needs the kept predictions of the study (flag `data`)'
     sweep = pd.read_csv(path)
     missing = [c.name for c in study_configs(study, root=root) if c.seed == 0 and c.name not in set(sweep['run'])]
@@ -378,9 +378,9 @@ def reproduction_summary(studies:Sequence[tuple]=REPRODUCTION_STUDIES, # (study,
     for name, key, title, notebook in studies:
         study = get_study(name)
         planned = len(study_configs(study, root='.'))
-        finished = len(load_records(results_dir(study))) if results_dir(study).is_dir() else 0
-        out.append(f"**{title}** (study `{name}`, notebook `{notebook}`): {finished} of {planned} runs finished.")
-        records = study_records(study) if finished else []
+        found = study_records(study, pooled=False)
+        out.append(f"**{title}** (study `{name}`, notebook `{notebook}`): {len(found)} of {planned} runs finished.")
+        records = pool_study_folds(study, found)
         if not records: out.append(''); continue
         ours, paper = results_table(records), published_table(key)
         rows = [l for l in losses if l in ours.index]

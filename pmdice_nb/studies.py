@@ -20,7 +20,7 @@ from .study_design import Deviation, Grid, Study, PAPER_RECIPES, Ablation, ABLAT
 # %% auto #0
 __all__ = ['MAIN_LOSSES', 'STUDIES', 'MS_LOSSES', 'MS_SEARCH', 'KVASIR_RECIPE', 'KVASIR_SEARCH', 'KVASIR_RECIPE_E20',
            'KVASIR_VARIATIONS', 'data_root', 'results_dir', 'get_study', 'study_configs', 'blind_prior', 'run_study',
-           'auto_threads', 'study_records', 'study_table', 'add_commands']
+           'auto_threads', 'pool_study_folds', 'study_records', 'study_table', 'add_commands']
 
 # %% ../nbs/07_studies.ipynb #3e517462
 MAIN_LOSSES = ('dice', 'ce+dice', 'pm_dice', 'ce+pm_dice')  # the four losses of the paper's main claim
@@ -154,11 +154,18 @@ def data_root(path:str|Path|None=None) -> Path:
     if not path.is_dir(): raise FileNotFoundError(f"{path}: data root not found (pass one or set PMDICE_DATA)")
     return path
 
-def results_dir(study:str|Study) -> Path:
-    "`nbs/results/<study>` of the repository (else `results/<study>` in the working folder)."
+def results_dir(study:str|Study, # a preset name or a `Study`
+                runs_dir:str|Path|None=None, # a folder chosen instead
+               ) -> Path:
+    "`runs_dir` when given, else `nbs/results/<study>` of the repository (else `results/<study>` in the working folder)."
+    if runs_dir is not None: return Path(runs_dir)
     name = study.name if isinstance(study, Study) else str(study)
     base = repo_root() / 'nbs' / 'results' if repo_root() is not None else Path('results')
     return base / name
+
+def _records_in(runs_dir:Path, skip_bad:bool=False) -> list[dict]:
+    "`load_records(runs_dir)`, none when the folder does not exist."
+    return load_records(runs_dir, skip_bad) if Path(runs_dir).is_dir() else []
 
 def get_study(name:str) -> Study:
     "The preset called `name`."
@@ -318,7 +325,7 @@ def blind_prior(study:str|Study, # a preset name or a `Study` of a 2D dataset
     from pmdice_nb.augment import prepare_case
     from pmdice_nb.learner import evaluate_cases
     study = get_study(study)
-    path = (Path(runs_dir) if runs_dir is not None else results_dir(study)) / 'blind_prior.json'
+    path = results_dir(study, runs_dir) / 'blind_prior.json'
     if path.is_file() and not refresh: return json.loads(path.read_text())
     cfg = study_configs(study, root)[0]
     ds = make_dataset(cfg)
@@ -354,7 +361,7 @@ def run_study(study:str|Study, # a preset name or a `Study`
     import torch
     from pmdice_nb.experiments import run_grid, SavePredictions
     study = get_study(study)
-    runs_dir = Path(runs_dir) if runs_dir is not None else results_dir(study)
+    runs_dir = results_dir(study, runs_dir)
     if grids is not None:
         bad = [g for g in grids if not 0 <= g < len(study.grids)]
         if bad: raise ValueError(f"study {study.name!r} has grids 0..{len(study.grids) - 1}, got {bad}")
@@ -384,7 +391,7 @@ def auto_threads(max_threads:int=4) -> int:
 
 def _expected_seconds(runs_dir:Path, study:Study|None=None) -> float:
     "The median wall time of the runs finished under `runs_dir`; with none, `study.run_minutes` (else 0)."
-    times = [r.get('wall_time_s') for r in load_records(runs_dir, skip_bad=True)] if Path(runs_dir).is_dir() else []
+    times = [r.get('wall_time_s') for r in _records_in(runs_dir, skip_bad=True)]
     times = [t for t in times if isinstance(t, (int, float))]
     if times: return float(np.median(times))
     return 60. * study.run_minutes if study is not None and study.run_minutes else 0.
@@ -395,14 +402,20 @@ def _class_names(records:Sequence[dict]) -> list:
     named = (records[0].get('dataset_describe') or {}).get('classes')
     return list(named) if named else ['background'] + [k[len('Dice_'):] for k in records[0]['metrics'] if k.startswith('Dice_')]
 
+def pool_study_folds(study:str|Study, # a preset name or a `Study`
+                     records:Sequence[dict], # its finished records, one per run
+                    ) -> list[dict]:
+    "`records` with the folds of each loss and seed pooled (`pool_folds`) when the study has folds."
+    return pool_folds(records, _class_names(records)) if get_study(study).folds and records else list(records)
+
 def study_records(study:str|Study, # a preset name or a `Study`
                   runs_dir:str|Path|None=None, # where its records are; None: `results_dir(study)`
+                  pooled:bool=True, # pool the folds (`pool_study_folds`); False: one record per run
                  ) -> list[dict]:
-    "The finished records of `study` (folds pooled per loss and seed when the study has folds)."
+    "The finished records of `study` (none when its folder does not exist)."
     study = get_study(study)
-    runs_dir = Path(runs_dir) if runs_dir is not None else results_dir(study)
-    records = load_records(runs_dir) if runs_dir.is_dir() else []
-    return pool_folds(records, _class_names(records)) if study.folds and records else records
+    records = _records_in(results_dir(study, runs_dir))
+    return pool_study_folds(study, records) if pooled else records
 
 def study_table(study:str|Study, # a preset name or a `Study`
                 runs_dir:str|Path|None=None, # where its records are; None: `results_dir(study)`
@@ -411,12 +424,12 @@ def study_table(study:str|Study, # a preset name or a `Study`
     "The study's results table as markdown (caption included), written next to the records."
     from pmdice_nb.tables import results_table, format_table, table_caption
     study = get_study(study)
-    runs_dir = Path(runs_dir) if runs_dir is not None else results_dir(study)
-    records = study_records(study, runs_dir)
+    runs_dir = results_dir(study, runs_dir)
+    finished = study_records(study, runs_dir, pooled=False)
+    records = pool_study_folds(study, finished)
     if not records: raise FileNotFoundError(f"{runs_dir}: no finished records of study {study.name!r}")
     df = results_table(records)
     planned = len(study_configs(study, root='.'))
-    finished = load_records(runs_dir)
     secs = [r['wall_time_s'] for r in finished if isinstance(r.get('wall_time_s'), (int, float))]
     devices = sorted({str(r.get('device', 'unknown device')) for r in finished})
     notes = [f"{len(finished)} of {planned} planned runs finished"

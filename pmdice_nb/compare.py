@@ -4,7 +4,7 @@
 
 # %% ../nbs/08b_compare.ipynb #0a681c84
 from __future__ import annotations
-import re
+import json, re
 from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd

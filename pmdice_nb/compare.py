@@ -319,7 +319,6 @@ def closest_tau(sweep:pd.DataFrame, # `update_nsd_sweep` output
 # %% ../nbs/08b_compare.ipynb #1ca219be
 def study_progress(study:str, # a preset name or a `Study`
                    runs_dir:str|Path|None=None, # where its records are; None: `results_dir(study)`
-                   root:str|Path|None='.', # the dataset folder passed to `study_configs` (only the number of runs is read)
                   ) -> str:
     "'<k> of <n> planned runs finished: <seeds> seeds, <m> losses' (folds pooled per loss); an error if a run is counted twice."
     study = get_study(study)
@@ -327,7 +326,7 @@ def study_progress(study:str, # a preset name or a `Study`
     found = study_records(study, runs_dir, pooled=False)
     records = pool_study_folds(study, found)
     if len({(r['name'], r['seed']) for r in records}) != len(records): raise ValueError(f"{runs_dir}: a run (name, seed) is counted twice")
-    return (f"{len(found)} of {len(study_configs(study, root=root))} planned runs finished: "
+    return (f"{len(found)} of {study.n_runs} planned runs finished: "
             f"{sorted({r['seed'] for r in found})} seeds, {len({r['name'] for r in records})} losses")
 
 # %% ../nbs/08b_compare.ipynb #cb0a138f
@@ -377,9 +376,8 @@ def reproduction_summary(studies:Sequence[tuple]=REPRODUCTION_STUDIES, # (study,
     out = []
     for name, key, title, notebook in studies:
         study = get_study(name)
-        planned = len(study_configs(study, root='.'))
         found = study_records(study, pooled=False)
-        out.append(f"**{title}** (study `{name}`, notebook `{notebook}`): {len(found)} of {planned} runs finished.")
+        out.append(f"**{title}** (study `{name}`, notebook `{notebook}`): {len(found)} of {study.n_runs} runs finished.")
         records = pool_study_folds(study, found)
         if not records: out.append(''); continue
         ours, paper = results_table(records), published_table(key)

@@ -429,10 +429,9 @@ def study_table(study:str|Study, # a preset name or a `Study`
     records = pool_study_folds(study, finished)
     if not records: raise FileNotFoundError(f"{runs_dir}: no finished records of study {study.name!r}")
     df = results_table(records)
-    planned = len(study_configs(study, root='.'))
     secs = [r['wall_time_s'] for r in finished if isinstance(r.get('wall_time_s'), (int, float))]
     devices = sorted({str(r.get('device', 'unknown device')) for r in finished})
-    notes = [f"{len(finished)} of {planned} planned runs finished"
+    notes = [f"{len(finished)} of {study.n_runs} planned runs finished"
              + (f", {sum(secs) / 3600:.1f} h of wall time in all ({np.median(secs) / 60:.1f} min per run, median) on {'; '.join(devices)}." if secs else ".")] + (
             ["Folds pooled: every test patient scored by the model that did not see it."] if study.folds else [])
     md = table_caption(f"Study `{study.name}` ({study.description})", df, notes) + '\n\n' + format_table(df)
@@ -463,7 +462,7 @@ def _study_command(args) -> int:
     if args.action == 'show':
         blocks = '\n'.join(f"  grid {i}: {', '.join(g.losses)} × seeds {', '.join(map(str, g.seeds))}" + (f" ({g.tag})" if g.tag else '')
                            for i, g in enumerate(study.grids))
-        print(f"{study.name}: {study.description}\n{len(study_configs(study, root='.'))} runs\n{blocks}\n\n{study.deviation_table()}")
+        print(f"{study.name}: {study.description}\n{study.n_runs} runs\n{blocks}\n\n{study.deviation_table()}")
         return 0
     if args.action == 'table':
         print(study_table(study, args.runs_dir)); return 0

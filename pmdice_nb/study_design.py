@@ -164,6 +164,11 @@ class Study:
         return [l for l in PAPER_LOSSES if l in names] + sorted(names - set(PAPER_LOSSES))
 
     @property
+    def n_runs(self) -> int:
+        "How many runs the study plans: each grid's losses × seeds, times the folds."
+        return sum(len(g.losses) * len(g.seeds) for g in self.grids) * max(1, len(self.folds))
+
+    @property
     def all_deviations(self) -> tuple:
         "The hand-written deviations, then the recipe's (`recipe_deviations`)."
         return tuple(self.deviations) + recipe_deviations(self.dataset, self.config, self.reasons, self.device)

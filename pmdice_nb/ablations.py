@@ -8,11 +8,11 @@ import io, re
 from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
-from .core import atomic_write_bytes, atomic_write_text
+from .core import atomic_write_bytes
 from .records import find_records, load_records, run_identity
 from .studies import Ablation, ABLATIONS, get_ablation, _check_values
 from .experiments import DATASETS, RunConfig, run_grid, parse_shard, output_file
-from .tables import METRICS, results_table, markdown_table, table_caption
+from .tables import METRICS, results_table, markdown_table, write_table_files, failed_note
 from .compare import case_scores
 from .commands import subcommand, add_config_options, add_output_options, config_from_args, comma_list, report_grid
 
@@ -200,12 +200,8 @@ def write_ablation(runs_dir:str|Path, # a folder of run records
     for ds in sorted({r['dataset'] for r in records}):
         df = ablation_table(records, figure, ds)
         stem = f'figure{figure}_{ds}'  # a dataset name read from records: `output_file` keeps it inside `out_dir`
-        left_out = [r['path'] for r in failed if r['dataset'] == ds]
-        notes = [f"Left out: {len(left_out)} failed (diverged) run(s): {', '.join(left_out)}."] if left_out else []
-        caption = table_caption(f"The setup of the paper's Figure {figure} (section 3.3) on `{ds}`, {ablation.caption}", df, notes)
-        written.append(atomic_write_text(output_file(out_dir, f'{stem}.md'), caption + format_ablation(df, digits)))
-        cols = ['n_seeds'] + [c for k in df.attrs['metrics'] for c in (k, f'{k}_std')]
-        written.append(atomic_write_text(output_file(out_dir, f'{stem}.csv'), df[cols].round(4).to_csv()))
+        written += write_table_files(out_dir, stem, f"The setup of the paper's Figure {figure} (section 3.3) on `{ds}`, {ablation.caption}",
+                                     df, format_ablation(df, digits), failed_note([r['path'] for r in failed if r['dataset'] == ds]))
         fig = Figure(figsize=(4.5, 3.2), layout='tight')
         plot_ablation(df, figure, fig.subplots())
         buffer = io.BytesIO()

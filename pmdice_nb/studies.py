@@ -422,7 +422,7 @@ def study_table(study:str|Study, # a preset name or a `Study`
                 write:bool=True, # write `table.md` and `table.csv` into `runs_dir`
                ) -> str:
     "The study's results table as markdown (caption included), written next to the records."
-    from pmdice_nb.tables import results_table, format_table, table_caption
+    from pmdice_nb.tables import results_table, format_table, table_caption, write_table_files
     study = get_study(study)
     runs_dir = results_dir(study, runs_dir)
     finished = study_records(study, runs_dir, pooled=False)
@@ -434,11 +434,9 @@ def study_table(study:str|Study, # a preset name or a `Study`
     notes = [f"{len(finished)} of {study.n_runs} planned runs finished"
              + (f", {sum(secs) / 3600:.1f} h of wall time in all ({np.median(secs) / 60:.1f} min per run, median) on {'; '.join(devices)}." if secs else ".")] + (
             ["Folds pooled: every test patient scored by the model that did not see it."] if study.folds else [])
-    md = table_caption(f"Study `{study.name}` ({study.description})", df, notes) + '\n\n' + format_table(df)
-    if write:
-        atomic_write_text(runs_dir / 'table.md', md)
-        atomic_write_text(runs_dir / 'table.csv', df.round(4).to_csv())
-    return md
+    title = f"Study `{study.name}` ({study.description})"
+    if write: write_table_files(runs_dir, 'table', title, df, format_table(df), notes)
+    return table_caption(title, df, notes) + format_table(df)
 
 # %% ../nbs/07_studies.ipynb #733bf392
 def _study_options(p):

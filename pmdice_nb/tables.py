@@ -16,8 +16,8 @@ from .experiments import (RunConfig, result_config, make_dataset, grid_configs, 
                                    writable_dir, output_file, _check_int)
 
 # %% auto #0
-__all__ = ['METRICS', 'DEMO', 'experiment', 'results_table', 'rank_marks', 'markdown_table', 'format_table', 'table_caption',
-           'table_columns', 'write_tables', 'everything_foreground', 'run_demo']
+__all__ = ['METRICS', 'DEMO', 'experiment', 'results_table', 'rank_marks', 'markdown_table', 'format_table', 'failed_note',
+           'table_caption', 'table_columns', 'write_table_files', 'write_tables', 'everything_foreground', 'run_demo']
 
 # %% ../nbs/05c_tables.ipynb #8d9e71a8
 METRICS = {m.name: m.display for m in METRIC_TABLE.values()}   # summary key: column name of the tables
@@ -143,6 +143,11 @@ def format_table(df:pd.DataFrame, # from `results_table`
     return markdown_table(df, {'Loss functions': df['Loss functions'].tolist()}, digits, std)
 
 # %% ../nbs/05c_tables.ipynb #289415f1
+def failed_note(runs:Sequence[str], # the failed runs a table leaves out, as the caption names them
+               ) -> list[str]:
+    "The caption's sentence naming the failed (diverged) `runs`; none when there are none."
+    return [f"Left out: {len(runs)} failed (diverged) run(s): {', '.join(runs)}."] if runs else []
+
 def table_caption(title:str, # e.g. "Results on `kvasir`"
                   df:pd.DataFrame, # from `results_table` (or `ablation_table`)
                   notes:Sequence[str]=(), # further sentences (records left out, ...)
@@ -156,14 +161,13 @@ def table_caption(title:str, # e.g. "Results on `kvasir`"
     if units: parts.append(f"NSD in {' and '.join(units)}.")
     if df.attrs.get('missing'): parts.append("A cell marked (n=k) is the mean of the k seeds that define it; undefined (null or NaN) in "
                                              + ', '.join(df.attrs['missing']) + '.')
-    if df.attrs.get('failed'): parts.append(f"Left out: {len(df.attrs['failed'])} failed (diverged) run(s): {', '.join(df.attrs['failed'])}.")
+    parts += failed_note(df.attrs.get('failed', []))
     return ' '.join([*parts, *notes]) + '\n\n'
 
 # %% ../nbs/05c_tables.ipynb #9161b4c0
 def _left_out(found:RecordSet, dataset:str) -> list[str]:
     "Caption sentences for the records of `found` a table of `dataset` leaves out."
-    failed = [r for r in found.failed if r['dataset'] == dataset]
-    notes = [f"Left out: {len(failed)} failed (diverged) run(s): " + ', '.join(f"{_where(r)} (epoch {r.get('diverged_epoch')})" for r in failed) + '.'] if failed else []
+    notes = failed_note([f"{_where(r)} (epoch {r.get('diverged_epoch')})" for r in found.failed if r['dataset'] == dataset])
     if found.bad: notes.append(f"Left out: {len(found.bad)} unreadable record(s): " + '; '.join(found.bad) + '.')
     return notes
 
@@ -171,6 +175,18 @@ def table_columns(df:pd.DataFrame) -> list[str]:
     "The CSV columns of a results table: each metric's mean and std, and `<metric>_n` where a row's seeds do not all define it."
     def count(k): return [f'{k}_n'] if f'{k}_n' in df and (df[f'{k}_n'] != df['n_seeds']).any() else []
     return [c for k in df.attrs['metrics'] for c in (k, f'{k}_std', *count(k))]
+
+def write_table_files(out_dir:str|Path, # where the files go
+                      stem:str, # their name without the suffix, e.g. 'table_kvasir'
+                      title:str, # the caption's title (`table_caption`)
+                      df:pd.DataFrame, # from `results_table` (or `ablation_table`)
+                      table:str, # the markdown table under the caption (`format_table`, `format_ablation`)
+                      notes:Sequence[str]=(), # further sentences of the caption
+                     ) -> list[Path]:
+    "Write `<stem>.md` (caption and `table`) and `<stem>.csv` (row names, seeds and `table_columns`) atomically; returns their paths."
+    csv = df[[c for c in ('Loss functions', 'n_seeds') if c in df] + table_columns(df)]
+    return [atomic_write_text(output_file(out_dir, f'{stem}.md'), table_caption(title, df, notes) + table),
+            atomic_write_text(output_file(out_dir, f'{stem}.csv'), csv.round(4).to_csv())]
 
 def write_tables(runs_dir:str|Path, # a folder of run records
                  out_dir:str|Path|None=None, # where tables go; None: `runs_dir`
@@ -190,10 +206,7 @@ def write_tables(runs_dir:str|Path, # a folder of run records
     for ds in datasets:
         df = results_table(found.done, ds)
         stem = 'table' if len(datasets) == 1 else f'table_{ds}'
-        md = table_caption(f"Results on `{ds}`", df, _left_out(found, ds)) + format_table(df, digits)
-        written.append(atomic_write_text(output_file(out_dir, f'{stem}.md'), md))
-        cols = ['Loss functions', 'n_seeds'] + table_columns(df)
-        written.append(atomic_write_text(output_file(out_dir, f'{stem}.csv'), df[cols].round(4).to_csv()))
+        written += write_table_files(out_dir, stem, f"Results on `{ds}`", df, format_table(df, digits), _left_out(found, ds))
     return written
 
 # %% ../nbs/05c_tables.ipynb #8bef7a72

@@ -11,10 +11,11 @@ import numpy as np, pandas as pd
 from .core import atomic_write_bytes
 from .records import find_records, load_records, run_identity
 from .studies import Ablation, ABLATIONS, get_ablation, _check_values
-from .experiments import DATASETS, RunConfig, run_grid, parse_shard, output_file
+from .experiments import DATASETS, RunConfig, run_grid, output_file
 from .tables import METRICS, results_table, markdown_table, write_table_files, failed_note
 from .compare import case_scores
 from .commands import subcommand, add_config_options, add_output_options, config_from_args, comma_list, report_grid
+from .commands import add_grid_options, check_grid_options
 
 # %% auto #0
 __all__ = ['PLOTTED', 'ablation_configs', 'ablation_value', 'ablation_records', 'ablation_table', 'format_ablation',
@@ -235,16 +236,14 @@ def ablation_options(p):
     add_config_options(p, exclude=('loss', 'seed', 'loss_kwargs', 'tag'))
     p.add_argument('--figure', type=int, required=True, choices=sorted(ABLATIONS),
                    help='3: one γ for every class; 4: γ_BG with γ_FG = 2 (binary MS tasks)')
-    p.add_argument('--seeds', type=comma_list(int), default=[0, 1, 2], help='seeds separated by commas (default 0,1,2)')
     p.add_argument('--gammas', type=comma_list(float), help="the varied γ separated by commas (default the paper's: "
                    + '; '.join(f"figure {k}: {','.join(f'{v:g}' for v in a.values)}" for k, a in ABLATIONS.items()) + ')')
-    p.add_argument('--shard', help="i/n: run only worker i of n's share (i counts from 0)")
+    add_grid_options(p)
     add_output_options(p, runs_dir='runs/ablation')
 
 def ablation_command(args) -> int:
     "`pmdice ablation`: a figure's missing runs, then its table and figure; exit status 1 when a run diverged."
-    parse_shard(args.shard)
-    if not args.seeds: raise ValueError("--seeds is empty")
+    check_grid_options(args)
     kwargs = config_from_args(args)
     status = run_ablation(args.figure, args.runs_dir, shard=args.shard, dataset=kwargs.pop('dataset'), seeds=args.seeds,
                           gammas=args.gammas, train_progress=not args.quiet, keep_checkpoints=args.keep_checkpoints, **kwargs)

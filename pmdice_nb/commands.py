@@ -14,8 +14,9 @@ warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', ca
 
 # %% auto #0
 __all__ = ['COMMANDS', 'pair', 'crop', 'json_dict', 'comma_list', 'threads_option', 'add_config_options', 'config_from_args',
-           'add_output_options', 'report_grid', 'subcommand', 'train_options', 'train', 'grid_options', 'grid',
-           'table_options', 'table', 'demo_options', 'demo', 'Parser', 'command_of', 'build_parser', 'main']
+           'add_output_options', 'report_grid', 'subcommand', 'train_options', 'train', 'add_grid_options',
+           'check_grid_options', 'grid_options', 'grid', 'table_options', 'table', 'demo_options', 'demo', 'Parser',
+           'command_of', 'build_parser', 'main']
 
 # %% ../nbs/06_commands.ipynb #1b459584
 def pair(text:str) -> tuple[int, int]:
@@ -96,10 +97,12 @@ def add_output_options(p:argparse.ArgumentParser, runs_dir:str='runs'):
 
 def report_grid(status:dict, # `run_grid`'s
                 runs_dir:str|Path, # where the records are
+                name:str='', # what ran (e.g. a study), printed first
                ) -> int:
     "Print what a grid did; the exit status: 1 when a run failed, else 0."
-    print(f"{len(status['done'])} run(s) done, {len(status['skipped'])} already there, "
-          f"{len(status.get('busy', []))} being run by other processes, {len(status.get('failed', []))} failed, in {runs_dir}")
+    left = f", {len(status['left'])} left for later" if status.get('left') else ''
+    print(f"{name + ': ' if name else ''}{len(status['done'])} run(s) done, {len(status['skipped'])} already there, "
+          f"{len(status.get('busy', []))} being run by other processes, {len(status.get('failed', []))} failed{left}, in {runs_dir}")
     for p in status.get('failed', []): print(f"failed (training diverged; a rerun retries it): {p}", file=sys.stderr)
     if status.get('busy'):
         for p in status['busy']: print(f"busy: {describe_lock(p)}", file=sys.stderr)
@@ -144,19 +147,30 @@ def train(args) -> int:
     return 0
 
 # %% ../nbs/06_commands.ipynb #49f298f8
+def add_grid_options(p:argparse.ArgumentParser, # a (sub-)parser
+                     seeds:bool=True, # add `--seeds` too
+                    ):
+    "`--seeds` (default 0,1,2) and `--shard`; `check_grid_options` checks them."
+    if seeds: p.add_argument('--seeds', type=comma_list(int), default=[0, 1, 2], help='seeds separated by commas (default 0,1,2)')
+    p.add_argument('--shard', help="i/n: run only worker i of n's share (i counts from 0)")
+
+def check_grid_options(args:argparse.Namespace):
+    "A `ValueError` for a malformed `--shard` or an empty `--seeds`."
+    from pmdice_nb.experiments import parse_shard
+    parse_shard(args.shard)
+    if getattr(args, 'seeds', None) == []: raise ValueError("--seeds is empty")
+
 def grid_options(p):
     from pmdice_nb.losses import PAPER_LOSSES
     add_config_options(p, exclude=('loss', 'seed'))
     p.add_argument('--losses', type=comma_list(str), help=f"losses separated by commas (default the paper's 14: {','.join(PAPER_LOSSES)})")
-    p.add_argument('--seeds', type=comma_list(int), default=[0, 1, 2], help='seeds separated by commas (default 0,1,2)')
-    p.add_argument('--shard', help="i/n: run only worker i of n's share (i counts from 0)")
+    add_grid_options(p)
     add_output_options(p)
 
 def grid(args) -> int:
     "`pmdice grid`: every missing run of the grid; exit status 1 when a run diverged."
-    from pmdice_nb.experiments import grid_configs, run_grid, parse_shard
-    parse_shard(args.shard)
-    if not args.seeds: raise ValueError("--seeds is empty")
+    from pmdice_nb.experiments import grid_configs, run_grid
+    check_grid_options(args)
     kwargs = config_from_args(args)
     configs = grid_configs(kwargs.pop('dataset'), args.losses, args.seeds, **kwargs)
     status = run_grid(configs, args.runs_dir, shard=args.shard, train_progress=not args.quiet,

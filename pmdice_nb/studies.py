@@ -5,14 +5,14 @@
 # %% ../nbs/07_studies.ipynb #2b96d3b7
 from __future__ import annotations
 import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
-import dataclasses, io, json, math, os, sys, time
+import dataclasses, io, json, math, os, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 import numpy as np
 from .core import PAPER_LOSSES, repo_root, atomic_write_text
-from .records import predictions_path, run_path, read_record, load_records, describe_lock, run_identity
-from .commands import comma_list, threads_option, subcommand
+from .records import predictions_path, run_path, read_record, load_records, run_identity
+from .commands import comma_list, threads_option, subcommand, add_grid_options, report_grid
 from .study_design import Deviation, Grid, Study, PAPER_RECIPES, Ablation, ABLATIONS, get_ablation, pool_folds, _check_values, _fold_tag
 # torch, fastai and the experiment modules are imported inside the functions that train or read runs (all lower
 # modules): the presets alone load in a fraction of a second, so `pmdice study list` imports neither torch nor fastai
@@ -445,7 +445,7 @@ def _study_options(p):
     p.add_argument('--root', help="the dataset folder (default: the study's folder under $PMDICE_DATA or ../shared/data)")
     p.add_argument('--runs-dir', help='where records go (default nbs/results/<study> of the repository)')
     p.add_argument('--minutes', type=float, help='stop before starting a run that would end after this many minutes')
-    p.add_argument('--shard', help="i/n: run only worker i of n's share (i counts from 0)")
+    add_grid_options(p, seeds=False)
     p.add_argument('--threads', type=threads_option, default=None, help="torch CPU threads, or 'auto' (one when the cores are busy)")
     p.add_argument('--no-predictions', action='store_true', help="don't keep the runs' test predictions")
     p.add_argument('--grids', type=comma_list(int), help="run only these blocks of the study's grids, e.g. 0 or 1,2 (see 'show')")
@@ -464,14 +464,9 @@ def _study_command(args) -> int:
         return 0
     if args.action == 'table':
         print(study_table(study, args.runs_dir)); return 0
-    threads = args.threads
-    out = run_study(study, args.runs_dir, args.root, minutes=args.minutes, shard=args.shard, threads=threads,
+    out = run_study(study, args.runs_dir, args.root, minutes=args.minutes, shard=args.shard, threads=args.threads,
                     keep_predictions=not args.no_predictions, grids=args.grids)
-    print(f"{study.name}: {len(out['done'])} run(s) done, {len(out['skipped'])} already there, {len(out['busy'])} being run "
-          f"by other processes, {len(out['failed'])} failed (a rerun retries them), {len(out['left'])} left for later")
-    if out['busy']:
-        for path in out['busy']: print(f"busy: {describe_lock(path)}", file=sys.stderr)
-    return 1 if out['failed'] else 0
+    return report_grid(out, results_dir(study, args.runs_dir), study.name)
 
 def add_commands(sub):
     "Add `pmdice study` to `pmdice`'s sub-commands."

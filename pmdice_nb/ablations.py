@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
 from .core import atomic_write_bytes
-from .records import find_records, load_records, run_identity
+from .records import find_records, load_records, run_identity, run_name
 from .studies import Ablation, ABLATIONS, get_ablation, _check_values
 from .experiments import DATASETS, RunConfig, run_grid, output_file
 from .tables import METRICS, results_table, markdown_table, write_table_files, failed_note
@@ -69,7 +69,7 @@ def ablation_records(records:Sequence[dict], # run records (`load_records`)
 def _record_value(record:dict, ablation:Ablation) -> float:
     "The γ of a run of `ablation`'s figure (`ablation_value`); a run of another, or a tag that names another γ, is an error."
     value, tag = ablation_value(record, ablation.figure), str(record['config'].get('tag', ''))
-    where = f"record {record['dataset']}/{record.get('name', record['loss'])}/seed{record['seed']}"
+    where = f"record {record['dataset']}/{run_name(record)}/seed{record['seed']}"
     if value is None: raise ValueError(f"{where} is no run of figure {ablation.figure} ({ablation.label})")
     named = re.match(r'(gamma|gamma_bg)=[^-]*', tag)
     if named and named.group(0) != ablation.tag(value):
@@ -87,7 +87,7 @@ def ablation_table(records:Sequence[dict], # run records (`load_records`); other
         raise ValueError(f"no figure {figure} records (PM Dice runs with {ablation.label})"
                          + (f" of dataset {dataset!r}" if dataset else '') + f" among {len(records)} record(s)")
     value_of = {}
-    for r in mine: value_of.setdefault(r.get('name', r['loss']), set()).add(_record_value(r, ablation))
+    for r in mine: value_of.setdefault(run_name(r), set()).add(_record_value(r, ablation))
     gammas = [g for v in value_of.values() for g in v]
     if len(gammas) != len(set(gammas)): raise ValueError(f"figure {figure}: two runs of one γ among {sorted(value_of)}; give one study's records")
     df = results_table(mine, dataset)

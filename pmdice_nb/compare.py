@@ -12,7 +12,7 @@ from scipy import stats
 from .losses import PAPER_LOSSES
 from .core import repo_root, atomic_write_text
 from .metrics import case_metrics, summarize_cases, nsd_key, METRIC_TABLE
-from .records import predictions_path, load_predictions
+from .records import predictions_path, load_predictions, run_name, by_name
 from .tables import results_table
 from .studies import get_study, study_records, pool_study_folds, study_configs, results_dir
 from .statistics import case_scores, paired_comparison, case_clusters, hierarchical_bootstrap, holm, MDE_FACTOR
@@ -22,12 +22,12 @@ _all_ = ['case_scores', 'paired_comparison', 'case_clusters', 'hierarchical_boot
 
 # %% auto #0
 __all__ = ['PAPER_TABLES', 'CLAIMS', 'REPRODUCTION_STUDIES', 'parse_paper_tables', 'published_path', 'published_table',
-           'collapsed_runs', 'collapsed_line', 'claim_tests', 'verdict_lines', 'claim_decisions', 'decision_lines',
-           'claim_across', 'forest_plot', 'validation_summary', 'choose_recipe', 'side_by_side', 'rank_agreement',
-           'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep', 'closest_tau', 'study_progress', 'runs_of',
-           'blind_prior_line', 'nsd_sweep_summary', 'reproduction_summary', 'case_scores', 'paired_comparison',
-           'case_clusters', 'hierarchical_bootstrap', 'holm', 'MDE_FACTOR', 'seeds_for_power', 'variance_parts',
-           'projected_mde', 'decide', 'holm_verdicts']
+           'collapsed_runs', 'collapsed_line', 'claim_label', 'claim_tests', 'verdict_lines', 'claim_decisions',
+           'decision_lines', 'claim_across', 'forest_plot', 'validation_summary', 'choose_recipe', 'side_by_side',
+           'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep', 'closest_tau', 'study_progress',
+           'runs_of', 'blind_prior_line', 'nsd_sweep_summary', 'reproduction_summary', 'case_scores',
+           'paired_comparison', 'case_clusters', 'hierarchical_bootstrap', 'holm', 'MDE_FACTOR', 'seeds_for_power',
+           'variance_parts', 'projected_mde', 'decide', 'holm_verdicts']
 
 # %% ../nbs/08b_compare.ipynb #bf37d124
 PAPER_TABLES = {1: 'kvasir', 2: 'acdc', 3: 'ms'}  # table number → our dataset family
@@ -79,7 +79,7 @@ def collapsed_runs(records:Sequence[dict], # finished run records
                    threshold:float=0.01, # test mDice (a fraction) under which a run counts as dead
                   ) -> list[str]:
     "'<name> seed <k>' of every run whose test mDice is under `threshold` and whose validation loss never changed."
-    return sorted(f"{r.get('name', r['loss'])} seed {r['seed']}" for r in records
+    return sorted(f"{run_name(r)} seed {r['seed']}" for r in records
                   if r['metrics'].get('mDice', 1) < threshold and len({h.get('valid_loss') for h in r.get('history') or [{}]}) == 1)
 
 # %% ../nbs/08b_compare.ipynb #49804028
@@ -91,19 +91,22 @@ def collapsed_line(records:Sequence[dict], # finished run records
 # %% ../nbs/08b_compare.ipynb #cebb7502
 CLAIMS = (('pm_dice', 'dice'), ('pm_dice', 'ce+dice'), ('ce+pm_dice', 'ce+dice'))
 
+def claim_label(a:str, b:str) -> str:
+    "'PM Dice (our) > Dice': the claim that run `a` beats run `b`, in the paper's names."
+    return f'{PAPER_LOSSES.get(a, a)} > {PAPER_LOSSES.get(b, b)}'
+
 def claim_tests(records:Sequence[dict], # finished run records of one study (one dataset)
                 pairs:Sequence[tuple]=CLAIMS, # (a, b) run names: the claim is "a beats b"
                 metrics:Sequence[str]=('dice', 'nsd'), # per-case metrics
                ) -> pd.DataFrame:
     "One row per (pair, metric) with both runs present: `paired_comparison`'s numbers and verdict."
-    by_name = {}
-    for r in records: by_name.setdefault(r.get('name', r['loss']), []).append(r)
+    runs = by_name(records)
     rows = []
     for a, b in pairs:
-        if a not in by_name or b not in by_name: continue
+        if a not in runs or b not in runs: continue
         for m in metrics:
-            r = paired_comparison(by_name[a], by_name[b], m)
-            rows.append({'claim': f'{PAPER_LOSSES.get(a, a)} > {PAPER_LOSSES.get(b, b)}', 'metric': m,
+            r = paired_comparison(runs[a], runs[b], m)
+            rows.append({'claim': claim_label(a, b), 'metric': m,
                          **{k: r[k] for k in ('n_cases', 'seeds', 'mean_diff', 'ci_low', 'ci_high', 'wilcoxon_p',
                                               'wins', 'losses', 'seed_spread', 'verdict')}})
     return pd.DataFrame(rows)
@@ -129,10 +132,9 @@ def claim_decisions(records:Sequence[dict], # finished run records of one study 
                     n_boot:int=10000, # bootstrap resamples
                    ) -> pd.DataFrame:
     "One row per (pair, metric): `decide`'s numbers, Holm-adjusted p, the Holm-level CI and the verdict."
-    by_name = {}
-    for r in records: by_name.setdefault(r.get('name', r['loss']), []).append(r)
-    rows = [dict(claim=f'{PAPER_LOSSES.get(a, a)} > {PAPER_LOSSES.get(b, b)}', a=a, b=b, **decide(by_name[a], by_name[b], m, n_boot))
-            for a, b in pairs if a in by_name and b in by_name for m in metrics]
+    runs = by_name(records)
+    rows = [dict(claim=claim_label(a, b), a=a, b=b, **decide(runs[a], runs[b], m, n_boot))
+            for a, b in pairs if a in runs and b in runs for m in metrics]
     return holm_verdicts(pd.DataFrame(rows), alpha)
 
 def decision_lines(df:pd.DataFrame) -> str:
@@ -186,7 +188,7 @@ def validation_summary(records:Sequence[dict], # run records of a recipe search 
         hist = [h for h in r.get('history') or [] if h.get(metric) is not None]
         if not hist: continue
         cfg = r.get('config', {})
-        row = rows.setdefault(r.get('name', r['loss']), {'loss': r['loss'], **{k: cfg.get(k) for k in ('bs', 'lr', 'epochs', 'size', 'arch', 'features')},
+        row = rows.setdefault(run_name(r), {'loss': r['loss'], **{k: cfg.get(k) for k in ('bs', 'lr', 'epochs', 'size', 'arch', 'features')},
                                                           'scores': {}, 'minutes': []})
         row['scores'][r['seed']] = 100 * hist[-1][metric]
         if isinstance(r.get('wall_time_s'), (int, float)): row['minutes'].append(r['wall_time_s'] / 60)

@@ -8,14 +8,14 @@ import contextlib, inspect, json, math, os, re, socket, stat, time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Iterator, Protocol, Sequence
 import numpy as np
 from .core import atomic_write_text
 
 # %% auto #0
 __all__ = ['RECORD_SCHEMA', 'LOCK_MAX_AGE', 'RunKey', 'run_path', 'write_record', 'RecordError', 'read_record', 'load_record',
            'lock_path', 'lock_stale', 'describe_lock', 'claim_run', 'RecordSet', 'find_records', 'load_records',
-           'run_identity', 'predictions_path', 'load_predictions']
+           'run_name', 'by_name', 'run_identity', 'predictions_path', 'load_predictions']
 
 # %% ../nbs/05a_records.ipynb #d08755f6
 class RunKey(Protocol):
@@ -241,6 +241,17 @@ def load_records(runs_dir:str|Path, # a folder of run records
     found = find_records(runs_dir)
     _check_bad(found, runs_dir, skip_bad)
     return found.done
+
+# %% ../nbs/05a_records.ipynb #d5c5637d
+def run_name(record:dict) -> str:
+    "The run a record belongs to: its `name` (loss and tag), else its loss (records older than names)."
+    return record.get('name', record['loss'])
+
+def by_name(records:Sequence[dict]) -> dict[str, list[dict]]:
+    "`records` grouped by `run_name`, in their order."
+    out = {}
+    for r in records: out.setdefault(run_name(r), []).append(r)
+    return out
 
 # %% ../nbs/05a_records.ipynb #05a47ba0
 def _filled_loss_kwargs(loss:str, loss_kwargs:dict) -> dict:

@@ -9,7 +9,7 @@ import json, math
 from dataclasses import dataclass, field
 from typing import Sequence
 from .core import PAPER_LOSSES, config_differences
-from .records import run_identity
+from .records import run_identity, run_name
 
 # %% auto #0
 __all__ = ['PAPER_RECIPES', 'PAPER_LR', 'RECIPE_ROWS', 'ABLATIONS', 'Deviation', 'Grid', 'paper_recipe', 'study_recipe',
@@ -248,7 +248,7 @@ def pool_folds(records:Sequence[dict], # finished records of a study with folds 
     for r in records:
         who = run_identity(r)
         rest = json.dumps({k: v for k, v in who.items() if k != 'fold'}, sort_keys=True)
-        groups.setdefault((_without_fold(r.get('name', r['loss']), who['fold']), who['seed'], rest), []).append(r)
+        groups.setdefault((_without_fold(run_name(r), who['fold']), who['seed'], rest), []).append(r)
     out = []
     for (base, seed, _), rs in sorted(groups.items()):
         ids = [c['id'] for r in rs for c in r['per_case']]

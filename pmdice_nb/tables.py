@@ -11,7 +11,7 @@ import numpy as np, pandas as pd
 from .core import atomic_write_text, PAPER_LOSSES, config_differences
 from .metrics import METRIC_TABLE
 from .learner import evaluate_cases
-from .records import RecordSet, find_records, _check_bad
+from .records import RecordSet, find_records, run_name, by_name, _check_bad
 from .experiments import (RunConfig, result_config, make_dataset, grid_configs, run_grid,
                                    writable_dir, output_file, _check_int)
 
@@ -37,7 +37,7 @@ def experiment(record:dict) -> dict:
     return out
 
 # %% ../nbs/05c_tables.ipynb #29b9920a
-def _where(r:dict) -> str: return r.get('path') or f"{r['dataset']}/{r.get('name', r['loss'])}/seed{r['seed']}"
+def _where(r:dict) -> str: return r.get('path') or f"{r['dataset']}/{run_name(r)}/seed{r['seed']}"
 
 def _check_one_experiment(records:Sequence[dict]):
     "A `ValueError` naming the differing fields when `records` are not all of one experiment, or a seed repeats in a row."
@@ -50,7 +50,7 @@ def _check_one_experiment(records:Sequence[dict]):
                              f"differ in {fields}; put each experiment in its own folder")
     seen, first = {}, {}  # (row, seed) → record; row → its first record and loss options
     for r in records:
-        row, kwargs = r.get('name', r['loss']), result_config(r.get('config', {}), r['dataset'], r['loss'])['loss_kwargs']
+        row, kwargs = run_name(r), result_config(r.get('config', {}), r['dataset'], r['loss'])['loss_kwargs']
         if (row, r['seed']) in seen: raise ValueError(f"seed {r['seed']} of {row!r} twice: {_where(seen[row, r['seed']])} and {_where(r)}")
         seen[row, r['seed']] = r
         other, other_kwargs = first.setdefault(row, (r, kwargs))
@@ -88,11 +88,10 @@ def results_table(records:Sequence[dict], # run records (`load_records`); failed
     if not records: raise ValueError(f"no finished records of dataset {dataset!r} (have {datasets})")
     _check_one_experiment(records)
     keys = list(METRICS) + _class_keys(records)
-    by_name = {}
-    for r in records: by_name.setdefault(r.get('name', r['loss']), []).append(r)
+    groups = by_name(records)
     rows, missing = [], []
-    for name in _row_order(list(by_name)):
-        group, loss = by_name[name], by_name[name][0]['loss']
+    for name in _row_order(list(groups)):
+        group, loss = groups[name], groups[name][0]['loss']
         row = {'loss': name, 'Loss functions': PAPER_LOSSES.get(loss, loss) + name[len(loss):], 'n_seeds': len(group)}
         for k in keys:
             values = [g['metrics'].get(k, np.nan) for g in group]

@@ -18,12 +18,14 @@ from .study_design import Deviation, Grid, Study, PAPER_RECIPES, Ablation, ABLAT
 # modules): the presets alone load in a fraction of a second, so `pmdice study list` imports neither torch nor fastai
 
 # %% auto #0
-__all__ = ['MAIN_LOSSES', 'STUDIES', 'MS_LOSSES', 'MS_SEARCH', 'KVASIR_RECIPE', 'KVASIR_SEARCH', 'KVASIR_RECIPE_E20',
-           'KVASIR_VARIATIONS', 'data_root', 'results_dir', 'get_study', 'study_configs', 'blind_prior', 'run_study',
-           'auto_threads', 'pool_study_folds', 'study_records', 'study_table', 'add_commands']
+__all__ = ['MAIN_LOSSES', 'OTHER_LOSSES', 'STUDIES', 'MS_LOSSES', 'MS_SEARCH', 'KVASIR_RECIPE', 'KVASIR_SEARCH',
+           'KVASIR_RECIPE_E20', 'KVASIR_VARIATIONS', 'data_root', 'results_dir', 'get_study', 'study_configs',
+           'blind_prior', 'run_study', 'auto_threads', 'pool_study_folds', 'study_records', 'study_table',
+           'add_commands']
 
 # %% ../nbs/07_studies.ipynb #3e517462
 MAIN_LOSSES = ('dice', 'ce+dice', 'pm_dice', 'ce+pm_dice')  # the four losses of the paper's main claim
+OTHER_LOSSES = tuple(l for l in PAPER_LOSSES if l not in MAIN_LOSSES)   # the paper's ten others
 
 _NOT_GIVEN = 'not given'
 _EPOCHS_WHY = 'the paper gives no epochs or batch size'
@@ -35,14 +37,15 @@ def _paper_config(dataset:str, *leave:str) -> dict:
 
 _NSD_KVASIR = Deviation('NSD τ', _NOT_GIVEN, '2 px of the original image', 'the paper does not say')
 
-def _kvasir_split(): return Deviation('Kvasir split', '90/10 random, ids not published [46]',
-                                      'PraNet 900/100 (public), validation 10% of train',
-                                      'the standard public split of that size')
+_KVASIR_SPLIT = Deviation('Kvasir split', '90/10 random, ids not published [46]', 'PraNet 900/100 (public), validation 10% of train',
+                          'the standard public split of that size')
+_NSD_KVASIR_SWEPT = Deviation('NSD τ', _NOT_GIVEN, '2 px of the original image in the records; swept in px at 320² in the Table 1 notebook',
+                              'the paper does not say')
 
 STUDIES = {s.name: s for s in [   # name: Study, in the order `pmdice study list` shows them; the cells below add the others
     Study('kvasir_paper', 'kvasir', 'kvasir-seg', (Grid(tuple(PAPER_LOSSES), (0, 1, 2)),),
           config={**_paper_config('kvasir', 'lr'), 'epochs': 100, 'bs': 16, 'dataset_kwargs': {'split': 'pranet'}},
-          deviations=(_kvasir_split(), Deviation('NSD τ', _NOT_GIVEN, '2 px of the original image in the records; swept in px at 320² in the Table 1 notebook', 'the paper does not say')),
+          deviations=(_KVASIR_SPLIT, _NSD_KVASIR_SWEPT),
           reasons={'epochs': _EPOCHS_WHY, 'mixed_precision': _AUTO_GPU},
           device='gpu', description='Table 1 as printed (§3.2), for a GPU'),
 ]}
@@ -57,34 +60,34 @@ _LR_SCRATCH = ("from scratch at 5e-4 Dice and PM Dice collapse to all-background
 _KVASIR_CPU_WHY = {'size': 'CPU time: 1/8 of the pixels', 'epochs': 'CPU time; ' + _EPOCHS_WHY, 'scored_at': _LEGACY_SCORING}
 
 STUDIES.update({s.name: s for s in [
-    Study('kvasir_cpu', 'kvasir', 'kvasir-seg', (Grid(MAIN_LOSSES, (0,)), Grid(tuple(l for l in PAPER_LOSSES if l not in MAIN_LOSSES), (0,)),
+    Study('kvasir_cpu', 'kvasir', 'kvasir-seg', (Grid(MAIN_LOSSES, (0,)), Grid(OTHER_LOSSES, (0,)),
                                                  Grid(MAIN_LOSSES, (1, 2))),
           config=dict(arch='resnet34', head='quarter', pretrained=True, size=(112, 112), crop=(96, 96), epochs=6,
                       bs=8, lr=1e-4, dataset_kwargs={'split': 'pranet'}, scored_at='input'),
-          deviations=(_kvasir_split(), _SCRATCH,
+          deviations=(_KVASIR_SPLIT, _SCRATCH,
                       Deviation('seeds', '3 for every loss', '1 for all 14, 3 for Dice, CE + Dice, PM Dice, CE + PM Dice', 'CPU time'),
-                      Deviation('NSD τ', _NOT_GIVEN, '2 px of the original image in the records; swept in px at 320² in the Table 1 notebook', 'the paper does not say')),
+                      _NSD_KVASIR_SWEPT),
           reasons={**_KVASIR_CPU_WHY, 'lr': _LR_SCRATCH}, description='Table 1 scaled to a 2-core CPU'),
     Study('kvasir_cpu_lr5e-4', 'kvasir', 'kvasir-seg', (Grid(('ce', 'dice', 'ce+dice', 'pm_dice'), (0,)),),
           config=dict(arch='resnet34', head='quarter', pretrained=True, size=(112, 112), crop=(96, 96), epochs=6,
                       bs=8, dataset_kwargs={'split': 'pranet'}, scored_at='input'),
-          deviations=(_kvasir_split(), _SCRATCH), reasons=_KVASIR_CPU_WHY,
+          deviations=(_KVASIR_SPLIT, _SCRATCH), reasons=_KVASIR_CPU_WHY,
           description="kvasir_cpu at the paper's lr0 5e-4: from scratch, Dice and PM Dice collapse to all-background"),
 ]})
 
 # %% ../nbs/07_studies.ipynb #7dcfa4b0
+_ACDC_SPLIT = Deviation('split', '70/20 random scans [12]', 'SSL4MIS 70/10/20 patients (ED and ES volumes)', 'the public split of that size')
+
 STUDIES.update({s.name: s for s in [
     Study('acdc_paper', 'acdc', 'acdc-ssl4mis', (Grid(tuple(PAPER_LOSSES), (0, 1, 2)),),
           config={**_paper_config('acdc', 'lr', 'crop'), 'epochs': 100, 'bs': 16},
-          deviations=(Deviation('split', '70/20 random scans [12]', 'SSL4MIS 70/10/20 patients (ED and ES volumes)',
-                                'the public split of that size'),
+          deviations=(_ACDC_SPLIT,
                       Deviation('spacing', 'not given', 'unknown (SSL4MIS stores none): NSD in pixels', 'the preprocessed data')),
           reasons={'epochs': _EPOCHS_WHY, 'mixed_precision': _AUTO_GPU},
           device='gpu', description='Table 2 as printed (§3.2), for a GPU'),
     Study('acdc_cpu', 'acdc', 'acdc-ssl4mis', (Grid(MAIN_LOSSES, (0,)), Grid(MAIN_LOSSES, (1, 2))),
           config=dict(arch='resnet34', head='quarter', pretrained=True, size=(96, 96), epochs=6, bs=8, lr=1e-4, scored_at='input'),
-          deviations=(Deviation('split', '70/20 random scans [12]', 'SSL4MIS 70/10/20 patients (ED and ES volumes)',
-                                'the public split of that size'), _SCRATCH,
+          deviations=(_ACDC_SPLIT, _SCRATCH,
                       Deviation('spacing', 'not given', 'unknown (SSL4MIS stores none): NSD in pixels', 'the preprocessed data'),
                       Deviation('losses, seeds', '14 losses × 3 seeds', 'Dice, CE + Dice, PM Dice, CE + PM Dice; seed 0 first, 1–2 as time allows', 'CPU time')),
           reasons={'lr': _LR_SCRATCH, 'size': 'CPU time: 1/7 of the pixels', 'epochs': 'CPU time; ' + _EPOCHS_WHY, 'scored_at': _LEGACY_SCORING},
@@ -212,13 +215,13 @@ _RECIPE_WHY = {   # why the plain-U-Net Kvasir recipes differ from §3.2 (their 
     'size': 'CPU time', 'lr': 'chosen on validation mDice (recipe search)', 'epochs': 'CPU time; chosen on validation mDice',
     'mixed_precision': 'CPU time: about twice as fast per step'}
 
-_TABLE1_GRIDS = (Grid(MAIN_LOSSES, (0, 1, 2, 3, 4)), Grid(tuple(l for l in PAPER_LOSSES if l not in MAIN_LOSSES), (0, 1, 2)),
+_TABLE1_GRIDS = (Grid(MAIN_LOSSES, (0, 1, 2, 3, 4)), Grid(OTHER_LOSSES, (0, 1, 2)),
                  Grid(MAIN_LOSSES, (5, 6, 7, 8, 9)))   # the four losses × 5 seeds, the other ten × 3, then seeds 5-9 if power asks
 _TABLE1_SEEDS = Deviation('seeds', '3 for every loss', '5 (then up to 10, as the power estimate asks) for Dice, CE + Dice, PM Dice, CE + PM Dice; 3 for the others', 'power')
 
 def _table1_study(name:str, recipe:dict, description:str, run_minutes:float) -> Study:
     "Table 1 (`_TABLE1_GRIDS`) on a plain-U-Net Kvasir `recipe`, its deviations read from the recipe."
-    return Study(name, 'kvasir', 'kvasir-seg', _TABLE1_GRIDS, config=recipe, deviations=(_kvasir_split(), _NSD_KVASIR, _TABLE1_SEEDS),
+    return Study(name, 'kvasir', 'kvasir-seg', _TABLE1_GRIDS, config=recipe, deviations=(_KVASIR_SPLIT, _NSD_KVASIR, _TABLE1_SEEDS),
                  reasons=_RECIPE_WHY, description=description, run_minutes=run_minutes)
 
 STUDIES['kvasir_unet_cpu'] = _table1_study(
@@ -233,7 +236,7 @@ KVASIR_SEARCH = {  # tag: what a round-2 candidate changes in KVASIR_RECIPE
 STUDIES['kvasir_recipe_search'] = Study(
     'kvasir_recipe_search', 'kvasir', 'kvasir-seg',
     tuple(Grid(('dice', 'ce+dice'), (seed,), config=change, tag=tag) for seed in (0, 1) for tag, change in KVASIR_SEARCH.items()),
-    config=KVASIR_RECIPE, reasons=_RECIPE_WHY, deviations=(_kvasir_split(), _NSD_KVASIR,
+    config=KVASIR_RECIPE, reasons=_RECIPE_WHY, deviations=(_KVASIR_SPLIT, _NSD_KVASIR,
         Deviation('candidates', '', '; '.join(f"{t}: {c}" for t, c in KVASIR_SEARCH.items()), 'chosen on validation mDice'),),
     description='Round 2 of the Kvasir recipe search (bf16, 20 epochs; chosen on validation)', run_minutes=15)
 
@@ -255,13 +258,13 @@ KVASIR_VARIATIONS = {  # name: (what changes in the recipe, why it is worth vary
 for _name, (_change, _what) in KVASIR_VARIATIONS.items():
     STUDIES[f'kvasir_var_{_name}'] = Study(
         f'kvasir_var_{_name}', 'kvasir', 'kvasir-seg', (Grid(('dice', 'pm_dice'), (0, 1, 2)),),
-        config={**KVASIR_RECIPE_E20, **_change}, deviations=(_kvasir_split(), _NSD_KVASIR),
+        config={**KVASIR_RECIPE_E20, **_change}, deviations=(_KVASIR_SPLIT, _NSD_KVASIR),
         reasons={**_RECIPE_WHY, **{k: f'the variation studied: {_what}' for k in _change}},
         description=f'PM Dice vs Dice with {_what} (kvasir_unet_e20_cpu otherwise)', run_minutes=15 * _change.get('epochs', 20) / 20)
 STUDIES['kvasir_var_gamma'] = Study(
     'kvasir_var_gamma', 'kvasir', 'kvasir-seg',
     tuple(Grid(('pm_dice',), (0, 1, 2), ABLATIONS[3].loss_kwargs(g), ABLATIONS[3].tag(g)) for g in (0.5, 2.)),
-    config=KVASIR_RECIPE_E20, deviations=(_kvasir_split(), _NSD_KVASIR), reasons=_RECIPE_WHY,
+    config=KVASIR_RECIPE_E20, deviations=(_KVASIR_SPLIT, _NSD_KVASIR), reasons=_RECIPE_WHY,
     description="PM Dice's γ = 0.5 and 2 on the kvasir_unet_e20_cpu recipe (γ = 1 and Dice, γ = 0, are that study's runs)", run_minutes=15)
 
 # %% ../nbs/07_studies.ipynb #575b2e85
@@ -287,16 +290,16 @@ _GPU_WHY = {   # why the GPU studies' recipe differs from §3.2 (the values are 
     'warmup': 'from scratch at 5e-4, Dice and PM Dice collapse to all-background without it and train with it (15_paper.collapse)',
     'pretrained': 'the weights cannot be carried to the offline GPU machine (87 MB); no download is attempted',
     'mixed_precision': _AUTO_GPU}
-_GPU_GRIDS = (Grid(MAIN_LOSSES, (0,)), Grid(MAIN_LOSSES, (1, 2, 3, 4)), Grid(tuple(l for l in PAPER_LOSSES if l not in MAIN_LOSSES), (0, 1, 2)))
+_GPU_GRIDS = (Grid(MAIN_LOSSES, (0,)), Grid(MAIN_LOSSES, (1, 2, 3, 4)), Grid(OTHER_LOSSES, (0, 1, 2)))
 STUDIES['kvasir_gpu'] = Study(
     'kvasir_gpu', 'kvasir', 'kvasir-seg', _GPU_GRIDS,
     config={**PAPER_RECIPES['kvasir'], 'pretrained': False, 'epochs': 60, 'bs': 16, 'warmup': 0.05, 'dataset_kwargs': {'split': 'pranet'}},
-    deviations=(_kvasir_split(), _NSD_KVASIR), reasons=_GPU_WHY,
+    deviations=(_KVASIR_SPLIT, _NSD_KVASIR), reasons=_GPU_WHY,
     device='gpu', description='Table 1 on a GPU: §3.2 from scratch (offline), the four losses of the claim first', run_minutes=4)
 STUDIES['acdc_gpu'] = Study(
     'acdc_gpu', 'acdc', 'acdc-ssl4mis', _GPU_GRIDS[:2],
     config={**_paper_config('acdc', 'crop'), 'pretrained': False, 'epochs': 60, 'bs': 16, 'warmup': 0.05},
-    deviations=(Deviation('split', '70/20 random scans [12]', 'SSL4MIS 70/10/20 patients (ED and ES volumes)', 'the public split of that size'),
+    deviations=(_ACDC_SPLIT,
                 Deviation('spacing', 'not given', 'unknown (SSL4MIS stores none): NSD per 2D slice, 2 px', 'the preprocessed data')),
     reasons=_GPU_WHY,
     device='gpu', description='Table 2 on a GPU: §3.2 from scratch (offline), the four losses of the claim', run_minutes=4)
@@ -305,7 +308,7 @@ STUDIES['acdc_gpu'] = Study(
 STUDIES['acdc_unet_cpu'] = Study(
     'acdc_unet_cpu', 'acdc', 'acdc-ssl4mis', (Grid(MAIN_LOSSES, (0, 1, 2, 3, 4)),),
     config={k: v for k, v in KVASIR_RECIPE_E20.items() if k != 'dataset_kwargs'},
-    deviations=(Deviation('split', '70/20 random scans [12]', 'SSL4MIS 70/10/20 patients (ED and ES volumes)', 'the public split of that size'),
+    deviations=(_ACDC_SPLIT,
                 Deviation('spacing', 'not given', 'unknown (SSL4MIS stores none): NSD per 2D slice, τ = 2 px', 'the preprocessed data'),
                 Deviation('seeds', '3', '5', 'power: the 20 test patients put a floor (1.88 points on seeds 0-3) under the MDE of PM Dice - Dice that more seeds do not pass')),
     reasons={'arch': 'as kvasir_unet_e20_cpu; the recipe was chosen on Kvasir-SEG validation images and carried over, not searched again on ACDC',

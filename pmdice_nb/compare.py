@@ -16,16 +16,16 @@ from .records import predictions_path, load_predictions, run_name, by_name
 from .tables import results_table
 from .studies import get_study, study_records, pool_study_folds, study_configs, results_dir
 from .statistics import case_scores, paired_comparison, case_clusters, hierarchical_bootstrap, holm, MDE_FACTOR
-from .statistics import seeds_for_power, variance_parts, projected_mde, decide, holm_verdicts
+from .statistics import seeds_for_power, variance_parts, projected_mde, decide, holm_verdicts, effect_map
 _all_ = ['case_scores', 'paired_comparison', 'case_clusters', 'hierarchical_bootstrap', 'holm', 'MDE_FACTOR', 'seeds_for_power',
          'variance_parts', 'projected_mde', 'decide', 'holm_verdicts']   # the statistics' names, importable from here too
 
 # %% auto #0
 __all__ = ['PAPER_TABLES', 'CLAIMS', 'REPRODUCTION_STUDIES', 'parse_paper_tables', 'published_path', 'published_table',
            'collapsed_runs', 'collapsed_line', 'claim_label', 'claim_tests', 'verdict_lines', 'claim_decisions',
-           'decision_lines', 'claim_across', 'forest_plot', 'validation_summary', 'choose_recipe', 'side_by_side',
-           'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep', 'closest_tau', 'study_progress',
-           'runs_of', 'blind_prior_line', 'nsd_sweep_summary', 'reproduction_summary', 'case_scores',
+           'decision_lines', 'claim_across', 'forest_plot', 'gain_map', 'validation_summary', 'choose_recipe',
+           'side_by_side', 'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep', 'closest_tau',
+           'study_progress', 'runs_of', 'blind_prior_line', 'nsd_sweep_summary', 'reproduction_summary', 'case_scores',
            'paired_comparison', 'case_clusters', 'hierarchical_bootstrap', 'holm', 'MDE_FACTOR', 'seeds_for_power',
            'variance_parts', 'projected_mde', 'decide', 'holm_verdicts']
 
@@ -177,6 +177,26 @@ def forest_plot(df:pd.DataFrame, # `claim_across` output
     ax.set_yticks(y); ax.set_yticklabels(df.index); ax.set_xlabel('difference in points (Holm-corrected CI)')
     if title: ax.set_title(title, fontsize=10)
     return ax
+
+# %% ../nbs/08b_compare.ipynb #9a7b0c02
+def gain_map(records:Sequence[dict], # finished run records of one study (one dataset)
+             a:str='pm_dice', # the loss claimed better (run name)
+             b:str='dice', # the loss it is compared with
+             reference:str='ce+dice', # the third loss that ranks the cases by difficulty
+             classes:Sequence[str]|None=None, # foreground class names: rows per class when there are several
+             by:dict|None=None, # more strata, as `effect_map` takes them
+             metrics:Sequence[str]=('dice', 'nsd'), # per-case metrics, one Holm family each
+             n_boot:int=10000, # bootstrap resamples
+            ) -> pd.DataFrame:
+    "`effect_map` of a − b per metric, rows labelled '<by>: <where>' and a 'metric' column; empty until a, b and the reference have 2 seeds each."
+    runs = by_name(records)
+    if any(len(runs.get(n, [])) < 2 for n in (a, b, reference)): return pd.DataFrame()
+    maps = []
+    for m in metrics:
+        em = effect_map(runs[a], runs[b], runs[reference], classes, m, by=by, n_boot=n_boot)
+        em.index = [w if k == 'all cases' else f'{k}: {w}' for k, w in zip(em['by'], em['where'])]
+        maps.append(em.assign(metric=m))
+    return pd.concat(maps)
 
 # %% ../nbs/08b_compare.ipynb #c48c607f
 def validation_summary(records:Sequence[dict], # run records of a recipe search (tags name the recipes)

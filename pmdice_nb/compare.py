@@ -21,13 +21,13 @@ _all_ = ['case_scores', 'paired_comparison', 'case_clusters', 'hierarchical_boot
          'variance_parts', 'projected_mde', 'decide', 'holm_verdicts']   # the statistics' names, importable from here too
 
 # %% auto #0
-__all__ = ['PAPER_TABLES', 'CLAIMS', 'REPRODUCTION_STUDIES', 'parse_paper_tables', 'published_path', 'published_table',
-           'collapsed_runs', 'collapsed_line', 'claim_label', 'claim_tests', 'verdict_lines', 'claim_decisions',
-           'decision_lines', 'claim_across', 'forest_plot', 'gain_map', 'validation_summary', 'choose_recipe',
-           'side_by_side', 'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep', 'closest_tau',
-           'study_progress', 'runs_of', 'blind_prior_line', 'nsd_sweep_summary', 'reproduction_summary', 'case_scores',
-           'paired_comparison', 'case_clusters', 'hierarchical_bootstrap', 'holm', 'MDE_FACTOR', 'seeds_for_power',
-           'variance_parts', 'projected_mde', 'decide', 'holm_verdicts']
+__all__ = ['PAPER_TABLES', 'CLAIMS', 'REPRODUCTION_STUDIES', 'LEDGER_COLUMNS', 'parse_paper_tables', 'published_path',
+           'published_table', 'collapsed_runs', 'collapsed_line', 'claim_label', 'claim_tests', 'verdict_lines',
+           'claim_decisions', 'decision_lines', 'claim_across', 'forest_plot', 'gain_map', 'validation_summary',
+           'choose_recipe', 'side_by_side', 'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep',
+           'closest_tau', 'study_progress', 'runs_of', 'blind_prior_line', 'nsd_sweep_summary', 'reproduction_summary',
+           'claims_ledger', 'case_scores', 'paired_comparison', 'case_clusters', 'hierarchical_bootstrap', 'holm',
+           'MDE_FACTOR', 'seeds_for_power', 'variance_parts', 'projected_mde', 'decide', 'holm_verdicts']
 
 # %% ../nbs/08b_compare.ipynb #bf37d124
 PAPER_TABLES = {1: 'kvasir', 2: 'acdc', 3: 'ms'}  # table number → our dataset family
@@ -414,6 +414,28 @@ def reproduction_summary(studies:Sequence[tuple]=REPRODUCTION_STUDIES, # (study,
         seed0 = [r for r in records if r['seed'] == 0]
         if len({r['name'] for r in seed0}) > max(len(rows), 2):   # more losses than shown (and enough to rank): their ordering
             out.append('**Ordering** (seed 0 of every loss). ' + rank_line(rank_agreement(results_table(seed0), paper)) + '\n')
-        pairs = CLAIMS if key != 'ms' else (('pm_dice', 'dice'), ('pm_dice', 'ce+dice'), ('pm_dice', 'topk_dice'))
-        out.append(decision_lines(claim_decisions(records, pairs, ('dice', 'nsd'))))
+        out.append(decision_lines(claim_decisions(records, _TABLE_CLAIMS.get(key, CLAIMS), ('dice', 'nsd'))))
     return '\n'.join(out)
+
+_TABLE_CLAIMS = {'ms': (('pm_dice', 'dice'), ('pm_dice', 'ce+dice'), ('pm_dice', 'topk_dice'))}   # Table 3 has no CE + PM Dice
+LEDGER_COLUMNS = {'kvasir_gpu': 'Kvasir-SEG, GPU', 'kvasir_unet_e20_cpu': 'Kvasir-SEG, CPU', 'acdc_unet_cpu': 'ACDC, CPU',
+                  'ms_cpu': 'MS, CPU'}   # short column names of `claims_ledger`
+
+def claims_ledger(studies:Sequence[tuple]=REPRODUCTION_STUDIES, # (study, paper table key, title, notebook)
+                 ) -> str:
+    "Markdown table: each claim × metric (rows) in each study (columns): the verdict, the mean difference (the paper's beside it), the MDE and the seeds."
+    cells, rows = {}, []
+    metric_name = {m.per_case: m.name for m in METRIC_TABLE.values()}
+    for name, key, *_ in studies:
+        records = study_records(name)
+        if not records: continue
+        paper = published_table(key)
+        for _, r in claim_decisions(records, _TABLE_CLAIMS.get(key, CLAIMS), ('dice', 'nsd')).iterrows():
+            row = (r['claim'], metric_name[r['metric']])
+            if row not in rows: rows.append(row)
+            n = len(r['seeds'])
+            cells[row, name] = (f"**{r['verdict']}** {r['mean_diff']:+.2f} (paper {paper.loc[r['a'], row[1]] - paper.loc[r['b'], row[1]]:+.2f}; "
+                                f"MDE {r['mde']:.2f}, {n} seed{'s' * (n > 1)})")
+    lines = ['| claim | metric | ' + ' | '.join(LEDGER_COLUMNS.get(n, n) for n, *_ in studies) + ' |', '|---|---|' + '---|' * len(studies)]
+    lines += [f'| {c} | {m} | ' + ' | '.join(cells.get(((c, m), n), '–') for n, *_ in studies) + ' |' for c, m in rows]
+    return '\n'.join(lines) + '\n'

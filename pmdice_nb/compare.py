@@ -15,19 +15,19 @@ from .metrics import case_metrics, summarize_cases, nsd_key, METRIC_TABLE
 from .records import predictions_path, load_predictions, run_name, by_name
 from .tables import results_table
 from .studies import get_study, study_records, pool_study_folds, study_configs, results_dir
-from .statistics import case_scores, paired_comparison, case_clusters, hierarchical_bootstrap, holm, MDE_FACTOR
+from .statistics import case_scores, case_clusters, hierarchical_bootstrap, holm, MDE_FACTOR
 from .statistics import seeds_for_power, variance_parts, projected_mde, decide, holm_verdicts, effect_map
-_all_ = ['case_scores', 'paired_comparison', 'case_clusters', 'hierarchical_bootstrap', 'holm', 'MDE_FACTOR', 'seeds_for_power',
+_all_ = ['case_scores', 'case_clusters', 'hierarchical_bootstrap', 'holm', 'MDE_FACTOR', 'seeds_for_power',
          'variance_parts', 'projected_mde', 'decide', 'holm_verdicts']   # the statistics' names, importable from here too
 
 # %% auto #0
 __all__ = ['PAPER_TABLES', 'CLAIMS', 'REPRODUCTION_STUDIES', 'LEDGER_COLUMNS', 'parse_paper_tables', 'published_path',
-           'published_table', 'collapsed_runs', 'collapsed_line', 'claim_label', 'claim_tests', 'verdict_lines',
-           'claim_decisions', 'decision_lines', 'claim_across', 'forest_plot', 'gain_map', 'validation_summary',
-           'choose_recipe', 'side_by_side', 'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep',
-           'closest_tau', 'study_progress', 'runs_of', 'blind_prior_line', 'nsd_sweep_summary', 'reproduction_summary',
-           'claims_ledger', 'case_scores', 'paired_comparison', 'case_clusters', 'hierarchical_bootstrap', 'holm',
-           'MDE_FACTOR', 'seeds_for_power', 'variance_parts', 'projected_mde', 'decide', 'holm_verdicts']
+           'published_table', 'collapsed_runs', 'collapsed_line', 'claim_label', 'claim_decisions', 'decision_lines',
+           'claim_across', 'forest_plot', 'gain_map', 'validation_summary', 'choose_recipe', 'side_by_side',
+           'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep', 'closest_tau', 'study_progress',
+           'runs_of', 'blind_prior_line', 'nsd_sweep_summary', 'reproduction_summary', 'claims_ledger', 'case_scores',
+           'case_clusters', 'hierarchical_bootstrap', 'holm', 'MDE_FACTOR', 'seeds_for_power', 'variance_parts',
+           'projected_mde', 'decide', 'holm_verdicts']
 
 # %% ../nbs/08b_compare.ipynb #bf37d124
 PAPER_TABLES = {1: 'kvasir', 2: 'acdc', 3: 'ms'}  # table number → our dataset family
@@ -94,35 +94,6 @@ CLAIMS = (('pm_dice', 'dice'), ('pm_dice', 'ce+dice'), ('ce+pm_dice', 'ce+dice')
 def claim_label(a:str, b:str) -> str:
     "'PM Dice (our) > Dice': the claim that run `a` beats run `b`, in the paper's names."
     return f'{PAPER_LOSSES.get(a, a)} > {PAPER_LOSSES.get(b, b)}'
-
-def claim_tests(records:Sequence[dict], # finished run records of one study (one dataset)
-                pairs:Sequence[tuple]=CLAIMS, # (a, b) run names: the claim is "a beats b"
-                metrics:Sequence[str]=('dice', 'nsd'), # per-case metrics
-               ) -> pd.DataFrame:
-    "One row per (pair, metric) with both runs present: `paired_comparison`'s numbers and verdict."
-    runs = by_name(records)
-    rows = []
-    for a, b in pairs:
-        if a not in runs or b not in runs: continue
-        for m in metrics:
-            r = paired_comparison(runs[a], runs[b], m)
-            rows.append({'claim': claim_label(a, b), 'metric': m,
-                         **{k: r[k] for k in ('n_cases', 'seeds', 'mean_diff', 'ci_low', 'ci_high', 'wilcoxon_p',
-                                              'wins', 'losses', 'seed_spread', 'verdict')}})
-    return pd.DataFrame(rows)
-
-def verdict_lines(claims:pd.DataFrame) -> str:
-    "The claim tests as markdown sentences, every number from `claims`."
-    if not len(claims): return "No pair of the claim has records yet.\n"
-    out = []
-    for _, r in claims.iterrows():
-        seeds = r['seeds']
-        spread = f", seed spread of the difference {r['seed_spread']:.2f}" if np.isfinite(r['seed_spread']) else ', one seed'
-        out.append(f"- **{r['claim']}** ({r['metric']}, {r['n_cases']} test cases, seed{'s' if len(seeds) > 1 else ''} "
-                   f"{', '.join(map(str, seeds))}): {r['mean_diff']:+.2f} points, 95% CI [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}], "
-                   f"Wilcoxon p = {r['wilcoxon_p']:.3g}, better on {r['wins']} cases and worse on {r['losses']}{spread}: "
-                   f"**{r['verdict']}**.")
-    return '\n'.join(out) + '\n'
 
 # %% ../nbs/08b_compare.ipynb #8c5f66ca
 def claim_decisions(records:Sequence[dict], # finished run records of one study (one dataset)

@@ -10,9 +10,9 @@ from typing import Callable
 from fastcore.docments import docments
 
 # %% auto #0
-__all__ = ['THIRD_PARTY_NOISE', 'PAPER_LOSSES', 'SHARED', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json',
-           'git_commit', 'package_versions', 'device_name', 'repo_root', 'config_differences', 'one_of',
-           'signature_options', 'writable_dir']
+__all__ = ['THIRD_PARTY_NOISE', 'PAPER_LOSSES', 'PAPER_LR', 'SHARED', 'atomic_write_bytes', 'atomic_write_text',
+           'atomic_write_json', 'git_commit', 'package_versions', 'device_name', 'repo_root', 'config_differences',
+           'one_of', 'signature_options', 'writable_dir']
 
 # %% ../nbs/00_core.ipynb #bc74518e
 THIRD_PARTY_NOISE = (  # (message pattern, category) of warnings raised by other packages' imports
@@ -104,6 +104,7 @@ PAPER_LOSSES = {  # get_loss name → display name, in the order of Tables 1–3
     'ce+pm_dice': 'CE + PM Dice (our)',
     'focal_ce+pm_dice': 'Focal CE + PM Dice (our)',
 }
+PAPER_LR = {'resnet34': 5e-4, 'unet': 1e-4}   # §3.2's initial learning rate of each network: what lr=None trains with
 
 # %% ../nbs/00_core.ipynb #90e573d5
 _ABSENT = object()   # a key missing from a dict

@@ -5,7 +5,7 @@
 # %% ../nbs/04c_learner.ipynb #5eaaea34
 from __future__ import annotations
 import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
-from .core import one_of
+from .core import one_of, PAPER_LR
 import contextlib, pickle, warnings
 from pathlib import Path
 from typing import Callable, Sequence
@@ -109,7 +109,7 @@ def seg_learner(dls:DataLoaders, # from `seg_dataloaders`
     if not n_classes or n_classes < 2: raise ValueError(f"n_classes must be >= 2, got {n_classes!r}")
     loss_func = get_loss(loss, **(loss_kwargs or {})) if isinstance(loss, str) else loss
     if not isinstance(loss_func, nn.Module): raise ValueError(f"loss must be a loss name or an nn.Module, got {loss!r}")
-    lr = ifnone(lr, 5e-4 if arch == 'resnet34' else 1e-4)
+    lr = ifnone(lr, PAPER_LR[arch])
     metrics = seg_metrics(n_classes) if metrics is None else metrics
     n_in = dls.one_batch()[0].shape[1]
     if normalize is not None: _add_normalize(dls, normalize, n_in)

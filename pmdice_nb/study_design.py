@@ -8,12 +8,12 @@ import pmdice_nb.core  # first: it silences fastai's import-time deprecation war
 import json, math
 from dataclasses import dataclass, field
 from typing import Sequence
-from .core import PAPER_LOSSES, config_differences
+from .core import PAPER_LOSSES, PAPER_LR, config_differences
 from .records import run_identity, run_name
 
 # %% auto #0
-__all__ = ['PAPER_RECIPES', 'PAPER_LR', 'RECIPE_ROWS', 'ABLATIONS', 'Deviation', 'Grid', 'paper_recipe', 'study_recipe',
-           'recipe_deviations', 'Study', 'Ablation', 'get_ablation', 'pool_folds']
+__all__ = ['PAPER_RECIPES', 'RECIPE_ROWS', 'ABLATIONS', 'Deviation', 'Grid', 'paper_recipe', 'study_recipe', 'recipe_deviations',
+           'Study', 'Ablation', 'get_ablation', 'pool_folds']
 
 # %% ../nbs/05d_study_design.ipynb #03cbc1bb
 @dataclass(frozen=True)
@@ -45,7 +45,6 @@ PAPER_RECIPES = {   # dataset: §3.2's protocol as `RunConfig` fields (epochs an
 }
 PAPER_RECIPES['msseg2'] = PAPER_RECIPES['open_ms'] = PAPER_RECIPES['msseg2016']   # Table 3's, whichever MS data
 _PAPER_COMMON = dict(opt='adam', augment='full', warmup=0., scored_at='original', mixed_precision='no')   # every dataset's (float32 presumed)
-PAPER_LR = {r['arch']: r['lr'] for r in PAPER_RECIPES.values()}   # what lr=None trains with: the paper's for the network
 _RUN_DEFAULTS = dict(epochs=50, bs=8, head='full', features=64, pretrained=True, opt='adam', augment='full', warmup=0.,
                      scored_at='original', mixed_precision='auto')   # `RunConfig`'s, for what a study leaves out (checked in 07_studies)
 

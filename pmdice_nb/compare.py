@@ -365,7 +365,7 @@ REPRODUCTION_STUDIES = (('kvasir_gpu', 'kvasir', 'Table 1, Kvasir-SEG, the paper
 def reproduction_summary(studies:Sequence[tuple]=REPRODUCTION_STUDIES, # (study, paper table key, title, notebook)
                          losses:Sequence[str]=('ce', 'dice', 'ce+dice', 'topk_dice', 'pm_dice', 'ce+pm_dice'), # rows, when run
                         ) -> str:
-    "Markdown: per study, finished runs, ours vs the paper's mDice/mNSD for `losses`, and the claim verdicts."
+    "Markdown: per study, finished runs and ours vs the paper's mDice/mNSD for `losses` (the verdicts are `claims_ledger`'s)."
     out = []
     for name, key, title, notebook in studies:
         study = get_study(name)
@@ -385,7 +385,6 @@ def reproduction_summary(studies:Sequence[tuple]=REPRODUCTION_STUDIES, # (study,
         seed0 = [r for r in records if r['seed'] == 0]
         if len({r['name'] for r in seed0}) > max(len(rows), 2):   # more losses than shown (and enough to rank): their ordering
             out.append('**Ordering** (seed 0 of every loss). ' + rank_line(rank_agreement(results_table(seed0), paper)) + '\n')
-        out.append(decision_lines(claim_decisions(records, _TABLE_CLAIMS.get(key, CLAIMS), ('dice', 'nsd'))))
     return '\n'.join(out)
 
 _TABLE_CLAIMS = {'ms': (('pm_dice', 'dice'), ('pm_dice', 'ce+dice'), ('pm_dice', 'topk_dice'))}   # Table 3 has no CE + PM Dice

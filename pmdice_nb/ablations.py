@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np, pandas as pd
 from .core import atomic_write_bytes
 from .records import find_records, load_records, run_identity, run_name
-from .studies import Ablation, ABLATIONS, get_ablation, _check_values
+from .study_design import Ablation, ABLATIONS, get_ablation, check_gammas as _check_values
 from .experiments import DATASETS, RunConfig, run_grid, output_file
 from .tables import METRICS, results_table, markdown_table, write_table_files, failed_note
 from .compare import case_scores

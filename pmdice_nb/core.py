@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #4926dc2b
 from __future__ import annotations
-import inspect, json, math, os, warnings, platform, subprocess, sys, tempfile
+import inspect, json, math, numbers, os, warnings, platform, subprocess, sys, tempfile
 from pathlib import Path
 from typing import Callable
 from fastcore.docments import docments
@@ -12,7 +12,7 @@ from fastcore.docments import docments
 # %% auto #0
 __all__ = ['THIRD_PARTY_NOISE', 'PAPER_LOSSES', 'PAPER_LR', 'SHARED', 'atomic_write_bytes', 'atomic_write_text',
            'atomic_write_json', 'git_commit', 'package_versions', 'device_name', 'repo_root', 'config_differences',
-           'one_of', 'signature_options', 'writable_dir']
+           'one_of', 'check_int', 'signature_options', 'writable_dir']
 
 # %% ../nbs/00_core.ipynb #bc74518e
 THIRD_PARTY_NOISE = (  # (message pattern, category) of warnings raised by other packages' imports
@@ -121,6 +121,15 @@ def one_of(name:str, # the option, for the message
     "`value` when it is one of `choices`; a `ValueError` naming the option, the choices and the value otherwise."
     if value not in tuple(choices): raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
     return value
+
+def check_int(value, # the value given
+              name:str, # the option, for the message
+              low:int, # the least value allowed
+             ) -> int:
+    "`value` as an `int` when it is an integer (a numpy one too, not a bool) >= `low`; a `ValueError` naming the option and the value otherwise."
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral): raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < low: raise ValueError(f"{name} must be >= {low}, got {value!r}")
+    return int(value)
 
 # %% ../nbs/00_core.ipynb #a83a282f
 class _Shared:

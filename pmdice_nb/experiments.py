@@ -18,13 +18,13 @@ from fastai.learner import Recorder
 from fastai.torch_core import set_seed, rank_distrib
 from fastprogress.fastprogress import progress_bar
 from .core import atomic_write_bytes, git_commit, package_versions, device_name, config_differences
-from .core import SHARED, signature_options, writable_dir, _type_error, one_of
+from .core import SHARED, signature_options, writable_dir, _type_error, one_of, check_int
 from .losses import PAPER_LOSSES, get_loss, canonical_loss_name
 from .augment import AUGMENT_OPTIONS, seg_dataloaders
 from .models import HEADS, imagenet_weights_available
 from .learner import seg_learner, fit_poly, evaluate, predict_case, check_warmup, ARCHS, CHECKPOINTS, PRECISIONS, OPTIMIZERS, SCORED_AT
-from .records import (RECORD_SCHEMA, RecordError, run_path, write_record, read_record, claim_run, _record_loss_name,
-                               _SAFE_NAME)
+from .records import (RECORD_SCHEMA, RecordError, run_path, write_record, read_record, claim_run, record_loss_name,
+                               is_safe_name)
 _all_ = ['SHARED', 'signature_options', 'writable_dir']   # core's names, importable from here too
 
 # %% auto #0
@@ -122,11 +122,6 @@ def check_dataset_kwargs(dataset:str, # a key of `DATASETS`
 _TAG = re.compile(r'^[A-Za-z0-9_.=-]*$')
 _INTS = {'seed': 0, 'split_seed': 0, 'epochs': 1, 'bs': 1, 'features': 1, 'num_workers': 0}  # integer fields and their least value
 
-def _check_int(value, name:str, low:int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)): raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < low: raise ValueError(f"{name} must be >= {low}, got {value!r}")
-    return int(value)
-
 def _pair(value, name:str) -> tuple|None:
     if value is None: return None
     try: out = tuple(int(v) for v in value)
@@ -183,7 +178,7 @@ class RunConfig:
         if setup.needs_root:
             if not self.root: raise ValueError(f"dataset {self.dataset!r} needs root (its folder), got {self.root!r}")
             self.root = str(self.root)
-        for name, low in _INTS.items(): setattr(self, name, _check_int(getattr(self, name), name, low))
+        for name, low in _INTS.items(): setattr(self, name, check_int(getattr(self, name), name, low))
         self.loss = canonical_loss_name(self.loss)
         self.loss_kwargs = _checked_loss_kwargs(self.dataset, self.loss, self.loss_kwargs)
         self.arch = self.arch or setup.arch
@@ -231,7 +226,7 @@ def result_config(config:dict, # a record's `config` (`RunConfig.to_dict`), poss
     d.update({k: v for k, v in config.items() if k not in _NOT_RESULT})
     d.update({k: v for k, v in _OLD_DEFAULTS.items() if k not in config})  # records older than the field
     if isinstance(d['augment'], bool): d['augment'] = 'full' if d['augment'] else 'none'
-    d['dataset'], d['loss'] = config.get('dataset', dataset), _record_loss_name(config.get('loss', loss))
+    d['dataset'], d['loss'] = config.get('dataset', dataset), record_loss_name(config.get('loss', loss))
     setup = DATASETS.get(d['dataset'])
     if d['arch'] is None and setup: d['arch'] = setup.arch
     if d['loss_kwargs'] is None and setup: d['loss_kwargs'] = paper_loss_kwargs(d['dataset'], d['loss'])
@@ -422,7 +417,7 @@ def output_file(folder:str|Path, # an output folder
                 name:str, # a file name, e.g. 'table_kvasir.md'
                ) -> Path:
     "`folder / name` when `name` is a plain file name (no folder part, not hidden); a `ValueError` naming it otherwise."
-    if not isinstance(name, str) or not _SAFE_NAME.match(name): raise ValueError(f"{name!r} is not a plain file name (letters, digits and _.=+- only)")
+    if not is_safe_name(name): raise ValueError(f"{name!r} is not a plain file name (letters, digits and _.=+- only)")
     return Path(folder) / name
 
 def cache_dir_of(cfg:RunConfig) -> Path|None:

@@ -13,9 +13,10 @@ import numpy as np
 from .core import atomic_write_text
 
 # %% auto #0
-__all__ = ['RECORD_SCHEMA', 'LOCK_MAX_AGE', 'RunKey', 'run_path', 'write_record', 'RecordError', 'read_record', 'load_record',
-           'lock_path', 'lock_stale', 'describe_lock', 'claim_run', 'RecordSet', 'find_records', 'load_records',
-           'run_name', 'by_name', 'run_identity', 'predictions_path', 'load_predictions']
+__all__ = ['RECORD_SCHEMA', 'LOCK_MAX_AGE', 'RunKey', 'run_path', 'write_record', 'RecordError', 'is_safe_name',
+           'record_loss_name', 'read_record', 'load_record', 'lock_path', 'lock_stale', 'describe_lock', 'claim_run',
+           'RecordSet', 'find_records', 'check_readable', 'load_records', 'run_name', 'by_name', 'run_identity',
+           'predictions_path', 'load_predictions']
 
 # %% ../nbs/05a_records.ipynb #d08755f6
 class RunKey(Protocol):
@@ -49,7 +50,11 @@ class RecordError(ValueError):
 
 RECORD_SCHEMA = 2  # the layout `run_record` writes (1: records without 'schema_version'); a reader refuses a newer one
 _FIELDS = {'dataset': str, 'loss': str, 'seed': int, 'config': dict}  # fields every record has, and their types
-_SAFE_NAME = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.=+-]*$')  # a name that may become part of a file name
+_SAFE_NAME = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.=+-]*$')
+
+def is_safe_name(name) -> bool:
+    "Whether `name` is a string that may become part of a file name: letters, digits and _.=+-, not starting with . = + or -."
+    return isinstance(name, str) and bool(_SAFE_NAME.match(name))
 
 def _metric(path, key:str, value) -> float:
     "A metric as a float: a fraction in [0, 1], a count ('n_...') >= 0, or NaN (`null`: undefined)."
@@ -79,7 +84,7 @@ def _regular_file_bytes(path:Path) -> bytes:
     except OSError as e: raise RecordError(f"{path}: cannot be read ({e.strerror or e})") from None
 
 # %% ../nbs/05a_records.ipynb #c6d7fe01
-def _record_loss_name(name:str) -> str:
+def record_loss_name(name:str) -> str:
     "`canonical_loss_name(name)`, or for a name it does not know, `name` in lower case without spaces."
     from pmdice_nb.losses import canonical_loss_name   # here, not at the top: this module stays free of torch
     try: return canonical_loss_name(name)
@@ -103,14 +108,14 @@ def read_record(path:str|Path) -> dict:
     for k, t in _FIELDS.items():
         if k not in rec: raise RecordError(f"{path}: field {k!r} is missing")
         if isinstance(rec[k], bool) or not isinstance(rec[k], t): raise RecordError(f"{path}: field {k!r} is {rec[k]!r}, not a {t.__name__}")
-    if not _SAFE_NAME.match(rec['dataset']):
+    if not is_safe_name(rec['dataset']):
         raise RecordError(f"{path}: field 'dataset' is {rec['dataset']!r}, not a dataset name (letters, digits and _.=+- only)")
     status = rec.setdefault('status', 'done' if 'metrics' in rec else None)
     if status not in ('done', 'failed'): raise RecordError(f"{path}: field 'status' is {status!r}, not 'done' or 'failed'" if status else f"{path}: field 'metrics' is missing")
     if status == 'done':
         if not isinstance(rec.get('metrics'), dict): raise RecordError(f"{path}: field 'metrics' is {rec.get('metrics')!r}, not an object")
         rec['metrics'] = {k: _metric(path, k, v) for k, v in rec['metrics'].items()}
-    loss, name = _record_loss_name(rec['loss']), str(rec.get('name', rec['loss']))
+    loss, name = record_loss_name(rec['loss']), str(rec.get('name', rec['loss']))
     rec['name'] = loss + name[len(rec['loss']):] if name.lower().startswith(rec['loss'].lower()) else name
     rec['loss'], rec['path'] = loss, str(path)
     return rec
@@ -229,17 +234,21 @@ def find_records(runs_dir:str|Path) -> RecordSet:
         (found.done if rec['status'] == 'done' else found.failed).append(rec)
     return found
 
-def _check_bad(found:RecordSet, runs_dir, skip_bad:bool):
+def check_readable(found:RecordSet, # from `find_records(runs_dir)`
+                   runs_dir, # the folder, for the message
+                   skip_bad:bool, # unreadable records are allowed (left out)
+                  ):
+    "A `RecordError` naming every unreadable record of `found`, unless `skip_bad`."
     if found.bad and not skip_bad:
         raise RecordError(f"{len(found.bad)} unreadable run record(s) under {runs_dir}: " + '; '.join(found.bad)
-                          + " (fix or delete them, or leave them out with skip_bad / --skip-bad)")
+                          + " (fix or delete them; `skip_bad=True` in Python, or `pmdice table --skip-bad`, leaves them out)")
 
 def load_records(runs_dir:str|Path, # a folder of run records
                  skip_bad:bool=False, # leave unreadable records out instead of failing
                 ) -> list[dict]:
     "The finished run records under `runs_dir`; an unreadable one is an error naming it, unless `skip_bad`."
     found = find_records(runs_dir)
-    _check_bad(found, runs_dir, skip_bad)
+    check_readable(found, runs_dir, skip_bad)
     return found.done
 
 # %% ../nbs/05a_records.ipynb #d5c5637d

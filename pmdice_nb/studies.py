@@ -13,7 +13,7 @@ import numpy as np
 from .core import PAPER_LOSSES, repo_root, atomic_write_text
 from .records import predictions_path, run_path, read_record, load_records, run_identity
 from .commands import comma_list, threads_option, subcommand, add_grid_options, report_grid
-from .study_design import Deviation, Grid, Study, PAPER_RECIPES, Ablation, ABLATIONS, get_ablation, pool_folds, _check_values, _fold_tag
+from .study_design import Deviation, Grid, Study, PAPER_RECIPES, ABLATIONS, pool_folds, with_fold
 # torch, fastai and the experiment modules are imported inside the functions that train or read runs (all lower
 # modules): the presets alone load in a fraction of a second, so `pmdice study list` imports neither torch nor fastai
 
@@ -201,7 +201,7 @@ def study_configs(study:str|Study, # a preset name or a `Study`
                     if cache and root is not None:   # real data: decoded cases cached
                         cfg['dataset_kwargs'] = {**cfg.get('dataset_kwargs', {}), 'cache_dir': str(cache)}
                     if fold is not None: cfg['dataset_kwargs'] = {**cfg.get('dataset_kwargs', {}), 'test_ids': list(fold)}
-                    tag = '-'.join(t for t in (g.tag, _fold_tag(fold) if fold is not None else '') if t)
+                    tag = with_fold(g.tag, fold)
                     if tag: cfg['tag'] = tag
                     out.append(RunConfig(study.dataset, loss, seed=seed, root=None if root is None else str(root), **cfg))
     return out

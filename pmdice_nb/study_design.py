@@ -13,7 +13,7 @@ from .records import run_identity, run_name
 
 # %% auto #0
 __all__ = ['PAPER_RECIPES', 'RECIPE_ROWS', 'ABLATIONS', 'Deviation', 'Grid', 'paper_recipe', 'study_recipe', 'recipe_deviations',
-           'Study', 'Ablation', 'get_ablation', 'pool_folds']
+           'Study', 'check_gammas', 'Ablation', 'get_ablation', 'with_fold', 'pool_folds']
 
 # %% ../nbs/05d_study_design.ipynb #03cbc1bb
 @dataclass(frozen=True)
@@ -179,8 +179,10 @@ class Study:
         return '\n'.join(rows) + '\n'
 
 # %% ../nbs/05d_study_design.ipynb #aa02e69f
-def _check_values(values, name:str) -> tuple[float, ...]:
-    "Distinct non-negative finite numbers, as floats."
+def check_gammas(values, # focusing parameters, e.g. an ablation's
+                 name:str, # the option, for the message
+                ) -> tuple[float, ...]:
+    "`values` as floats when they are distinct non-negative finite numbers, at least one; a `ValueError` naming `name` otherwise."
     try: out = tuple(float(v) for v in values)
     except (TypeError, ValueError): raise ValueError(f"{name} must be non-negative numbers, got {values!r}") from None
     if not out or any(not (math.isfinite(v) and v >= 0) for v in out) or len(set(out)) != len(out):
@@ -200,7 +202,7 @@ class Ablation:
         if self.parameter not in ('gamma', 'gamma_bg'): raise ValueError(f"parameter must be 'gamma' or 'gamma_bg', got {self.parameter!r}")
         if (self.parameter == 'gamma_bg') != (self.gamma_fg is not None):
             raise ValueError(f"gamma_fg is needed exactly when parameter is 'gamma_bg', got {self.gamma_fg!r}")
-        object.__setattr__(self, 'values', _check_values(self.values, 'values'))
+        object.__setattr__(self, 'values', check_gammas(self.values, 'values'))
 
     @property
     def label(self) -> str:
@@ -233,6 +235,12 @@ def get_ablation(figure:int, # the paper's figure: 3 or 4
 
 # %% ../nbs/05d_study_design.ipynb #2943d6a1
 def _fold_tag(ids:Sequence[str]) -> str: return 'fold=' + '+'.join(ids)
+
+def with_fold(tag:str, # a grid's tag ('' for none)
+              fold:tuple|None, # the test ids of a fold; None: the study has no folds
+             ) -> str:
+    "The tag of a run of `fold`: `tag` with 'fold=<ids>' added, as `study_configs` writes it (`_without_fold` takes it off)."
+    return '-'.join(t for t in (tag, _fold_tag(fold) if fold is not None else '') if t)
 
 def _without_fold(text:str, fold:tuple|None) -> str:
     "A run's name or tag without the part `study_configs` adds for its fold (`run_identity(record)['fold']`)."

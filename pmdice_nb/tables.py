@@ -8,12 +8,12 @@ import os, shutil, time
 from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
-from .core import atomic_write_text, PAPER_LOSSES, config_differences
+from .core import atomic_write_text, PAPER_LOSSES, config_differences, check_int
 from .metrics import METRIC_TABLE
 from .learner import evaluate_cases
-from .records import RecordSet, find_records, run_name, by_name, _check_bad
+from .records import RecordSet, find_records, run_name, by_name, check_readable
 from .experiments import (RunConfig, result_config, make_dataset, grid_configs, run_grid,
-                                   writable_dir, output_file, _check_int)
+                                   writable_dir, output_file)
 
 # %% auto #0
 __all__ = ['METRICS', 'DEMO', 'experiment', 'results_table', 'rank_marks', 'markdown_table', 'format_table', 'failed_note',
@@ -119,7 +119,7 @@ def markdown_table(df:pd.DataFrame, # a table with `attrs['metrics']` and `<metr
                    lead_align:str='---', # markdown alignment of the first columns
                   ) -> str:
     "A markdown table: the `lead` columns, then each metric as mean ± std (and `(n=k)` when only k of the row's seeds define it); best in bold, second best underlined."
-    keys, digits = df.attrs['metrics'], _check_int(digits, 'digits', 0)
+    keys, digits = df.attrs['metrics'], check_int(digits, 'digits', 0)
     marks = {k: rank_marks(df[k].tolist(), digits) for k in keys}
     lines = ['| ' + ' | '.join(list(lead) + [_display_name(k) for k in keys]) + ' |',
              '|' + '|'.join([f' {lead_align} '] * len(lead) + [' ---: '] * len(keys)) + '|']
@@ -196,7 +196,7 @@ def write_tables(runs_dir:str|Path, # a folder of run records
     if not Path(runs_dir).is_dir(): raise FileNotFoundError(f"{runs_dir}: no such folder of run records")
     out_dir = writable_dir(out_dir if out_dir is not None else runs_dir, 'table folder')
     found = find_records(runs_dir)
-    _check_bad(found, runs_dir, skip_bad)
+    check_readable(found, runs_dir, skip_bad)
     if not found.done:
         raise FileNotFoundError(f"{runs_dir}: no finished run records (seed*.json) found"
                                 + (f" ({len(found.failed)} failed)" if found.failed else ''))

@@ -83,6 +83,27 @@ class CPUBFloat16(MixedPrecision):
     def after_loss(self): pass
 
 # %% ../nbs/04c_learner.ipynb #8ce971c5
+def _network_learner(dls:DataLoaders, arch:str, n_in:int, n_classes:int, pretrained:bool, head:str, features:int, **kwargs) -> tuple[Learner, bool]:
+    "A `Learner` (`kwargs`: its options) of fastai's U-Net on ResNet34 or of `UNet`, and whether ImageNet weights were asked and found."
+    if arch == 'unet': return Learner(dls, UNet(n_in, n_classes, features=features, head=head).to(dls.device), **kwargs), pretrained
+    if pretrained and not imagenet_weights_available():
+        warnings.warn("ImageNet weights for ResNet34 could not be loaded (offline and not in torch's cache): "
+                      "the encoder starts from random weights. Put resnet34-b627a593.pth in "
+                      "~/.cache/torch/hub/checkpoints to use them.", stacklevel=3)
+        pretrained = False
+    learn = unet_learner(dls, resnet34, n_out=n_classes, n_in=n_in, pretrained=pretrained, **kwargs)
+    if head == 'quarter': quarter_scale_head(learn.model, n_classes)
+    learn.unfreeze()
+    return learn, pretrained
+
+def _set_precision(learn:Learner, device, mixed_precision:str) -> Learner:
+    "`learn` in `mixed_precision` on `device`: bf16 or fp16 autocast on CUDA, `CPUBFloat16` when bf16 is asked on the CPU, else float32."
+    if mixed_precision != 'no' and torch.cuda.is_available() and str(device).startswith('cuda'):
+        bf16 = mixed_precision == 'bf16' or (mixed_precision == 'auto' and torch.cuda.is_bf16_supported())
+        return learn.to_bf16() if bf16 else learn.to_fp16()
+    if mixed_precision == 'bf16' and torch.device(device).type == 'cpu': learn.add_cb(CPUBFloat16())
+    return learn
+
 def seg_learner(dls:DataLoaders, # from `seg_dataloaders`
                 arch:str='resnet34', # 'resnet34' (fastai U-Net, ResNet34 encoder) or 'unet' (plain U-Net)
                 loss:str|nn.Module='pm_dice', # a `pmdice_nb.losses.get_loss` name, or a loss module
@@ -109,29 +130,14 @@ def seg_learner(dls:DataLoaders, # from `seg_dataloaders`
     if not n_classes or n_classes < 2: raise ValueError(f"n_classes must be >= 2, got {n_classes!r}")
     loss_func = get_loss(loss, **(loss_kwargs or {})) if isinstance(loss, str) else loss
     if not isinstance(loss_func, nn.Module): raise ValueError(f"loss must be a loss name or an nn.Module, got {loss!r}")
-    lr = ifnone(lr, PAPER_LR[arch])
-    metrics = seg_metrics(n_classes) if metrics is None else metrics
     n_in = dls.one_batch()[0].shape[1]
     if normalize is not None: _add_normalize(dls, normalize, n_in)
     if seed is not None: set_seed(seed)
-    opt_func, cbs = optimizer(opt, dls.device), ([Checkpoints(monitor, use=checkpoint)] if checkpoint else [])
-    if arch == 'resnet34':
-        if pretrained and not imagenet_weights_available():
-            warnings.warn("ImageNet weights for ResNet34 could not be loaded (offline and not in torch's cache): "
-                          "the encoder starts from random weights. Put resnet34-b627a593.pth in "
-                          "~/.cache/torch/hub/checkpoints to use them.", stacklevel=2)
-            pretrained = False
-        learn = unet_learner(dls, resnet34, n_out=n_classes, n_in=n_in, pretrained=pretrained, loss_func=loss_func,
-                             opt_func=opt_func, lr=lr, wd=wd, metrics=metrics, path=path, cbs=cbs)
-        if head == 'quarter': quarter_scale_head(learn.model, n_classes)
-        learn.unfreeze()
-    else:
-        model = UNet(n_in, n_classes, features=features, head=head).to(dls.device)
-        learn = Learner(dls, model, loss_func=loss_func, opt_func=opt_func, lr=lr, wd=wd, metrics=metrics, path=path, cbs=cbs)
-    if mixed_precision != 'no' and torch.cuda.is_available() and str(dls.device).startswith('cuda'):
-        bf16 = mixed_precision == 'bf16' or (mixed_precision == 'auto' and torch.cuda.is_bf16_supported())
-        learn = learn.to_bf16() if bf16 else learn.to_fp16()
-    elif mixed_precision == 'bf16' and torch.device(dls.device).type == 'cpu': learn.add_cb(CPUBFloat16())
+    learn, pretrained = _network_learner(
+        dls, arch, n_in, n_classes, pretrained, head, features, loss_func=loss_func, opt_func=optimizer(opt, dls.device),
+        lr=ifnone(lr, PAPER_LR[arch]), wd=wd, metrics=seg_metrics(n_classes) if metrics is None else metrics, path=path,
+        cbs=[Checkpoints(monitor, use=checkpoint)] if checkpoint else [])
+    learn = _set_precision(learn, dls.device, mixed_precision)
     if getattr(dls, 'fast', False) and torch.device(dls.device).type == 'cuda': learn.model.to(memory_format=torch.channels_last)
     if compile: compile_model(learn)
     learn.arch, learn.head, learn.pretrained, learn.opt_name, learn.normalize = arch, head, pretrained, opt, normalize

@@ -177,34 +177,33 @@ def get_study(name:str) -> Study:
     return STUDIES[name]
 
 # %% ../nbs/07_studies.ipynb #3fa649fe
+def _run_fields(study:Study, grid:Grid, loss:str, fold:tuple|None, cache:str|Path|None) -> dict:
+    "The `RunConfig` fields of `loss` in `grid` but dataset, seed and root: the recipe, loss options, cache folder, fold and tag."
+    from pmdice_nb.experiments import paper_loss_kwargs
+    cfg = {**study.config, **(grid.config or {})}
+    if study.loss_options:
+        base = grid.loss_kwargs if grid.loss_kwargs is not None else paper_loss_kwargs(study.dataset, loss)
+        cfg['loss_kwargs'] = {**base, **study.loss_options}
+    elif grid.loss_kwargs is not None: cfg['loss_kwargs'] = grid.loss_kwargs
+    if cache: cfg['dataset_kwargs'] = {**cfg.get('dataset_kwargs', {}), 'cache_dir': str(cache)}
+    if fold is not None: cfg['dataset_kwargs'] = {**cfg.get('dataset_kwargs', {}), 'test_ids': list(fold)}
+    tag = with_fold(grid.tag, fold)
+    if tag: cfg['tag'] = tag
+    return cfg
+
 def study_configs(study:str|Study, # a preset name or a `Study`
                   root:str|Path|None=None, # the dataset folder; None: `data_root()/study.data_folder`
                   cache_dir:str|Path|None=None, # a cache of decoded cases (does not change results); None: `$PMDICE_CACHE`, else none
                  ) -> list[RunConfig]:
     "Every run of `study`, grid by grid, seed by seed."
-    from pmdice_nb.experiments import RunConfig, dataset_setup, paper_loss_kwargs
+    from pmdice_nb.experiments import RunConfig, dataset_setup
     study = get_study(study)
-    if not dataset_setup(study.dataset).needs_root: root = None   # synthetic data: no data root needed
-    else: root = Path(root) if root is not None else data_root() / study.data_folder
-    folds = study.folds or (None,)
-    out = []
-    for g in study.grids:
-        for seed in g.seeds:
-            for loss in g.losses:
-                for fold in folds:
-                    cfg = {**study.config, **(g.config or {})}
-                    if study.loss_options:
-                        base = g.loss_kwargs if g.loss_kwargs is not None else paper_loss_kwargs(study.dataset, loss)
-                        cfg['loss_kwargs'] = {**base, **study.loss_options}
-                    elif g.loss_kwargs is not None: cfg['loss_kwargs'] = g.loss_kwargs
-                    cache = cache_dir if cache_dir is not None else os.environ.get('PMDICE_CACHE')
-                    if cache and root is not None:   # real data: decoded cases cached
-                        cfg['dataset_kwargs'] = {**cfg.get('dataset_kwargs', {}), 'cache_dir': str(cache)}
-                    if fold is not None: cfg['dataset_kwargs'] = {**cfg.get('dataset_kwargs', {}), 'test_ids': list(fold)}
-                    tag = with_fold(g.tag, fold)
-                    if tag: cfg['tag'] = tag
-                    out.append(RunConfig(study.dataset, loss, seed=seed, root=None if root is None else str(root), **cfg))
-    return out
+    if not dataset_setup(study.dataset).needs_root: root = cache = None   # synthetic data: no data root, nothing to cache
+    else:
+        root = Path(root) if root is not None else data_root() / study.data_folder
+        cache = cache_dir if cache_dir is not None else os.environ.get('PMDICE_CACHE')
+    return [RunConfig(study.dataset, loss, seed=seed, root=None if root is None else str(root), **_run_fields(study, g, loss, fold, cache))
+            for g in study.grids for seed in g.seeds for loss in g.losses for fold in study.folds or (None,)]
 
 # %% ../nbs/07_studies.ipynb #26bb84c4
 KVASIR_RECIPE = dict(arch='unet', features=16, size=(128, 128), crop=False, epochs=10, bs=8, lr=1e-3,

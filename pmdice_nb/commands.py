@@ -8,6 +8,7 @@ import argparse, dataclasses, importlib, json, sys, warnings
 from pathlib import Path
 from typing import Callable
 from fastcore.docments import docments
+from .core import check_threads
 from .records import run_path, claim_run, lock_path, describe_lock   # light: no torch
 # torch warns about fastai's use of torch.jit.script at import; it is noise on a command line
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
@@ -48,12 +49,9 @@ def comma_list(kind:type=str) -> Callable:
     return parse
 
 def threads_option(text:str) -> int|str:
-    "An argparse type for torch's CPU threads: a positive integer, or 'auto'."
-    if text == 'auto': return text
-    try: value = int(text)
-    except ValueError: value = 0
-    if value < 1: raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}")
-    return value
+    "An argparse type for torch's CPU threads (`check_threads`): a positive integer, or 'auto'."
+    try: return check_threads(text if text == 'auto' else int(text))
+    except ValueError: raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}") from None
 
 
 # %% ../nbs/06_commands.ipynb #5ed784bb
@@ -197,7 +195,7 @@ def table(args) -> int:
 def demo_options(p):
     p.add_argument('--runs-dir', default='runs/demo', help='where records and tables go (default runs/demo)')
     p.add_argument('--fresh', action='store_true', help='delete earlier demo records first')
-    p.add_argument('--threads', type=int, help='CPU threads for torch (default: half the cores, at most 4)')
+    p.add_argument('--threads', type=threads_option, help="torch CPU threads, or 'auto' (by the load, per run; default: half the cores, at most 4)")
 
 def demo(args) -> int:
     "`pmdice demo`: the CPU demo, its table printed."

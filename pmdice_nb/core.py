@@ -12,7 +12,7 @@ from fastcore.docments import docments
 # %% auto #0
 __all__ = ['THIRD_PARTY_NOISE', 'PAPER_LOSSES', 'PAPER_LR', 'SHARED', 'atomic_write_bytes', 'atomic_write_text',
            'atomic_write_json', 'git_commit', 'package_versions', 'device_name', 'repo_root', 'config_differences',
-           'one_of', 'check_int', 'signature_options', 'writable_dir']
+           'one_of', 'check_int', 'check_threads', 'auto_threads', 'set_threads', 'signature_options', 'writable_dir']
 
 # %% ../nbs/00_core.ipynb #bc74518e
 THIRD_PARTY_NOISE = (  # (message pattern, category) of warnings raised by other packages' imports
@@ -130,6 +130,28 @@ def check_int(value, # the value given
     if isinstance(value, bool) or not isinstance(value, numbers.Integral): raise ValueError(f"{name} must be an integer, got {value!r}")
     if value < low: raise ValueError(f"{name} must be >= {low}, got {value!r}")
     return int(value)
+
+# %% ../nbs/00_core.ipynb #0c1e0f05
+def check_threads(threads) -> int|str|None:
+    "`threads` when it is None, 'auto' or an integer >= 1 (as an `int`); a `ValueError` naming it otherwise."
+    if threads is None or threads == 'auto': return threads
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
+        raise ValueError(f"threads must be a positive integer or 'auto', got {threads!r}")
+    return int(threads)
+
+def auto_threads(max_threads:int=4) -> int:
+    "CPU threads for the next run: 1 when other processes keep the cores busy (threads would wait on each other), else up to `max_threads`."
+    cores = os.cpu_count() or 1
+    busy = os.getloadavg()[0] if hasattr(os, 'getloadavg') else 0.
+    return 1 if busy > cores else max(1, min(max_threads, cores))
+
+def set_threads(threads:int|str|None, # an integer >= 1, 'auto' (`auto_threads`) or None (torch's left as they are)
+               ) -> int:
+    "Set torch's CPU threads for the next run as `threads` says; returns the threads torch now uses."
+    import torch
+    threads = check_threads(threads)
+    if threads is not None: torch.set_num_threads(auto_threads() if threads == 'auto' else threads)
+    return torch.get_num_threads()
 
 # %% ../nbs/00_core.ipynb #a83a282f
 class _Shared:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 import numpy as np
-from .core import PAPER_LOSSES, repo_root, atomic_write_text
+from .core import PAPER_LOSSES, repo_root, atomic_write_text, check_threads, set_threads
 from .records import predictions_path, run_path, read_record, load_records, run_identity
 from .commands import comma_list, threads_option, subcommand, add_grid_options, report_grid
 from .study_design import Deviation, Grid, Study, PAPER_RECIPES, ABLATIONS, pool_folds, with_fold
@@ -20,8 +20,7 @@ from .study_design import Deviation, Grid, Study, PAPER_RECIPES, ABLATIONS, pool
 # %% auto #0
 __all__ = ['MAIN_LOSSES', 'OTHER_LOSSES', 'STUDIES', 'MS_LOSSES', 'MS_SEARCH', 'KVASIR_RECIPE', 'KVASIR_SEARCH',
            'KVASIR_RECIPE_E20', 'KVASIR_VARIATIONS', 'data_root', 'results_dir', 'get_study', 'study_configs',
-           'blind_prior', 'run_study', 'auto_threads', 'pool_study_folds', 'study_records', 'study_table',
-           'add_commands']
+           'blind_prior', 'run_study', 'pool_study_folds', 'study_records', 'study_table', 'add_commands']
 
 # %% ../nbs/07_studies.ipynb #3e517462
 MAIN_LOSSES = ('dice', 'ce+dice', 'pm_dice', 'ce+pm_dice')  # the four losses of the paper's main claim
@@ -354,25 +353,23 @@ def run_study(study:str|Study, # a preset name or a `Study`
               root:str|Path|None=None, # the dataset folder; None: under `data_root()`
               minutes:float|None=None, # stop before starting a run that would end after this; None: no limit
               shard:str|None=None, # 'i/n': this worker's share of the runs
-              threads:int|str|None=None, # torch CPU threads; None: torch's default; 'auto': chosen per run by the load
+              threads:int|str|None=None, # torch CPU threads (`set_threads`), 'auto' (by the load, per run); None: torch's default
               progress:bool=True, # a line per run
               keep_predictions:bool=True, # write each run's test predictions (`predictions_path`)
               grids:Sequence[int]|None=None, # run only these blocks of `study.grids` (by index); None: all, in order
              ) -> dict:
     "Run what is missing of `study`, time-boxed; returns run paths by 'done', 'failed', 'skipped', 'busy', 'left'."
-    import torch
     from pmdice_nb.experiments import run_grid, SavePredictions
-    study = get_study(study)
+    study, threads = get_study(study), check_threads(threads)
     runs_dir = results_dir(study, runs_dir)
     if grids is not None:
         bad = [g for g in grids if not 0 <= g < len(study.grids)]
         if bad: raise ValueError(f"study {study.name!r} has grids 0..{len(study.grids) - 1}, got {bad}")
         study = dataclasses.replace(study, grids=tuple(study.grids[g] for g in grids))
     configs = study_configs(study, root)
-    if threads is not None and threads != 'auto': torch.set_num_threads(int(threads))
     deadline = None if minutes is None else time.time() + 60 * float(minutes)
     def before_run(cfg):
-        if threads == 'auto': torch.set_num_threads(auto_threads())
+        set_threads(threads)
         return [SavePredictions(cfg, predictions_path(runs_dir, cfg))] if keep_predictions else []
     def after_run(cfg, rec):
         if progress and rec is not None: print(_run_line(study, cfg, rec), flush=True)
@@ -384,12 +381,6 @@ def _run_line(study:Study, cfg, rec:dict) -> str:
     m = (rec.get('metrics') or {}).get('mDice')
     return (f"{study.name}: {cfg.name} seed{cfg.seed} {rec['status']} mDice "
             f"{'–' if m is None else f'{100 * m:.2f}'} in {rec.get('wall_time_s', 0):.0f} s")
-
-def auto_threads(max_threads:int=4) -> int:
-    "CPU threads for the next run: 1 when other processes keep the cores busy (threads would wait on each other), else up to `max_threads`."
-    cores = os.cpu_count() or 1
-    busy = os.getloadavg()[0] if hasattr(os, 'getloadavg') else 0.
-    return 1 if busy > cores else max(1, min(max_threads, cores))
 
 def _expected_seconds(runs_dir:Path, study:Study|None=None) -> float:
     "The median wall time of the runs finished under `runs_dir`; with none, `study.run_minutes` (else 0)."
@@ -448,7 +439,7 @@ def _study_options(p):
     p.add_argument('--runs-dir', help='where records go (default nbs/results/<study> of the repository)')
     p.add_argument('--minutes', type=float, help='stop before starting a run that would end after this many minutes')
     add_grid_options(p, seeds=False)
-    p.add_argument('--threads', type=threads_option, default=None, help="torch CPU threads, or 'auto' (one when the cores are busy)")
+    p.add_argument('--threads', type=threads_option, default=None, help="torch CPU threads, or 'auto' (by the load, per run; default: torch's)")
     p.add_argument('--no-predictions', action='store_true', help="don't keep the runs' test predictions")
     p.add_argument('--grids', type=comma_list(int), help="run only these blocks of the study's grids, e.g. 0 or 1,2 (see 'show')")
 

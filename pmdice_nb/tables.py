@@ -8,7 +8,7 @@ import os, shutil, time
 from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
-from .core import atomic_write_text, PAPER_LOSSES, config_differences, check_int
+from .core import atomic_write_text, PAPER_LOSSES, config_differences, check_int, check_threads, set_threads
 from .metrics import METRIC_TABLE
 from .learner import evaluate_cases
 from .records import RecordSet, find_records, run_name, by_name, check_readable
@@ -224,13 +224,13 @@ DEMO = dict(dataset='synthetic_polyps', seeds=(0,), arch='unet', features=8, epo
 def run_demo(runs_dir:str|Path='runs/demo', # where records and tables go
              fresh:bool=False, # delete earlier demo records first
              progress:bool=True, # a bar over the runs
-             threads:int|None=None, # CPU threads for torch; None: half the cores, at most 4
+             threads:int|str|None=None, # torch CPU threads (`set_threads`), 'auto' (by the load, per run); None: half the cores, at most 4
              **overrides, # change `DEMO` settings (epochs, features, ...)
             ) -> str:
     "The 14 losses on synthetic polyps (CPU-sized); writes records and tables to `runs_dir`, returns the markdown."
     import torch
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    threads = check_threads(threads)
+    if threads is None: threads = max(1, min(4, (os.cpu_count() or 2) // 2))
     runs_dir = Path(runs_dir)
     settings = {**DEMO, **overrides}
     if fresh and runs_dir.is_dir(): shutil.rmtree(runs_dir)
@@ -238,8 +238,8 @@ def run_demo(runs_dir:str|Path='runs/demo', # where records and tables go
     dataset, seeds = settings.pop('dataset'), settings.pop('seeds')
     configs = grid_configs(dataset, seeds=seeds, **settings)
     start, old_threads = time.time(), torch.get_num_threads()
-    torch.set_num_threads(threads or max(1, min(4, (os.cpu_count() or 2) // 2)))
-    try: run_grid(configs, runs_dir, progress=progress, device='cpu')
+    def before_run(cfg): set_threads(threads)   # each run: 'auto' looks at the load again
+    try: run_grid(configs, runs_dir, progress=progress, device='cpu', before_run=before_run)
     finally: torch.set_num_threads(old_threads)
     write_tables(runs_dir)
     md = (runs_dir / 'table.md').read_text()

@@ -89,7 +89,7 @@ def test_table_output_that_cannot_be_written(tmp_path, capsys):
 @pytest.mark.parametrize('argv, named', [
     (['train', *TINY, '--dataset-kwargs', '{"n": "ten"}'], ["--dataset-kwargs option 'n'", "'ten'"]),
     (['train', *TINY, '--dataset-kwargs', '{"size": NaN}'], ["--dataset-kwargs option 'size'", 'nan']),
-    (['demo', '--threads', '0'], ['--threads must be', '0']),
+    (['demo', '--threads', '0'], ['argument --threads', "'0'"]),
     (['demo', '--threads', 'abc'], ['argument --threads', "'abc'"]),
     (['table', ROOT / 'nbs' / 'results' / 'kvasir_cpu', '--digits', '-1'], ['--digits must be >= 0', '-1']),
     (['train', '--dataset', 'kvasirr'], ['argument --dataset', "invalid choice: 'kvasirr'"]),

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np, pandas as pd
 from .core import atomic_write_bytes
 from .records import find_records, load_records, run_identity, run_name
-from .study_design import Ablation, ABLATIONS, get_ablation, check_gammas as _check_values
+from .study_design import Ablation, ABLATIONS, get_ablation, check_gammas
 from .experiments import DATASETS, RunConfig, run_grid, output_file
 from .tables import METRICS, results_table, markdown_table, write_table_files, failed_note
 from .compare import case_scores
@@ -40,7 +40,7 @@ def ablation_configs(figure:int, # the paper's figure: 3 or 4
     if ablation.parameter == 'gamma_bg' and (pm_gamma is None or len(pm_gamma) != 2):
         ms = sorted(k for k, v in DATASETS.items() if v.pm_gamma is not None and len(v.pm_gamma) == 2)
         raise ValueError(f"figure {figure} sets (γ_BG, γ_FG) for a binary MS task: one of {ms}, got {dataset!r}")
-    values = ablation.values if gammas is None else _check_values(gammas, 'gammas')
+    values = ablation.values if gammas is None else check_gammas(gammas, 'gammas')
     seeds = list(seeds)
     if not seeds: raise ValueError(f"an ablation needs seeds, got {seeds!r}")
     return [RunConfig(dataset, 'pm_dice', seed=s, loss_kwargs=ablation.loss_kwargs(v), tag=ablation.tag(v), **run_kwargs)

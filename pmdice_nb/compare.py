@@ -15,6 +15,7 @@ from .metrics import case_metrics, summarize_cases, nsd_key, METRIC_TABLE
 from .records import predictions_path, load_predictions, run_name, by_name
 from .tables import results_table
 from .studies import get_study, study_records, pool_study_folds, study_configs, results_dir
+from .study_design import run_name_without_fold
 from .statistics import case_scores, case_clusters, hierarchical_bootstrap, holm, MDE_FACTOR
 from .statistics import seeds_for_power, variance_parts, projected_mde, decide, holm_verdicts, effect_map
 _all_ = ['case_scores', 'case_clusters', 'hierarchical_bootstrap', 'holm', 'MDE_FACTOR', 'seeds_for_power',
@@ -190,19 +191,20 @@ def gain_map(records:Sequence[dict], # finished run records of one study (one da
 def validation_summary(records:Sequence[dict], # run records of a recipe search (tags name the recipes)
                        metric:str='mDice', # a metric fastai logged on the validation images
                       ) -> pd.DataFrame:
-    "One row per recipe (run name): its settings, the last-epoch validation `metric` (×100) per seed, mean, SD and minutes per run."
+    "One row per recipe (run name, folds together): its settings, the last-epoch validation `metric` (×100) per seed (the mean over its folds), mean, SD and minutes per run."
     rows = {}
     for r in records:
+        if r.get('folds'): raise ValueError(f"{run_name(r)}: a record pooled over folds keeps one fold's history; give the records of each fold")
         hist = [h for h in r.get('history') or [] if h.get(metric) is not None]
         if not hist: continue
         cfg = r.get('config', {})
-        row = rows.setdefault(run_name(r), {'loss': r['loss'], **{k: cfg.get(k) for k in ('bs', 'lr', 'epochs', 'size', 'arch', 'features')},
+        row = rows.setdefault(run_name_without_fold(r), {'loss': r['loss'], **{k: cfg.get(k) for k in ('bs', 'lr', 'epochs', 'size', 'arch', 'features')},
                                                           'scores': {}, 'minutes': []})
-        row['scores'][r['seed']] = 100 * hist[-1][metric]
+        row['scores'].setdefault(r['seed'], []).append(100 * hist[-1][metric])
         if isinstance(r.get('wall_time_s'), (int, float)): row['minutes'].append(r['wall_time_s'] / 60)
     out = []
     for name, row in rows.items():
-        s = pd.Series(row.pop('scores')).sort_index()
+        s = pd.Series({seed: np.mean(v) for seed, v in row.pop('scores').items()}).sort_index()
         out.append({'run': name, **row, 'seeds': list(s.index), f'valid {metric}': [round(v, 2) for v in s],
                     'mean': s.mean(), 'sd': s.std(ddof=1) if len(s) > 1 else np.nan,
                     'minutes': float(np.median(row['minutes'])) if row['minutes'] else np.nan})

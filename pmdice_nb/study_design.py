@@ -13,7 +13,7 @@ from .records import run_identity, run_name
 
 # %% auto #0
 __all__ = ['PAPER_RECIPES', 'RECIPE_ROWS', 'ABLATIONS', 'Deviation', 'Grid', 'paper_recipe', 'study_recipe', 'recipe_deviations',
-           'Study', 'check_gammas', 'Ablation', 'get_ablation', 'with_fold', 'pool_folds']
+           'Study', 'check_gammas', 'Ablation', 'get_ablation', 'with_fold', 'run_name_without_fold', 'pool_folds']
 
 # %% ../nbs/05d_study_design.ipynb #03cbc1bb
 @dataclass(frozen=True)
@@ -246,6 +246,10 @@ def _without_fold(text:str, fold:tuple|None) -> str:
     "A run's name or tag without the part `study_configs` adds for its fold (`run_identity(record)['fold']`)."
     return text if fold is None else text.removesuffix(_fold_tag(fold)).removesuffix('-')
 
+def run_name_without_fold(record:dict) -> str:
+    "A record's run name without its fold's part: the name its folds share (pooled by `pool_folds`)."
+    return _without_fold(run_name(record), run_identity(record)['fold'])
+
 def pool_folds(records:Sequence[dict], # finished records of a study with folds (`dataset_kwargs.test_ids`)
                classes:Sequence[str], # class names, background first
               ) -> list[dict]:
@@ -255,7 +259,7 @@ def pool_folds(records:Sequence[dict], # finished records of a study with folds 
     for r in records:
         who = run_identity(r)
         rest = json.dumps({k: v for k, v in who.items() if k != 'fold'}, sort_keys=True)
-        groups.setdefault((_without_fold(run_name(r), who['fold']), who['seed'], rest), []).append(r)
+        groups.setdefault((run_name_without_fold(r), who['seed'], rest), []).append(r)
     out = []
     for (base, seed, _), rs in sorted(groups.items()):
         ids = [c['id'] for r in rs for c in r['per_case']]

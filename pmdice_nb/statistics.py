@@ -212,9 +212,7 @@ def difficulty_strata(reference:Sequence[dict], # records of a reference loss, n
                       names:Sequence[str]|None=None, # stratum names, hardest first (default for 3: hardest, middle, easiest)
                      ) -> pd.Series:
     "Case id -> stratum (categorical, hardest first): `quantile_strata` of the reference's `metric`, averaged over its seeds."
-    score = case_scores(reference, metric).mean(axis=1)
-    if score.isna().any(): raise ValueError(f"the reference has no {metric} for {int(score.isna().sum())} case(s), e.g. {score.index[score.isna()][0]!r}")
-    return quantile_strata(score, n, names if names is not None else (['hardest', 'middle', 'easiest'] if n == 3 else None))
+    return quantile_strata(case_scores(reference, metric).mean(axis=1), n, names if names is not None else (['hardest', 'middle', 'easiest'] if n == 3 else None))
 
 def effect_by_stratum(a:Sequence[dict], # records of loss a (the claim: a is better)
                       b:Sequence[dict], # records of loss b, same test cases

@@ -22,17 +22,17 @@ from .core import SHARED, signature_options, writable_dir, _type_error, one_of, 
 from .losses import PAPER_LOSSES, get_loss, canonical_loss_name
 from .augment import AUGMENT_OPTIONS, seg_dataloaders
 from .models import HEADS, imagenet_weights_available
-from .learner import seg_learner, fit_poly, evaluate, predict_case, check_warmup, ARCHS, CHECKPOINTS, PRECISIONS, OPTIMIZERS, SCORED_AT
+from .learner import seg_learner, fit_poly, training_history, evaluate, predict_case, check_warmup, ARCHS, CHECKPOINTS, PRECISIONS, OPTIMIZERS, SCORED_AT
 from .records import (RECORD_SCHEMA, RecordError, run_path, write_record, read_record, claim_run, record_loss_name,
                                is_safe_name)
 _all_ = ['SHARED', 'signature_options', 'writable_dir']   # core's names, importable from here too
 
 # %% auto #0
 __all__ = ['DATASETS', 'CHOICES', 'DatasetSetup', 'dataset_setup', 'dataset_class', 'paper_loss_kwargs', 'check_choice',
-           'min_input_size', 'check_input_size', 'check_dataset_kwargs', 'RunConfig', 'result_config', 'run_status',
-           'is_done', 'DivergenceCheck', 'make_dataset', 'run_record', 'run_one', 'grid_configs', 'parse_shard',
-           'shard_configs', 'output_file', 'cache_dir_of', 'check_run_dirs', 'run_grid', 'SavePredictions', 'SHARED',
-           'signature_options', 'writable_dir']
+           'min_input_size', 'check_input_size', 'check_dataset_kwargs', 'RunConfig', 'result_config',
+           'pretrained_used', 'run_status', 'is_done', 'DivergenceCheck', 'make_dataset', 'run_record', 'run_one',
+           'grid_configs', 'parse_shard', 'shard_configs', 'output_file', 'cache_dir_of', 'check_run_dirs', 'run_grid',
+           'SavePredictions', 'SHARED', 'signature_options', 'writable_dir']
 
 # %% ../nbs/05b_experiments.ipynb #6d903e4b
 @dataclass(frozen=True)
@@ -233,6 +233,12 @@ def result_config(config:dict, # a record's `config` (`RunConfig.to_dict`), poss
     d['dataset_kwargs'] = {k: v for k, v in (d['dataset_kwargs'] or {}).items() if k not in _NOT_RESULT_DATASET}
     return json.loads(json.dumps(d))
 
+def pretrained_used(record:dict, # a run record, possibly from an older version
+                   ) -> bool|None:
+    "Whether the run's encoder started from ImageNet weights: True/False for the ResNet34 U-Net, None for the plain U-Net."
+    cfg = result_config(record.get('config', {}), record.get('dataset'), record.get('loss'))
+    return bool(record.get('pretrained_used', cfg['pretrained'])) if cfg['arch'] == 'resnet34' else None
+
 # %% ../nbs/05b_experiments.ipynb #a80f0f70
 @lru_cache(maxsize=1)
 def _imagenet_available() -> bool:
@@ -248,7 +254,7 @@ def run_status(runs_dir:str|Path, # where records go
     try: rec = read_record(path)
     except RecordError: return 'missing'  # a broken record is run again
     old, new = result_config(rec['config'], rec['dataset'], rec['loss']), result_config(cfg.to_dict())
-    used = bool(rec.get('pretrained_used', old['pretrained'])) and cfg.arch == 'resnet34'  # ImageNet weights that ran
+    used = pretrained_used(rec) is True  # ImageNet weights that ran
     diff = config_differences({**old, 'pretrained': used}, {**new, 'pretrained': used and cfg.pretrained})
     if diff: raise ValueError(f"{path} holds a run with another configuration (differs in {diff}); use another runs folder or a tag")
     if rec['status'] != 'done': return rec['status']
@@ -282,12 +288,6 @@ def _precision_used(learn) -> str:
 def _dataset_description(ds):
     describe = getattr(ds, 'describe', None)
     return json.loads(json.dumps(describe(), default=str)) if callable(describe) else None
-
-def _history(learn) -> list:
-    "Per-epoch training log of fastai's recorder as a list of dicts."
-    names = list(learn.recorder.metric_names)[1:-1]  # drop 'epoch' and 'time'
-    return [{'epoch': epoch, **{n: None if v is None else float(v) for n, v in zip(names, values)}}
-            for epoch, values in enumerate(learn.recorder.values)]
 
 def _provenance(cfg:RunConfig, ds, learn) -> dict:
     "What ran (encoder weights, arithmetic), the dataset's description, and where and with what it ran."
@@ -359,7 +359,7 @@ def run_record(cfg:RunConfig, ds, split:dict, learn, check:DivergenceCheck, time
         losses = ', '.join(f'{k} {v}' for k, v in check.losses.items())
         record.update(status='failed', diverged_epoch=check.epoch_diverged,
                       error=f"training diverged at epoch {check.epoch_diverged} ({losses})")
-    return {**record, 'history': _history(learn), 'epochs': cfg.epochs, 'n_cases': {k: len(v) for k, v in split.items()},
+    return {**record, 'history': training_history(learn), 'epochs': cfg.epochs, 'n_cases': {k: len(v) for k, v in split.items()},
             **times, **_provenance(cfg, ds, learn), 'config': _portable_config(cfg)}
 
 def run_one(cfg:RunConfig, # the run

@@ -39,7 +39,8 @@ from .models import HEADS, UNet, quarter_scale_head, imagenet_weights_available
 # %% auto #0
 __all__ = ['ARCHS', 'CHECKPOINTS', 'PRECISIONS', 'OPTIMIZERS', 'NORMALIZE', 'SCORED_AT', 'optimizer', 'CPUBFloat16',
            'seg_learner', 'compile_model', 'Checkpoints', 'load_weights', 'check_warmup', 'PolyLR', 'GatherMetrics',
-           'distributed', 'fit_poly', 'training_log', 'predict_case', 'evaluate_cases', 'predict_original', 'evaluate']
+           'distributed', 'fit_poly', 'training_history', 'training_log', 'predict_case', 'evaluate_cases',
+           'predict_original', 'evaluate']
 
 # %% ../nbs/04c_learner.ipynb #9cbdb1c1
 ARCHS = ('resnet34', 'unet')  # the ResNet34 U-Net (fastai) and the plain 4-pooling U-Net (section 3.2)
@@ -282,11 +283,17 @@ def fit_poly(learn:Learner, # from `seg_learner`
     return learn
 
 # %% ../nbs/04c_learner.ipynb #a6e54b75
+def training_history(learn:Learner, # a learner that has been fitted
+                    ) -> list[dict]:
+    "The recorder's per-epoch log as JSON-ready dicts: 'epoch', train_loss, valid_loss and metrics (None where not logged)."
+    names = [n for n in learn.recorder.metric_names if n not in ('epoch', 'time')]
+    return [{'epoch': epoch, **{n: None if v is None else float(v) for n, v in zip(names, values)}}
+            for epoch, values in enumerate(learn.recorder.values)]
+
 def training_log(learn:Learner, # a learner that has been fitted
                 ) -> pd.DataFrame:
-    "The recorder's per-epoch log (train_loss, valid_loss, metrics) as a table indexed by epoch."
-    names = [n for n in learn.recorder.metric_names if n not in ('epoch', 'time')]
-    return pd.DataFrame([list(v) for v in learn.recorder.values], columns=names).rename_axis('epoch')
+    "`training_history` as a table indexed by epoch."
+    return pd.DataFrame(training_history(learn)).set_index('epoch')
 
 # %% ../nbs/04c_learner.ipynb #bbd93057
 def predict_case(learn:Learner, # a trained learner

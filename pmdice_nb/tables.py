@@ -12,7 +12,7 @@ from .core import atomic_write_text, PAPER_LOSSES, config_differences, check_int
 from .metrics import METRIC_TABLE
 from .learner import evaluate_cases
 from .records import RecordSet, find_records, run_name, by_name, check_readable
-from .experiments import (RunConfig, result_config, make_dataset, grid_configs, run_grid,
+from .experiments import (RunConfig, result_config, pretrained_used, make_dataset, grid_configs, run_grid,
                                    writable_dir, output_file)
 
 # %% auto #0
@@ -32,7 +32,7 @@ def experiment(record:dict) -> dict:
     "What a table holds fixed: the record's result configuration but loss, loss options, tag and seed; and what ran."
     cfg = result_config(record.get('config', {}), record.get('dataset'), record.get('loss'))
     out = {k: v for k, v in cfg.items() if k not in _ROW_FIELDS + ('pretrained', 'mixed_precision')}
-    out['pretrained_used'] = bool(record.get('pretrained_used', cfg['pretrained'])) if cfg['arch'] == 'resnet34' else None
+    out['pretrained_used'] = pretrained_used(record)
     out['precision'] = record.get('precision') or _old_precision(record, cfg)
     return out
 

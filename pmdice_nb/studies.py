@@ -19,8 +19,9 @@ from .study_design import Deviation, Grid, Study, PAPER_RECIPES, ABLATIONS, pool
 
 # %% auto #0
 __all__ = ['MAIN_LOSSES', 'OTHER_LOSSES', 'STUDIES', 'MS_LOSSES', 'MS_SEARCH', 'KVASIR_RECIPE', 'KVASIR_SEARCH',
-           'KVASIR_RECIPE_E20', 'KVASIR_VARIATIONS', 'data_root', 'results_dir', 'get_study', 'study_configs',
-           'blind_prior', 'run_study', 'pool_study_folds', 'study_records', 'study_table', 'add_commands']
+           'KVASIR_RECIPE_E20', 'KVASIR_VARIATIONS', 'TOPK_CE_LOSSES', 'data_root', 'results_dir', 'get_study',
+           'study_configs', 'blind_prior', 'run_study', 'pool_study_folds', 'study_records', 'study_table',
+           'add_commands']
 
 # %% ../nbs/07_studies.ipynb #3e517462
 MAIN_LOSSES = ('dice', 'ce+dice', 'pm_dice', 'ce+pm_dice')  # the four losses of the paper's main claim
@@ -216,10 +217,12 @@ _RECIPE_WHY = {   # why the plain-U-Net Kvasir recipes differ from §3.2 (their 
 _TABLE1_GRIDS = (Grid(MAIN_LOSSES, (0, 1, 2, 3, 4)), Grid(OTHER_LOSSES, (0, 1, 2)),
                  Grid(MAIN_LOSSES, (5, 6, 7, 8, 9)))   # the four losses × 5 seeds, the other ten × 3, then seeds 5-9 if power asks
 _TABLE1_SEEDS = Deviation('seeds', '3 for every loss', '5 (then up to 10, as the power estimate asks) for Dice, CE + Dice, PM Dice, CE + PM Dice; 3 for the others', 'power')
+_TOPK_CE = Deviation('TopK CE (eq. 2)', 'CE of the kept K% of pixels summed and divided by all N pixels; K not given',
+                     'mean over the kept 10% (nnU-Net [3]: its TopK loss and its K)', "the loss's source; kvasir_var_topk_eq2 runs eq. 2 as printed")
 
 def _table1_study(name:str, recipe:dict, description:str, run_minutes:float) -> Study:
     "Table 1 (`_TABLE1_GRIDS`) on a plain-U-Net Kvasir `recipe`, its deviations read from the recipe."
-    return Study(name, 'kvasir', 'kvasir-seg', _TABLE1_GRIDS, config=recipe, deviations=(_KVASIR_SPLIT, _NSD_KVASIR, _TABLE1_SEEDS),
+    return Study(name, 'kvasir', 'kvasir-seg', _TABLE1_GRIDS, config=recipe, deviations=(_KVASIR_SPLIT, _NSD_KVASIR, _TABLE1_SEEDS, _TOPK_CE),
                  reasons=_RECIPE_WHY, description=description, run_minutes=run_minutes)
 
 STUDIES['kvasir_unet_cpu'] = _table1_study(
@@ -264,6 +267,15 @@ STUDIES['kvasir_var_gamma'] = Study(
     tuple(Grid(('pm_dice',), (0, 1, 2), ABLATIONS[3].loss_kwargs(g), ABLATIONS[3].tag(g)) for g in (0.5, 2.)),
     config=KVASIR_RECIPE_E20, deviations=(_KVASIR_SPLIT, _NSD_KVASIR), reasons=_RECIPE_WHY,
     description="PM Dice's γ = 0.5 and 2 on the kvasir_unet_e20_cpu recipe (γ = 1 and Dice, γ = 0, are that study's runs)", run_minutes=15)
+
+TOPK_CE_LOSSES = ('topk_ce+dice', 'topk_ce+topk_dice')   # the compounds with TopK CE: neither trains on kvasir_unet_e20_cpu
+_EQ2 = {'topk_ce': {'normalise': 'all'}}                 # eq. 2 as printed: the kept pixels' CE summed over all N
+STUDIES['kvasir_var_topk_eq2'] = Study(
+    'kvasir_var_topk_eq2', 'kvasir', 'kvasir-seg', (Grid(TOPK_CE_LOSSES, (0,), _EQ2), Grid(TOPK_CE_LOSSES, (1, 2), _EQ2)),
+    config=KVASIR_RECIPE_E20, reasons=_RECIPE_WHY, deviations=(_KVASIR_SPLIT, _NSD_KVASIR,
+        Deviation('TopK CE (eq. 2)', 'CE of the kept K% summed over all N pixels; K not given', 'as printed, K = 10% (nnU-Net [3])', '')),
+    description="TopK CE as eq. 2 prints it (kept pixels' CE over all N, not nnU-Net's mean over the kept): do its compounds train? (kvasir_unet_e20_cpu otherwise)",
+    run_minutes=15)
 
 # %% ../nbs/07_studies.ipynb #575b2e85
 _LR5E4 = STUDIES['kvasir_cpu_lr5e-4']

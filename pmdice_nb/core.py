@@ -12,7 +12,8 @@ from fastcore.docments import docments
 # %% auto #0
 __all__ = ['THIRD_PARTY_NOISE', 'PAPER_LOSSES', 'PAPER_LR', 'SHARED', 'atomic_write_bytes', 'atomic_write_text',
            'atomic_write_json', 'git_commit', 'package_versions', 'device_name', 'repo_root', 'config_differences',
-           'one_of', 'check_int', 'check_threads', 'auto_threads', 'set_threads', 'signature_options', 'writable_dir']
+           'one_of', 'check_int', 'check_threads', 'auto_threads', 'set_threads', 'signature_options', 'type_mismatch',
+           'writable_dir']
 
 # %% ../nbs/00_core.ipynb #bc74518e
 THIRD_PARTY_NOISE = (  # (message pattern, category) of warnings raised by other packages' imports
@@ -180,7 +181,10 @@ _JSON_KINDS = {'int': ((int,), 'an integer'), 'float': ((int, float), 'a number'
                'tuple': ((list, tuple), 'a list'), 'list': ((list, tuple), 'a list'), 'Sequence': ((list, tuple), 'a list'),
                'dict': ((dict,), 'an object')}  # annotation → the JSON values that fit it, and how a message says so
 
-def _type_error(name:str, value, annotation) -> str|None:
+def type_mismatch(name:str, # how the message names the value
+                  value, # a JSON value (from a record, a command line or a config file)
+                  annotation, # a parameter's annotation, e.g. `inspect.signature(f).parameters[name].annotation`
+                 ) -> str|None:
     "Why `value` does not fit the annotation `annotation` ('int', 'str | Path | None', ...); None when it fits or the annotation is not known here."
     kinds = [a.strip().split('[')[0] for a in getattr(annotation, '__name__', str(annotation)).split('|')]
     if annotation is inspect.Parameter.empty or any(k not in _JSON_KINDS for k in kinds): return None

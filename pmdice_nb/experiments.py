@@ -18,7 +18,7 @@ from fastai.learner import Recorder
 from fastai.torch_core import set_seed, rank_distrib
 from fastprogress.fastprogress import progress_bar
 from .core import atomic_write_bytes, git_commit, package_versions, device_name, config_differences
-from .core import SHARED, signature_options, writable_dir, _type_error, one_of, check_int
+from .core import SHARED, signature_options, writable_dir, type_mismatch, one_of, check_int
 from .losses import PAPER_LOSSES, get_loss, canonical_loss_name
 from .augment import AUGMENT_OPTIONS, seg_dataloaders
 from .models import HEADS, imagenet_weights_available
@@ -110,7 +110,7 @@ def check_dataset_kwargs(dataset:str, # a key of `DATASETS`
     params = inspect.signature(dataset_class(dataset)).parameters
     for name, value in kwargs.items():
         if name in params and name != 'root':
-            error = _type_error(f"dataset_kwargs option {name!r} of {dataset!r}", value, params[name].annotation)
+            error = type_mismatch(f"dataset_kwargs option {name!r} of {dataset!r}", value, params[name].annotation)
             if error: raise ValueError(error)
     if any(p.kind is p.VAR_KEYWORD for p in params.values()): return kwargs
     known = [n for n, p in params.items() if n != 'root' and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]

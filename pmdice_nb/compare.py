@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np, pandas as pd
 from scipy import stats
 from .losses import PAPER_LOSSES
-from .core import repo_root, atomic_write_text
+from .core import repo_root, atomic_write_text, check_int
 from .metrics import case_metrics, summarize_cases, nsd_key, METRIC_TABLE
 from .records import predictions_path, load_predictions, run_name, by_name
 from .tables import results_table
@@ -190,9 +190,10 @@ def gain_map(records:Sequence[dict], # finished run records of one study (one da
 # %% ../nbs/08b_compare.ipynb #c48c607f
 def validation_summary(records:Sequence[dict], # run records of a recipe search (tags name the recipes)
                        metric:str='mDice', # a metric fastai logged on the validation images
+                       last:int=1, # epochs at the end whose scores are averaged (more: less epoch-to-epoch noise)
                       ) -> pd.DataFrame:
-    "One row per recipe (run name, folds together): its settings, the last-epoch validation `metric` (×100) per seed (the mean over its folds), mean, SD and minutes per run."
-    rows = {}
+    "One row per recipe (run name, folds together): its settings, the validation `metric` (×100) of the `last` epochs per seed (the mean over them and its folds), mean, SD and minutes per run."
+    last, rows = check_int(last, 'last', 1), {}
     for r in records:
         if r.get('folds'): raise ValueError(f"{run_name(r)}: a record pooled over folds keeps one fold's history; give the records of each fold")
         hist = [h for h in r.get('history') or [] if h.get(metric) is not None]
@@ -200,7 +201,7 @@ def validation_summary(records:Sequence[dict], # run records of a recipe search 
         cfg = r.get('config', {})
         row = rows.setdefault(run_name_without_fold(r), {'loss': r['loss'], **{k: cfg.get(k) for k in ('bs', 'lr', 'epochs', 'size', 'arch', 'features')},
                                                           'scores': {}, 'minutes': []})
-        row['scores'].setdefault(r['seed'], []).append(100 * hist[-1][metric])
+        row['scores'].setdefault(r['seed'], []).append(100 * np.mean([h[metric] for h in hist[-last:]]))
         if isinstance(r.get('wall_time_s'), (int, float)): row['minutes'].append(r['wall_time_s'] / 60)
     out = []
     for name, row in rows.items():

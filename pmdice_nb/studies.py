@@ -429,6 +429,9 @@ def study_table(study:str|Study, # a preset name or a `Study`
     "The study's results table as markdown (caption included), written next to the records."
     from pmdice_nb.tables import results_table, format_table, table_caption, write_table_files
     study = get_study(study)
+    if any(g.config for g in study.grids):
+        raise ValueError(f"study {study.name!r} is a recipe search: its candidates are different experiments, so it has no one table; "
+                         "compare them on validation with `compare.validation_summary` (notebooks 11 and 13)")
     runs_dir = results_dir(study, runs_dir)
     finished = study_records(study, runs_dir, pooled=False)
     records = pool_study_folds(study, finished)

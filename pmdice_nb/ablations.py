@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
 from .core import atomic_write_bytes
-from .records import find_records, load_records, run_identity, run_name
+from .records import RecordSet, find_records, check_readable, run_identity, run_name
 from .study_design import Ablation, ABLATIONS, get_ablation, check_gammas
-from .experiments import DATASETS, RunConfig, run_grid, output_file
+from .experiments import DATASETS, RunConfig, dataset_setup, run_grid, output_file
 from .tables import METRICS, results_table, markdown_table, write_table_files, failed_note
-from .compare import case_scores
+from .statistics import case_scores
 from .commands import subcommand, add_config_options, add_output_options, config_from_args, comma_list, report_grid
 from .commands import add_grid_options, check_grid_options
 
@@ -35,8 +35,7 @@ def ablation_configs(figure:int, # the paper's figure: 3 or 4
     ablation = get_ablation(figure)
     clash = sorted(set(run_kwargs) & set(_SET_BY_ABLATION))
     if clash: raise ValueError(f"the ablation sets {clash} itself; got {({k: run_kwargs[k] for k in clash})!r}")
-    if dataset not in DATASETS: raise ValueError(f"unknown dataset {dataset!r}; known: {sorted(DATASETS)}")
-    pm_gamma = DATASETS[dataset].pm_gamma
+    pm_gamma = dataset_setup(dataset).pm_gamma
     if ablation.parameter == 'gamma_bg' and (pm_gamma is None or len(pm_gamma) != 2):
         ms = sorted(k for k, v in DATASETS.items() if v.pm_gamma is not None and len(v.pm_gamma) == 2)
         raise ValueError(f"figure {figure} sets (γ_BG, γ_FG) for a binary MS task: one of {ms}, got {dataset!r}")
@@ -188,12 +187,14 @@ def write_ablation(runs_dir:str|Path, # a folder of run records
                    out_dir:str|Path|None=None, # where the files go; None: `runs_dir`
                    dataset:str|None=None, # only this dataset; None: each dataset with records of the figure
                    digits:int=2, # decimals
+                   found:RecordSet|None=None, # `find_records(runs_dir)`, when the caller has it already
                   ) -> list[Path]:
     "Write the table (`.md`, `.csv`) and the figure (`.png`) of Figure `figure` atomically; returns the paths."
     from matplotlib.figure import Figure
     ablation = get_ablation(figure)
-    records = ablation_records(load_records(runs_dir), figure, dataset)
-    failed = ablation_records(find_records(runs_dir).failed, figure, dataset)
+    found = found if found is not None else find_records(runs_dir)
+    check_readable(found, runs_dir, False)
+    records, failed = (ablation_records(rs, figure, dataset) for rs in (found.done, found.failed))
     if not records:
         raise FileNotFoundError(f"{runs_dir}: no figure {figure} run records" + (f" of dataset {dataset!r}" if dataset else ''))
     out_dir = Path(out_dir if out_dir is not None else runs_dir)
@@ -228,7 +229,10 @@ def run_ablation(figure:int, # the paper's figure: 3 or 4
     configs = ablation_configs(figure, dataset, seeds, gammas, **run_kwargs)
     status = run_grid(configs, runs_dir, shard=shard, progress=progress, train_progress=train_progress,
                       keep_checkpoints=keep_checkpoints, device=device)
-    written = write_ablation(runs_dir, figure, dataset=dataset) if write and ablation_records(load_records(runs_dir), figure, dataset) else []
+    found = find_records(runs_dir) if write else None
+    if found is not None: check_readable(found, runs_dir, False)
+    has_runs = found is not None and ablation_records(found.done, figure, dataset)
+    written = write_ablation(runs_dir, figure, dataset=dataset, found=found) if has_runs else []
     return {**status, 'written': [str(p) for p in written]}
 
 # %% ../nbs/10_paper.ablations.ipynb #e0c020dd

@@ -9,7 +9,7 @@ import json, re
 from pathlib import Path
 from functools import partial
 from typing import Callable
-import numpy as np, pandas as pd
+import pandas as pd
 import torch, torch.nn as nn
 from fastai.callback.core import Callback, CancelFitException
 from fastai.data.core import DataLoaders

@@ -131,11 +131,12 @@ def train(args) -> int:
     from pmdice_nb.experiments import RunConfig, run_one, run_status, check_run_dirs
     cfg = RunConfig(**config_from_args(args))
     path = run_path(args.runs_dir, cfg)
-    if run_status(args.runs_dir, cfg) == 'done' and not args.force:
-        print(f"{path} exists: run already done (--force to run it again)"); return 0
+    done = lambda: run_status(args.runs_dir, cfg) == 'done' and not args.force
+    if done(): print(f"{path} exists: run already done (--force to run it again)"); return 0
     check_run_dirs([cfg], args.runs_dir)
     with claim_run(args.runs_dir, cfg) as mine:
         if not mine: raise ValueError(f"{path}: another process is running it (lock {lock_path(args.runs_dir, cfg)})")
+        if done(): print(f"{path}: finished meanwhile by another process"); return 0   # as `run_grid` checks again
         record = run_one(cfg, args.runs_dir, progress=not args.quiet, keep_checkpoints=args.keep_checkpoints)
     if record is None: return 0  # not the first of several processes
     if record['status'] == 'failed':

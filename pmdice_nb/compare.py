@@ -14,21 +14,16 @@ from .core import repo_root, atomic_write_text, check_int
 from .metrics import case_metrics, summarize_cases, nsd_key, METRIC_TABLE
 from .records import predictions_path, load_predictions, run_name, by_name
 from .tables import results_table
-from .studies import get_study, study_records, pool_study_folds, study_configs, results_dir
+from .studies import get_study, study_records, finished_runs, finished_line, study_configs, results_dir
 from .study_design import run_name_without_fold
-from .statistics import case_scores, case_clusters, hierarchical_bootstrap, holm, MDE_FACTOR
-from .statistics import seeds_for_power, variance_parts, projected_mde, decide, holm_verdicts, effect_map
-_all_ = ['case_scores', 'case_clusters', 'hierarchical_bootstrap', 'holm', 'MDE_FACTOR', 'seeds_for_power',
-         'variance_parts', 'projected_mde', 'decide', 'holm_verdicts']   # the statistics' names, importable from here too
+from .statistics import decide, holm_verdicts, effect_map, ALPHA, N_BOOT
 
 # %% auto #0
 __all__ = ['PAPER_TABLES', 'CLAIMS', 'REPRODUCTION_STUDIES', 'LEDGER_COLUMNS', 'parse_paper_tables', 'published_path',
            'published_table', 'collapsed_runs', 'collapsed_line', 'claim_label', 'claim_decisions', 'decision_lines',
            'best_of', 'claim_across', 'forest_plot', 'gain_map', 'validation_summary', 'choose_recipe', 'side_by_side',
            'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep', 'closest_tau', 'study_progress',
-           'runs_of', 'blind_prior_line', 'nsd_sweep_summary', 'reproduction_summary', 'claims_ledger', 'case_scores',
-           'case_clusters', 'hierarchical_bootstrap', 'holm', 'MDE_FACTOR', 'seeds_for_power', 'variance_parts',
-           'projected_mde', 'decide', 'holm_verdicts']
+           'runs_of', 'blind_prior_line', 'nsd_sweep_summary', 'reproduction_summary', 'claims_ledger']
 
 # %% ../nbs/08b_compare.ipynb #bf37d124
 PAPER_TABLES = {1: 'kvasir', 2: 'acdc', 3: 'ms'}  # table number → our dataset family
@@ -100,8 +95,8 @@ def claim_label(a:str, b:str) -> str:
 def claim_decisions(records:Sequence[dict], # finished run records of one study (one dataset)
                     pairs:Sequence[tuple]=CLAIMS, # (a, b) run names: the claim is "a beats b"
                     metrics:Sequence[str]=('dice', 'nsd'), # per-case metrics
-                    alpha:float=0.05, # family-wise error rate of the table (Holm)
-                    n_boot:int=10000, # bootstrap resamples
+                    alpha:float=ALPHA, # family-wise error rate of the table (Holm)
+                    n_boot:int=N_BOOT, # bootstrap resamples
                    ) -> pd.DataFrame:
     "One row per (pair, metric): `decide`'s numbers, Holm-adjusted p, the Holm-level CI and the verdict."
     runs = by_name(records)
@@ -124,8 +119,8 @@ def decision_lines(df:pd.DataFrame) -> str:
 def best_of(records:Sequence[dict], # finished run records of one study
             a:str='pm_dice', # the loss claimed best (run name)
             metric:str='dice', # per-case metric
-            alpha:float=0.05, # family-wise error rate over the comparisons (Holm)
-            n_boot:int=10000, # bootstrap resamples
+            alpha:float=ALPHA, # family-wise error rate over the comparisons (Holm)
+            n_boot:int=N_BOOT, # bootstrap resamples
            ) -> pd.DataFrame:
     "`claim_decisions` of `a` against every other run, one Holm family; `attrs['verdict']`: holds (a beats all), contradicted (one beats a) or inconclusive."
     others = [n for n in by_name(records) if n != a]
@@ -140,8 +135,8 @@ def best_of(records:Sequence[dict], # finished run records of one study
 # %% ../nbs/08b_compare.ipynb #db2e8092
 def claim_across(experiments:dict, # label: (records of a, records of b), one experiment (recipe) each
                  metric:str='dice', # per-case metric
-                 alpha:float=0.05, # family-wise error rate over the experiments (Holm)
-                 n_boot:int=10000, # bootstrap resamples
+                 alpha:float=ALPHA, # family-wise error rate over the experiments (Holm)
+                 n_boot:int=N_BOOT, # bootstrap resamples
                 ) -> pd.DataFrame:
     "One row per experiment with records on both sides: `decide`'s numbers, Holm-corrected over the experiments."
     rows = [dict(experiment=k, **decide(a, b, metric, n_boot)) for k, (a, b) in experiments.items() if a and b]
@@ -175,14 +170,15 @@ def gain_map(records:Sequence[dict], # finished run records of one study (one da
              classes:Sequence[str]|None=None, # foreground class names: rows per class when there are several
              by:dict|None=None, # more strata, as `effect_map` takes them
              metrics:Sequence[str]=('dice', 'nsd'), # per-case metrics, one Holm family each
-             n_boot:int=10000, # bootstrap resamples
+             n_boot:int=N_BOOT, # bootstrap resamples
+             alpha:float=ALPHA, # family-wise error rate of each metric's map (Holm)
             ) -> pd.DataFrame:
     "`effect_map` of a − b per metric, rows labelled '<by>: <where>' and a 'metric' column; empty until a, b and the reference have 2 seeds each."
     runs = by_name(records)
     if any(len(runs.get(n, [])) < 2 for n in (a, b, reference)): return pd.DataFrame()
     maps = []
     for m in metrics:
-        em = effect_map(runs[a], runs[b], runs[reference], classes, m, by=by, n_boot=n_boot)
+        em = effect_map(runs[a], runs[b], runs[reference], classes, m, by=by, n_boot=n_boot, alpha=alpha)
         em.index = [w if k == 'all cases' else f'{k}: {w}' for k, w in zip(em['by'], em['where'])]
         maps.append(em.assign(metric=m))
     return pd.concat(maps)
@@ -336,11 +332,9 @@ def study_progress(study:str, # a preset name or a `Study`
     "'<k> of <n> planned runs finished: <seeds> seeds, <m> losses' (folds pooled per loss); an error if a run is counted twice."
     study = get_study(study)
     runs_dir = results_dir(study, runs_dir)
-    found = study_records(study, runs_dir, pooled=False)
-    records = pool_study_folds(study, found)
+    found, records = finished_runs(study, runs_dir)
     if len({(r['name'], r['seed']) for r in records}) != len(records): raise ValueError(f"{runs_dir}: a run (name, seed) is counted twice")
-    return (f"{len(found)} of {study.n_runs} planned runs finished: "
-            f"{sorted({r['seed'] for r in found})} seeds, {len({r['name'] for r in records})} losses")
+    return f"{finished_line(study, found)}: {sorted({r['seed'] for r in found})} seeds, {len({r['name'] for r in records})} losses"
 
 # %% ../nbs/08b_compare.ipynb #cb0a138f
 def runs_of(records:str|Sequence[dict], # a study name (its records, `study_records`) or records
@@ -389,9 +383,8 @@ def reproduction_summary(studies:Sequence[tuple]=REPRODUCTION_STUDIES, # (study,
     out = []
     for name, key, title, notebook in studies:
         study = get_study(name)
-        found = study_records(study, pooled=False)
+        found, records = finished_runs(study)
         out.append(f"**{title}** (study `{name}`, notebook `{notebook}`): {len(found)} of {study.n_runs} runs finished.")
-        records = pool_study_folds(study, found)
         if not records: out.append(''); continue
         ours, paper = results_table(records), published_table(key)
         rows = [l for l in losses if l in ours.index]

@@ -12,7 +12,6 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from fastai.callback.core import Callback
 from .augment import prepare_case, BatchAugment, seg_dataloaders
 from .learner import fit_poly, seg_learner
-from .models import UNet
 
 # %% auto #0
 __all__ = ['MUTANTS', 'LOSS_TOL', 'PARAM_TOL', 'paper_dice_loss', 'paper_ce_loss', 'paper_loss', 'poly_lr', 'PlainAdam',

@@ -5,34 +5,32 @@
 # %% ../nbs/05b_experiments.ipynb #68a80f86
 from __future__ import annotations
 import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
-import contextlib, dataclasses, importlib, inspect, io, json, math, os, re, shutil, time
+import contextlib, dataclasses, importlib, inspect, json, math, os, re, shutil, time
 from dataclasses import dataclass, field, asdict
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
-import numpy as np
 from fastcore.basics import patch
 from fastai.callback.core import Callback, CancelFitException
 from fastai.learner import Recorder
 from fastai.torch_core import set_seed, rank_distrib
 from fastprogress.fastprogress import progress_bar
-from .core import atomic_write_bytes, git_commit, package_versions, device_name, config_differences
+from .core import git_commit, package_versions, device_name, config_differences
 from .core import SHARED, signature_options, writable_dir, type_mismatch, one_of, check_int
 from .losses import PAPER_LOSSES, get_loss, canonical_loss_name
 from .augment import AUGMENT_OPTIONS, seg_dataloaders
 from .models import HEADS, imagenet_weights_available
-from .learner import seg_learner, fit_poly, training_history, evaluate, predict_case, check_warmup, ARCHS, CHECKPOINTS, PRECISIONS, OPTIMIZERS, SCORED_AT
+from .learner import seg_learner, fit_poly, training_history, evaluate, predict_case, precision_of, check_warmup, ARCHS, CHECKPOINTS, PRECISIONS, OPTIMIZERS, SCORED_AT
 from .records import (RECORD_SCHEMA, RecordError, run_path, write_record, read_record, claim_run, record_loss_name,
-                               is_safe_name)
-_all_ = ['SHARED', 'signature_options', 'writable_dir']   # core's names, importable from here too
+                               is_safe_name, write_predictions)
 
 # %% auto #0
 __all__ = ['DATASETS', 'CHOICES', 'DatasetSetup', 'dataset_setup', 'dataset_class', 'paper_loss_kwargs', 'check_choice',
-           'min_input_size', 'check_input_size', 'check_dataset_kwargs', 'RunConfig', 'result_config',
+           'min_input_size', 'check_input_size', 'check_dataset_kwargs', 'RunConfig', 'result_config', 'record_config',
            'pretrained_used', 'run_status', 'is_done', 'DivergenceCheck', 'make_dataset', 'run_record', 'run_one',
            'grid_configs', 'parse_shard', 'shard_configs', 'output_file', 'cache_dir_of', 'check_run_dirs', 'run_grid',
-           'SavePredictions', 'SHARED', 'signature_options', 'writable_dir']
+           'SavePredictions']
 
 # %% ../nbs/05b_experiments.ipynb #6d903e4b
 @dataclass(frozen=True)
@@ -233,10 +231,16 @@ def result_config(config:dict, # a record's `config` (`RunConfig.to_dict`), poss
     d['dataset_kwargs'] = {k: v for k, v in (d['dataset_kwargs'] or {}).items() if k not in _NOT_RESULT_DATASET}
     return json.loads(json.dumps(d))
 
+def record_config(record:dict, # a run record, possibly from an older version
+                 ) -> dict:
+    "The record's result configuration (`result_config` of its `config`, dataset and loss)."
+    return result_config(record.get('config', {}), record.get('dataset'), record.get('loss'))
+
 def pretrained_used(record:dict, # a run record, possibly from an older version
+                    cfg:dict|None=None, # its `record_config`, when the caller has it already
                    ) -> bool|None:
     "Whether the run's encoder started from ImageNet weights: True/False for the ResNet34 U-Net, None for the plain U-Net."
-    cfg = result_config(record.get('config', {}), record.get('dataset'), record.get('loss'))
+    cfg = cfg or record_config(record)
     return bool(record.get('pretrained_used', cfg['pretrained'])) if cfg['arch'] == 'resnet34' else None
 
 # %% ../nbs/05b_experiments.ipynb #a80f0f70
@@ -253,8 +257,8 @@ def run_status(runs_dir:str|Path, # where records go
     if not path.exists(): return 'missing'
     try: rec = read_record(path)
     except RecordError: return 'missing'  # a broken record is run again
-    old, new = result_config(rec['config'], rec['dataset'], rec['loss']), result_config(cfg.to_dict())
-    used = pretrained_used(rec) is True  # ImageNet weights that ran
+    old, new = record_config(rec), result_config(cfg.to_dict())
+    used = pretrained_used(rec, old) is True  # ImageNet weights that ran
     diff = config_differences({**old, 'pretrained': used}, {**new, 'pretrained': used and cfg.pretrained})
     if diff: raise ValueError(f"{path} holds a run with another configuration (differs in {diff}); use another runs folder or a tag")
     if rec['status'] != 'done': return rec['status']
@@ -280,11 +284,6 @@ class DivergenceCheck(Callback):
             raise CancelFitException()
 
 # %% ../nbs/05b_experiments.ipynb #b307c883
-def _precision_used(learn) -> str:
-    "The arithmetic training used: 'bf16' or 'fp16' (fastai's `MixedPrecision`), else 'fp32'."
-    mp = getattr(learn, 'mixed_precision', None)
-    return 'fp32' if mp is None else str(getattr(getattr(mp, 'amp_mode', None), 'value', 'fp16'))
-
 def _dataset_description(ds):
     describe = getattr(ds, 'describe', None)
     return json.loads(json.dumps(describe(), default=str)) if callable(describe) else None
@@ -292,7 +291,7 @@ def _dataset_description(ds):
 def _provenance(cfg:RunConfig, ds, learn) -> dict:
     "What ran (encoder weights, arithmetic), the dataset's description, and where and with what it ran."
     return {'pretrained_used': bool(getattr(learn, 'pretrained', False)) if cfg.arch == 'resnet34' else False,
-            'precision': _precision_used(learn), 'nsd_units': getattr(ds, 'nsd_units', 'mm'),
+            'precision': precision_of(learn), 'nsd_units': getattr(ds, 'nsd_units', 'mm'),
             'dataset_describe': _dataset_description(ds), 'device': device_name(), 'versions': package_versions(),
             'git_commit': git_commit(Path(importlib.import_module('pmdice_nb').__file__).resolve().parent),
             'finished': datetime.now(timezone.utc).isoformat(timespec='seconds')}
@@ -310,7 +309,7 @@ def _build(cfg:RunConfig, work:Path, device, progress:bool):
     "The dataset, its split and the learner of `cfg`, seeded; checkpoints go to `work`."
     set_seed(cfg.seed)
     ds = make_dataset(cfg)
-    if cfg.size is None: check_input_size(getattr(ds, 'image_size', None), cfg.arch, f"the dataset's size")
+    if cfg.size is None: check_input_size(getattr(ds, 'image_size', None), cfg.arch, "the dataset's size")
     split = ds.split(seed=cfg.split_seed)
     dls = seg_dataloaders(ds, split, bs=cfg.bs, size=cfg.size, crop=cfg.crop, augment=cfg.augment,
                           num_workers=cfg.num_workers, device=device, progress=progress)
@@ -474,16 +473,8 @@ def run_grid(configs:Sequence[RunConfig], # the runs
 def _save_predictions(learn, cfg:RunConfig, path:Path):
     "Write the test predictions of `learn` (trained on `cfg`) to `path` (.npz, atomically)."
     ds = make_dataset(cfg)
-    arrays = {}
-    for i in ds.split(seed=cfg.split_seed)['test']:
-        case = ds[i]
-        probs, target, spacing = predict_case(learn, case, probs=True)
-        arrays[f'{case.id}/probs'] = np.round(probs * 255).astype(np.uint8)
-        arrays[f'{case.id}/target'] = target
-        arrays[f'{case.id}/spacing'] = np.asarray(spacing if spacing is not None else (), np.float64)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
+    cases = (ds[i] for i in ds.split(seed=cfg.split_seed)['test'])
+    write_predictions(path, {case.id: predict_case(learn, case, probs=True) for case in cases})
 
 class SavePredictions(Callback):
     "After training, write the test-set predictions of the run `cfg` to `path` (first process only)."

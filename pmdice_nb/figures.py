@@ -4,17 +4,17 @@
 
 # %% ../nbs/14_paper.figures.ipynb #8d5f13da
 from __future__ import annotations
-import io
 from pathlib import Path
 from typing import Sequence
 import numpy as np, torch
 import matplotlib.pyplot as plt
-from .core import atomic_write_bytes, repo_root
+from .core import repo_root
 from .experiments import make_dataset
 from .augment import prepare_case
 from .losses import DiceLoss, PMDiceLoss
-from .records import load_predictions, predictions_path
-from .studies import results_dir, study_configs
+from .records import load_predictions, predictions_path, quantize_probs, dequantize_probs, write_npz
+from .studies import results_dir, study_configs, STUDIES
+from .data.acdc import ACDC_CLASSES
 
 # %% auto #0
 __all__ = ['FIGURES_DIR', 'FIGURE_RUNS', 'FIGURE2_RUN', 'pm_dice_losses', 'modulating_map', 'plot_figure2', 'pick_figure2_case',
@@ -126,6 +126,10 @@ def figure_data(study:str, # a study name (its records and kept predictions are 
     cfg = configs[losses[0]]
     ds = make_dataset(cfg)
     by_id = {ds.ids[i]: i for i in range(len(ds))}
+    kept = preds[losses[0]]
+    unknown = [c for c in case_ids if c not in by_id or c not in kept]
+    if unknown: raise ValueError(f"study {study!r} seed {seed}: cases {unknown} are not among run {cfg.name!r}'s kept test predictions "
+                                 f"({len(kept)} cases, e.g. {sorted(kept)[:3]})")
     out = {}
     for cid in case_ids:
         case = ds[by_id[cid]]
@@ -136,19 +140,18 @@ def figure_data(study:str, # a study name (its records and kept predictions are 
             raise ValueError(f"{cid}: the dataset's target differs from the kept predictions' (another resolution or split?)")
         img = images[0 if k is None else k].numpy()                      # (C, h, w) in [0, 1]
         img = img.transpose(1, 2, 0) if img.shape[0] == 3 else img[0]   # RGB, else the first channel (FLAIR)
-        out[f'{cid}/image'] = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
+        out[f'{cid}/image'] = quantize_probs(img)   # intensities in [0, 1], kept as probabilities are
         out[f'{cid}/target'] = _slice_of(target, k).astype(np.uint8)
         for l in losses:
             p = _slice_of(preds[l][cid][0], k)
             out[f'{cid}/{l}/pred'] = p.argmax(0).astype(np.uint8)
-            if keep_probs: out[f'{cid}/{l}/probs'] = np.round(p * 255).astype(np.uint8)
+            if keep_probs: out[f'{cid}/{l}/probs'] = quantize_probs(p)
     return out
 
 # %% ../nbs/14_paper.figures.ipynb #7d0ac91e
 def save_figure_data(arrays:dict, path:str|Path) -> Path:
     "Write `figure_data` output as a compressed `.npz`, atomically."
-    buf = io.BytesIO(); np.savez_compressed(buf, **arrays)
-    return atomic_write_bytes(path, buf.getvalue())
+    return write_npz(path, arrays)
 
 def load_figure_data(path:str|Path) -> dict:
     "{case id: {'image', 'target', loss: {'pred', 'probs'?}}} from a figure-data file."
@@ -197,7 +200,10 @@ def figure5_runs(study:str, # a study name
     "The (Dice, PM Dice) pairs of `study`'s runs of `seed` that Figure 5 compares: one per fold (`dataset_kwargs.test_ids`)."
     configs = [c for c in study_configs(study) if c.seed == seed and c.loss in ('dice', 'pm_dice')]
     folds = sorted({tuple(c.dataset_kwargs.get('test_ids') or ()) for c in configs})
-    of = lambda loss, fold: next(c for c in configs if c.loss == loss and tuple(c.dataset_kwargs.get('test_ids') or ()) == fold)
+    def of(loss, fold):
+        found = [c for c in configs if c.loss == loss and tuple(c.dataset_kwargs.get('test_ids') or ()) == fold]
+        if len(found) != 1: raise ValueError(f"study {study!r} seed {seed}: {len(found)} runs of {loss!r} on test fold {list(fold)}, need one")
+        return found[0]
     return [(of('dice', f), of('pm_dice', f)) for f in folds]
 
 def make_figure_files(out_dir:str|Path|None=None, # where the .npz go; None: the repository's nbs/results/figures
@@ -221,7 +227,9 @@ def make_figure_files(out_dir:str|Path|None=None, # where the .npz go; None: the
 
 def _figure2_file(out_dir:Path, study:str, run:str, seed:int) -> list:
     "Figure 2's data from Kvasir-SEG run `run` of `study` and `seed`, when its predictions are kept (else the committed file stays)."
-    cfg, = [c for c in study_configs(study) if c.name == run and c.seed == seed]
+    found = [c for c in study_configs(study) if c.name == run and c.seed == seed]
+    if len(found) != 1: raise ValueError(f"study {study!r}: {len(found)} runs named {run!r} with seed {seed}, need one")
+    cfg = found[0]
     path = predictions_path(results_dir(study), cfg)
     if not path.is_file(): return []
     pick = pick_figure2_case(load_predictions(path))
@@ -231,9 +239,12 @@ def _figure2_file(out_dir:Path, study:str, run:str, seed:int) -> list:
 def plot_figure2_file(path:str|Path, # a `fig2_<study>-seed<k>.npz` of `make_figure_files`
                      ):
     "`plot_figure2` of the case in a Figure 2 data file, from its run's kept soft prediction: the figure and the losses."
-    (cid, d), = load_figure_data(path).items()
-    (run, pred), = [(k, v) for k, v in d.items() if isinstance(v, dict)]
-    return plot_figure2(d['image'], pred['probs'].astype(np.float32) / 255, d['target'],
+    cases = load_figure_data(path)
+    runs = [(k, v) for d in cases.values() for k, v in d.items() if isinstance(v, dict)]
+    if len(cases) != 1 or len(runs) != 1:
+        raise ValueError(f"{path}: {len(cases)} cases and {len(runs)} runs; a Figure 2 file holds one case of one run")
+    (cid, d), (run, pred) = next(iter(cases.items())), runs[0]
+    return plot_figure2(d['image'], dequantize_probs(pred['probs']), d['target'],
                         title=f'Kvasir-SEG test image {cid}: prediction of the {run} model of {Path(path).stem[5:]}')
 
 # %% ../nbs/14_paper.figures.ipynb #05f9b2b4
@@ -253,7 +264,9 @@ def plot_figure5_files(fig_dir:str|Path, # see `figure5_data`
     for study, data in figure5_data(fig_dir).items():
         first = next(iter(data.values()))
         losses = [k for k in first if isinstance(first[k], dict)]
-        classes = ['background', 'RV', 'MYO', 'LV'] if study.startswith('acdc') else None
+        setup = STUDIES.get(study.rsplit('-seed', 1)[0])   # '<study>-seed<k>': a study of this library; else binary, no class names
+        classes = list(ACDC_CLASSES) if setup is not None and setup.dataset == 'acdc' else None
+        folded = any(Path(fig_dir).glob(f'fig5_{study}_fold=*.npz'))   # leave-one-out: one file per fold
         figs.append(plot_figure5(data, losses, labels, classes, title=f'{study}: false positives red, false negatives blue'
-                                 + (', each patient by the model that did not see it' if 'ms' in study else '')))
+                                 + (', each patient by the model that did not see it' if folded else '')))
     return figs

@@ -39,8 +39,8 @@ from .models import HEADS, UNet, quarter_scale_head, imagenet_weights_available
 # %% auto #0
 __all__ = ['ARCHS', 'CHECKPOINTS', 'PRECISIONS', 'OPTIMIZERS', 'NORMALIZE', 'SCORED_AT', 'optimizer', 'CPUBFloat16',
            'seg_learner', 'compile_model', 'Checkpoints', 'load_weights', 'check_warmup', 'PolyLR', 'GatherMetrics',
-           'distributed', 'fit_poly', 'training_history', 'training_log', 'predict_case', 'evaluate_cases',
-           'predict_original', 'evaluate']
+           'distributed', 'fit_poly', 'training_history', 'training_log', 'precision_of', 'predict_case',
+           'evaluate_cases', 'predict_original', 'evaluate']
 
 # %% ../nbs/04c_learner.ipynb #9cbdb1c1
 ARCHS = ('resnet34', 'unet')  # the ResNet34 U-Net (fastai) and the plain 4-pooling U-Net (section 3.2)
@@ -296,6 +296,11 @@ def training_log(learn:Learner, # a learner that has been fitted
     return pd.DataFrame(training_history(learn)).set_index('epoch')
 
 # %% ../nbs/04c_learner.ipynb #bbd93057
+def precision_of(learn) -> str:
+    "The arithmetic `learn` trains and predicts in: 'bf16' or 'fp16' (fastai's `MixedPrecision` callback), else 'fp32'."
+    mp = getattr(learn, 'mixed_precision', None)
+    return 'fp32' if mp is None else str(getattr(getattr(mp, 'amp_mode', None), 'value', 'fp16'))
+
 def predict_case(learn:Learner, # a trained learner
                  case, # a `Case`
                  size:Sequence[int]|None=None, # input (h, w); None: the size the learner's data used
@@ -306,14 +311,14 @@ def predict_case(learn:Learner, # a trained learner
     size = size if size is not None else getattr(learn.dls, 'image_size', None)
     images, masks, spacing = prepare_case(case, size)
     model, device = learn.model, torch.device(learn.dls.device or 'cpu')
-    amp = getattr(learn, 'mixed_precision', None)  # fastai's MixedPrecision callback, when training used it
-    dtype = torch.bfloat16 if amp is not None and amp.amp_mode.value == 'bf16' else torch.float16
+    prec = precision_of(learn)  # as training ran
+    dtype = torch.bfloat16 if prec == 'bf16' else torch.float16
     model.eval()
     preds = []
     with torch.no_grad():
         for s in range(0, len(images), bs):
             xb, _ = learn.dls.valid.after_batch((SegImage(images[s:s + bs].to(device)), TensorMask(masks[s:s + bs].to(device))))
-            with torch.autocast(device_type=device.type, dtype=dtype, enabled=amp is not None and (device.type == 'cuda' or dtype == torch.bfloat16)):
+            with torch.autocast(device_type=device.type, dtype=dtype, enabled=prec != 'fp32' and (device.type == 'cuda' or prec == 'bf16')):
                 out = model(xb)
             preds.append((out.float().softmax(dim=1) if probs else out.float().argmax(dim=1)).cpu())
     pred, target = torch.cat(preds).numpy(), masks.numpy().astype(np.uint8)   # (S, C, h, w) or (S, h, w)

@@ -4,19 +4,20 @@
 
 # %% ../nbs/05a_records.ipynb #0fd771ea
 from __future__ import annotations
-import contextlib, inspect, json, math, os, re, socket, stat, time
+import contextlib, inspect, io, json, math, os, re, socket, stat, time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Protocol, Sequence
 import numpy as np
-from .core import atomic_write_text
+from .core import atomic_write_text, atomic_write_bytes
 
 # %% auto #0
-__all__ = ['RECORD_SCHEMA', 'LOCK_MAX_AGE', 'RunKey', 'run_path', 'write_record', 'RecordError', 'is_safe_name',
+__all__ = ['RECORD_SCHEMA', 'LOCK_MAX_AGE', 'PROB_SCALE', 'RunKey', 'run_path', 'write_record', 'RecordError', 'is_safe_name',
            'record_loss_name', 'read_record', 'load_record', 'lock_path', 'lock_stale', 'describe_lock', 'claim_run',
            'RecordSet', 'find_records', 'check_readable', 'load_records', 'run_name', 'by_name', 'run_identity',
-           'predictions_path', 'load_predictions']
+           'predictions_path', 'quantize_probs', 'dequantize_probs', 'write_npz', 'write_predictions',
+           'load_predictions']
 
 # %% ../nbs/05a_records.ipynb #d08755f6
 class RunKey(Protocol):
@@ -288,11 +289,37 @@ def predictions_path(runs_dir:str|Path, cfg:RunKey) -> Path:
     "Where the test predictions of run `cfg` go: `<runs_dir>/predictions/<dataset>/<name>/seed<k>.npz`."
     return Path(runs_dir) / 'predictions' / cfg.dataset / cfg.name / f'seed{cfg.seed}.npz'
 
+PROB_SCALE = 255   # predictions and figure files keep probabilities as uint8 steps of 1/255
+
+def quantize_probs(probs:np.ndarray) -> np.ndarray:
+    "Probabilities (or intensities) in [0, 1] as uint8 steps of 1/`PROB_SCALE`, as predictions and figure files keep them."
+    return np.round(np.clip(probs, 0, 1) * PROB_SCALE).astype(np.uint8)
+
+def dequantize_probs(q:np.ndarray) -> np.ndarray:
+    "`quantize_probs` undone: float32 in [0, 1]."
+    return np.asarray(q).astype(np.float32) / PROB_SCALE
+
+def write_npz(path:str|Path, arrays:dict) -> Path:
+    "`arrays` ({key: array}) as a compressed `.npz` at `path`, written atomically."
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return atomic_write_bytes(path, buf.getvalue())
+
+def write_predictions(path:str|Path, # a `predictions_path`
+                      cases:dict, # {case id: (probabilities (C, ...) in [0, 1], target labels, spacing or None)}
+                     ) -> Path:
+    "A predictions file, atomically: per case its probabilities (`quantize_probs`), target labels and spacing."
+    arrays = {}
+    for cid, (probs, target, spacing) in cases.items():
+        arrays |= {f'{cid}/probs': quantize_probs(probs), f'{cid}/target': target,
+                   f'{cid}/spacing': np.asarray(spacing if spacing is not None else (), np.float64)}
+    return write_npz(path, arrays)
+
 def load_predictions(path:str|Path) -> dict:
-    "{case id: (probabilities float32 in [0, 1], target labels, spacing)} from a predictions file."
+    "{case id: (probabilities float32 in [0, 1], target labels, spacing)} from a predictions file (`write_predictions`)."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"{path}: predictions file not found")
     with np.load(path) as z:
         ids = sorted({k.rsplit('/', 1)[0] for k in z.files})
-        return {i: (z[f'{i}/probs'].astype(np.float32) / 255, z[f'{i}/target'],
+        return {i: (dequantize_probs(z[f'{i}/probs']), z[f'{i}/target'],
                     tuple(float(v) for v in z[f'{i}/spacing']) or None) for i in ids}

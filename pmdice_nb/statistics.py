@@ -12,9 +12,12 @@ from .metrics import METRIC_TABLE
 from .core import one_of
 
 # %% auto #0
-__all__ = ['MDE_FACTOR', 'case_scores', 'case_clusters', 'stratified_bootstrap', 'hierarchical_bootstrap', 'holm',
-           'seeds_for_power', 'variance_parts', 'projected_mde', 'decide', 'holm_verdicts', 'quantile_strata',
-           'difficulty_strata', 'effect_by_stratum', 'class_view', 'effect_map']
+__all__ = ['ALPHA', 'POWER', 'N_BOOT', 'MDE_FACTOR', 'case_scores', 'case_clusters', 'stratified_bootstrap',
+           'hierarchical_bootstrap', 'holm', 'seeds_for_power', 'variance_parts', 'projected_mde', 'decide',
+           'holm_verdicts', 'quantile_strata', 'difficulty_strata', 'effect_by_stratum', 'class_view', 'effect_map']
+
+# %% ../nbs/08a_statistics.ipynb #5a1b0c01
+ALPHA, POWER, N_BOOT = 0.05, 0.8, 10_000   # two-sided α of every test, power of every MDE, bootstrap resamples
 
 # %% ../nbs/08a_statistics.ipynb #9e0c30fc
 _PER_CASE = [m.per_case for m in METRIC_TABLE.values()]
@@ -77,7 +80,7 @@ def _strata_order(strata, present) -> list:
 def stratified_bootstrap(diff:pd.DataFrame, # paired differences a − b: one row per case, one column per seed
                          strata=None, # stratum of each row, or a mapping case id -> stratum (None: one stratum)
                          clusters:Sequence|None=None, # cluster of each row (None: `case_clusters` of the index)
-                         n_boot:int=10000, # resamples
+                         n_boot:int=N_BOOT, # resamples
                          seed:int=0, # bootstrap seed
                         ) -> pd.DataFrame:
     "Means of `diff` in each stratum (columns: a categorical's order, else sorted) over `n_boot` draws of seeds (shared by all strata), then clusters of cases within each stratum, each with replacement."
@@ -100,7 +103,7 @@ def stratified_bootstrap(diff:pd.DataFrame, # paired differences a − b: one ro
 
 def hierarchical_bootstrap(diff:pd.DataFrame, # paired differences a − b: one row per case, one column per seed
                            clusters:Sequence|None=None, # cluster of each row (None: `case_clusters` of the index)
-                           n_boot:int=10000, # resamples
+                           n_boot:int=N_BOOT, # resamples
                            seed:int=0, # bootstrap seed
                           ) -> np.ndarray:
     "Means of `diff` over `n_boot` draws of seeds, then clusters of cases, each with replacement (`stratified_bootstrap` with one stratum)."
@@ -115,7 +118,7 @@ def holm(p:Sequence[float]) -> np.ndarray:
     out = np.empty_like(p); out[order] = np.minimum(adj, 1.)
     return out
 
-MDE_FACTOR = float(stats.norm.ppf(0.975) + stats.norm.ppf(0.8))   # 2.80: 80% power, two-sided α 0.05
+MDE_FACTOR = float(stats.norm.ppf(1 - ALPHA / 2) + stats.norm.ppf(POWER))   # 2.80: 80% power, two-sided α 0.05
 
 def seeds_for_power(sd:float, # SD of the per-seed mean difference between two losses (points)
                     effect:float, # the difference to detect (points)
@@ -168,7 +171,7 @@ def _decision_of(d:pd.DataFrame, boots:np.ndarray, metric:str) -> dict:
 def decide(a:Sequence[dict], # records of loss a (the claim: a is better)
            b:Sequence[dict], # records of loss b, same test cases
            metric:str='dice', # per-case metric (see `case_scores`)
-           n_boot:int=10000, # bootstrap resamples
+           n_boot:int=N_BOOT, # bootstrap resamples
            seed:int=0, # bootstrap seed
           ) -> dict:
     "Paired a − b (×100) over the seeds both have: mean, hierarchical-bootstrap draws and SE, two-sided p, MDE, per-seed means."
@@ -177,7 +180,7 @@ def decide(a:Sequence[dict], # records of loss a (the claim: a is better)
 
 # %% ../nbs/08a_statistics.ipynb #42d283b3
 def holm_verdicts(df:pd.DataFrame, # rows of `decide` output (with its 'boots'), one table's family of tests
-                  alpha:float=0.05, # family-wise error rate
+                  alpha:float=ALPHA, # family-wise error rate
                  ) -> pd.DataFrame:
     "`df` with Holm-adjusted p, the CI at each test's Holm level and the verdict: holds, contradicted or inconclusive (a clear test of one seed reads '... on one seed')."
     if not len(df): return pd.DataFrame()
@@ -219,7 +222,7 @@ def effect_by_stratum(a:Sequence[dict], # records of loss a (the claim: a is bet
                       strata, # case id -> stratum (`difficulty_strata`, or any property of the cases): a Series or dict
                       metric:str='dice', # per-case metric (see `case_scores`)
                       contrast:tuple|None=None, # (s1, s2): add the row effect in s1 − effect in s2 (default: first − last stratum)
-                      n_boot:int=10000, # bootstrap resamples
+                      n_boot:int=N_BOOT, # bootstrap resamples
                       seed:int=0, # bootstrap seed
                      ) -> pd.DataFrame:
     "`decide` rows of a − b within each stratum, then the contrast between two strata, from one stratified bootstrap: a family for `holm_verdicts`."
@@ -256,8 +259,9 @@ def effect_map(a:Sequence[dict], # records of loss a (the claim: a is better)
                metric:str='dice', # per-case metric
                n:int=3, # strata of difficulty
                by:dict|None=None, # more strata: {label: case id -> stratum (`quantile_strata`)}, each with its contrast first − last
-               n_boot:int=10000, # bootstrap resamples
+               n_boot:int=N_BOOT, # bootstrap resamples
                seed:int=0, # bootstrap seed
+               alpha:float=ALPHA, # family-wise error rate of the map (Holm)
               ) -> pd.DataFrame:
     "Where a − b holds: all cases, each class, each stratum of difficulty (and of `by`) with its contrast, in one Holm family (`holm_verdicts`)."
     rows = [{'by': 'all cases', 'where': 'all', **decide(a, b, metric, n_boot, seed)}]

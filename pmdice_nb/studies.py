@@ -5,23 +5,23 @@
 # %% ../nbs/07_studies.ipynb #2b96d3b7
 from __future__ import annotations
 import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
-import dataclasses, io, json, math, os, time
-from dataclasses import dataclass, field
+import dataclasses, json, os, time
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, TYPE_CHECKING
 import numpy as np
 from .core import PAPER_LOSSES, repo_root, atomic_write_text, check_threads, set_threads
-from .records import predictions_path, run_path, read_record, load_records, run_identity
+from .records import predictions_path, load_records
 from .commands import comma_list, threads_option, subcommand, add_grid_options, report_grid
 from .study_design import Deviation, Grid, Study, PAPER_RECIPES, ABLATIONS, pool_folds, with_fold
+if TYPE_CHECKING: from pmdice_nb.experiments import RunConfig   # annotations only; imported where used (experiments pulls in fastai)
 # torch, fastai and the experiment modules are imported inside the functions that train or read runs (all lower
 # modules): the presets alone load in a fraction of a second, so `pmdice study list` imports neither torch nor fastai
 
 # %% auto #0
 __all__ = ['MAIN_LOSSES', 'OTHER_LOSSES', 'STUDIES', 'MS_LOSSES', 'MS_SEARCH', 'KVASIR_RECIPE', 'KVASIR_SEARCH',
            'KVASIR_RECIPE_E20', 'KVASIR_VARIATIONS', 'TOPK_CE_LOSSES', 'data_root', 'results_dir', 'get_study',
-           'study_configs', 'blind_prior', 'run_study', 'pool_study_folds', 'study_records', 'study_table',
-           'add_commands']
+           'study_configs', 'blind_prior', 'run_study', 'pool_study_folds', 'study_records', 'finished_runs',
+           'finished_line', 'study_table', 'add_commands']
 
 # %% ../nbs/07_studies.ipynb #3e517462
 MAIN_LOSSES = ('dice', 'ce+dice', 'pm_dice', 'ce+pm_dice')  # the four losses of the paper's main claim
@@ -77,18 +77,20 @@ STUDIES.update({s.name: s for s in [
 
 # %% ../nbs/07_studies.ipynb #7dcfa4b0
 _ACDC_SPLIT = Deviation('split', '70/20 random scans [12]', 'SSL4MIS 70/10/20 patients (ED and ES volumes)', 'the public split of that size')
+_ACDC_SPACING_3D = Deviation('spacing', 'not given', 'unknown (SSL4MIS stores none): NSD in pixels', 'the preprocessed data')   # the legacy 3D NSD
+_ACDC_SPACING_2D = Deviation('spacing', 'not given', 'unknown (SSL4MIS stores none): NSD per 2D slice, τ = 2 px', 'the preprocessed data')
 
 STUDIES.update({s.name: s for s in [
     Study('acdc_paper', 'acdc', 'acdc-ssl4mis', (Grid(tuple(PAPER_LOSSES), (0, 1, 2)),),
           config={**_paper_config('acdc', 'lr', 'crop'), 'epochs': 100, 'bs': 16},
           deviations=(_ACDC_SPLIT,
-                      Deviation('spacing', 'not given', 'unknown (SSL4MIS stores none): NSD in pixels', 'the preprocessed data')),
+                      _ACDC_SPACING_3D),
           reasons={'epochs': _EPOCHS_WHY, 'mixed_precision': _AUTO_GPU},
           device='gpu', description='Table 2 as printed (§3.2), for a GPU'),
     Study('acdc_cpu', 'acdc', 'acdc-ssl4mis', (Grid(MAIN_LOSSES, (0,)), Grid(MAIN_LOSSES, (1, 2))),
           config=dict(arch='resnet34', head='quarter', pretrained=True, size=(96, 96), epochs=6, bs=8, lr=1e-4, scored_at='input'),
           deviations=(_ACDC_SPLIT, _SCRATCH,
-                      Deviation('spacing', 'not given', 'unknown (SSL4MIS stores none): NSD in pixels', 'the preprocessed data'),
+                      _ACDC_SPACING_3D,
                       Deviation('losses, seeds', '14 losses × 3 seeds', 'Dice, CE + Dice, PM Dice, CE + PM Dice; seed 0 first, 1–2 as time allows', 'CPU time')),
           reasons={'lr': _LR_SCRATCH, 'size': 'CPU time: 1/7 of the pixels', 'epochs': 'CPU time; ' + _EPOCHS_WHY, 'scored_at': _LEGACY_SCORING},
           description='Table 2 scaled to a 2-core CPU: the four losses of the main claim'),
@@ -310,7 +312,7 @@ STUDIES['acdc_gpu'] = Study(
     'acdc_gpu', 'acdc', 'acdc-ssl4mis', _GPU_GRIDS[:2],
     config={**_paper_config('acdc', 'crop'), 'pretrained': False, 'epochs': 60, 'bs': 16, 'warmup': 0.05},
     deviations=(_ACDC_SPLIT,
-                Deviation('spacing', 'not given', 'unknown (SSL4MIS stores none): NSD per 2D slice, 2 px', 'the preprocessed data')),
+                _ACDC_SPACING_2D),
     reasons=_GPU_WHY,
     device='gpu', description='Table 2 on a GPU: §3.2 from scratch (offline), the four losses of the claim', run_minutes=4)
 
@@ -319,7 +321,7 @@ STUDIES['acdc_unet_cpu'] = Study(
     'acdc_unet_cpu', 'acdc', 'acdc-ssl4mis', (Grid(MAIN_LOSSES, (0, 1, 2, 3, 4)),),
     config={k: v for k, v in KVASIR_RECIPE_E20.items() if k != 'dataset_kwargs'},
     deviations=(_ACDC_SPLIT,
-                Deviation('spacing', 'not given', 'unknown (SSL4MIS stores none): NSD per 2D slice, τ = 2 px', 'the preprocessed data'),
+                _ACDC_SPACING_2D,
                 Deviation('seeds', '3', '5', 'power: the 20 test patients put a floor (1.93 points, seeds 0-4) under the MDE of PM Dice - Dice that more seeds do not pass')),
     reasons={'arch': 'as kvasir_unet_e20_cpu; the recipe was chosen on Kvasir-SEG validation images and carried over, not searched again on ACDC',
              'size': 'CPU time', 'lr': "kvasir_unet_e20_cpu's", 'epochs': "kvasir_unet_e20_cpu's", 'mixed_precision': "kvasir_unet_e20_cpu's"},
@@ -422,6 +424,20 @@ def study_records(study:str|Study, # a preset name or a `Study`
     records = _records_in(results_dir(study, runs_dir))
     return pool_study_folds(study, records) if pooled else records
 
+def finished_runs(study:str|Study, # a preset name or a `Study`
+                  runs_dir:str|Path|None=None, # where its records are; None: `results_dir(study)`
+                 ) -> tuple[list[dict], list[dict]]:
+    "The finished records of `study`, one per run, and the same with its folds pooled (`pool_study_folds`)."
+    study = get_study(study)
+    found = study_records(study, runs_dir, pooled=False)
+    return found, pool_study_folds(study, found)
+
+def finished_line(study:str|Study, # a preset name or a `Study`
+                  found:Sequence[dict], # its finished records, one per run (`finished_runs`)
+                 ) -> str:
+    "'<k> of <n> planned runs finished'."
+    return f"{len(found)} of {get_study(study).n_runs} planned runs finished"
+
 def study_table(study:str|Study, # a preset name or a `Study`
                 runs_dir:str|Path|None=None, # where its records are; None: `results_dir(study)`
                 write:bool=True, # write `table.md` and `table.csv` into `runs_dir`
@@ -433,13 +449,12 @@ def study_table(study:str|Study, # a preset name or a `Study`
         raise ValueError(f"study {study.name!r} is a recipe search: its candidates are different experiments, so it has no one table; "
                          "compare them on validation with `compare.validation_summary` (notebooks 11 and 13)")
     runs_dir = results_dir(study, runs_dir)
-    finished = study_records(study, runs_dir, pooled=False)
-    records = pool_study_folds(study, finished)
+    finished, records = finished_runs(study, runs_dir)
     if not records: raise FileNotFoundError(f"{runs_dir}: no finished records of study {study.name!r}")
     df = results_table(records)
     secs = [r['wall_time_s'] for r in finished if isinstance(r.get('wall_time_s'), (int, float))]
     devices = sorted({str(r.get('device', 'unknown device')) for r in finished})
-    notes = [f"{len(finished)} of {study.n_runs} planned runs finished"
+    notes = [finished_line(study, finished)
              + (f", {sum(secs) / 3600:.1f} h of wall time in all ({np.median(secs) / 60:.1f} min per run, median) on {'; '.join(devices)}." if secs else ".")] + (
             ["Folds pooled: every test patient scored by the model that did not see it."] if study.folds else [])
     title = f"Study `{study.name}` ({study.description})"

@@ -12,8 +12,9 @@ from .core import atomic_write_text, PAPER_LOSSES, config_differences, check_int
 from .metrics import METRIC_TABLE
 from .learner import evaluate_cases
 from .records import RecordSet, find_records, run_name, by_name, check_readable
-from .experiments import (RunConfig, result_config, pretrained_used, make_dataset, grid_configs, run_grid,
-                                   writable_dir, output_file)
+from .core import writable_dir
+from .experiments import (RunConfig, record_config, pretrained_used, make_dataset, grid_configs, run_grid,
+                                   output_file)
 
 # %% auto #0
 __all__ = ['METRICS', 'DEMO', 'experiment', 'results_table', 'rank_marks', 'markdown_table', 'format_table', 'failed_note',
@@ -28,11 +29,13 @@ def _old_precision(record:dict, cfg:dict) -> str:
     if str(record.get('device', '')).startswith('cpu') or cfg['mixed_precision'] == 'no': return 'fp32'
     return f"{cfg['mixed_precision']} (asked)"
 
-def experiment(record:dict) -> dict:
+def experiment(record:dict, # a run record
+               cfg:dict|None=None, # its `record_config`, when the caller has it already
+              ) -> dict:
     "What a table holds fixed: the record's result configuration but loss, loss options, tag and seed; and what ran."
-    cfg = result_config(record.get('config', {}), record.get('dataset'), record.get('loss'))
+    cfg = cfg or record_config(record)
     out = {k: v for k, v in cfg.items() if k not in _ROW_FIELDS + ('pretrained', 'mixed_precision')}
-    out['pretrained_used'] = pretrained_used(record)
+    out['pretrained_used'] = pretrained_used(record, cfg)
     out['precision'] = record.get('precision') or _old_precision(record, cfg)
     return out
 
@@ -41,7 +44,8 @@ def _where(r:dict) -> str: return r.get('path') or f"{r['dataset']}/{run_name(r)
 
 def _check_one_experiment(records:Sequence[dict]):
     "A `ValueError` naming the differing fields when `records` are not all of one experiment, or a seed repeats in a row."
-    keys = [experiment(r) for r in records]
+    cfgs = [record_config(r) for r in records]
+    keys = [experiment(r, c) for r, c in zip(records, cfgs)]
     for r, k in zip(records, keys):
         diff = config_differences(keys[0], k)
         if diff:
@@ -49,8 +53,8 @@ def _check_one_experiment(records:Sequence[dict]):
             raise ValueError(f"records of different experiments in one table: {_where(records[0])} and {_where(r)} "
                              f"differ in {fields}; put each experiment in its own folder")
     seen, first = {}, {}  # (row, seed) → record; row → its first record and loss options
-    for r in records:
-        row, kwargs = run_name(r), result_config(r.get('config', {}), r['dataset'], r['loss'])['loss_kwargs']
+    for r, cfg in zip(records, cfgs):
+        row, kwargs = run_name(r), cfg['loss_kwargs']
         if (row, r['seed']) in seen: raise ValueError(f"seed {r['seed']} of {row!r} twice: {_where(seen[row, r['seed']])} and {_where(r)}")
         seen[row, r['seed']] = r
         other, other_kwargs = first.setdefault(row, (r, kwargs))

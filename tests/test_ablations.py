@@ -7,7 +7,7 @@ import pytest
 
 from pmdice_nb.ablations import (ABLATIONS, get_ablation, ablation_configs, ablation_records, ablation_table,
                                  format_ablation, plot_ablation, write_ablation, run_ablation)
-from pmdice_nb.records import load_records, run_path
+from pmdice_nb.records import RecordSet, load_records, run_path
 from pmdice_nb.experiments import RunConfig
 from pmdice_nb.cli import main
 
@@ -204,7 +204,7 @@ def test_write_ablation_names_its_files_from_safe_names(tmp_path, monkeypatch):
     "Even a record that got past `read_record` with a dataset such as 'a/../b' cannot write outside `out_dir`."
     from pmdice_nb import ablations
     rec = {**_record(3, 1, 0, .6, .6, .6, dataset='x/../../escaped'), 'path': 'x', 'status': 'done'}
-    monkeypatch.setattr(ablations, 'load_records', lambda runs_dir: [rec])
     monkeypatch.setattr(ablations, 'ablation_table', lambda records, figure, ds: ablation_table([{**rec, 'dataset': 'msseg2016'}], figure, 'msseg2016'))
-    with pytest.raises(ValueError, match='not a plain file name'): write_ablation(tmp_path / 'runs', 3, out_dir=tmp_path / 'o' / 'p')
+    found = RecordSet(done=[rec], failed=[], bad=[])   # as `find_records` would give it
+    with pytest.raises(ValueError, match='not a plain file name'): write_ablation(tmp_path / 'runs', 3, out_dir=tmp_path / 'o' / 'p', found=found)
     assert [p for p in tmp_path.rglob('*') if p.is_file()] == []

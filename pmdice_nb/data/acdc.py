@@ -12,13 +12,14 @@ from .core import Case, SegDataset, read_nifti, normalize_intensity, check_label
 from ..core import one_of
 
 # %% auto #0
-__all__ = ['ACDC_TEST', 'ACDC_VALID', 'ACDC_PHASES', 'ACDC_LAYOUTS', 'read_info_cfg', 'read_h5_case', 'ACDCLayout',
-           'ACDCNiftiLayout', 'ACDCSSL4MISLayout', 'ACDC']
+__all__ = ['ACDC_TEST', 'ACDC_VALID', 'ACDC_PHASES', 'ACDC_CLASSES', 'ACDC_LAYOUTS', 'read_info_cfg', 'read_h5_case',
+           'ACDCLayout', 'ACDCNiftiLayout', 'ACDCSSL4MISLayout', 'ACDC']
 
 # %% ../../nbs/03c_data.acdc.ipynb #98a98b5d
 ACDC_TEST = (2, 3, 8, 9, 12, 14, 17, 24, 42, 48, 49, 53, 55, 64, 67, 79, 81, 88, 92, 95)  # TransUNet test patients
 ACDC_VALID = (19, 21, 29, 33, 41, 50, 61, 71, 76, 80)                                     # TransUNet validation patients
 ACDC_PHASES = ('ED', 'ES')
+ACDC_CLASSES = ('background', 'RV', 'MYO', 'LV')   # label 0, 1, 2, 3
 
 def read_info_cfg(path:str|Path) -> dict:
     "The `key: value` pairs of an ACDC Info.cfg file, with ED, ES and NbFrame as int."
@@ -169,7 +170,7 @@ class ACDC(SegDataset):
                  subset:str='training',          # NIfTI only: 'training' (100 patients, the paper's) or 'testing' (50 more)
                  layout:str|None=None,           # 'nifti' (the challenge download) or 'ssl4mis' (HDF5); None: detected
                 ):
-        super().__init__(['background', 'RV', 'MYO', 'LV'], 1, 3, cache_dir=cache_dir, image_size=(256, 256),
+        super().__init__(list(ACDC_CLASSES), 1, 3, cache_dir=cache_dir, image_size=(256, 256),
                          crop_size=None, nsd_tolerance=2.0)
         bad = [p for p in phases if p not in ACDC_PHASES]
         if bad or not phases: raise ValueError(f'phases must be a non-empty subset of {ACDC_PHASES}, got {phases}')

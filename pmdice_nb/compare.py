@@ -21,9 +21,10 @@ from .statistics import decide, holm_verdicts, effect_map, ALPHA, N_BOOT
 # %% auto #0
 __all__ = ['PAPER_TABLES', 'CLAIMS', 'REPRODUCTION_STUDIES', 'LEDGER_COLUMNS', 'parse_paper_tables', 'published_path',
            'published_table', 'collapsed_runs', 'collapsed_line', 'claim_label', 'claim_decisions', 'decision_lines',
-           'best_of', 'claim_across', 'forest_plot', 'gain_map', 'validation_summary', 'choose_recipe', 'side_by_side',
-           'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep', 'closest_tau', 'study_progress',
-           'runs_of', 'blind_prior_line', 'nsd_sweep_summary', 'reproduction_summary', 'claims_ledger']
+           'best_of', 'claim_across', 'forest_plot', 'gain_map', 'validation_summary', 'choose_recipe',
+           'recipe_summary', 'side_by_side', 'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep',
+           'closest_tau', 'study_progress', 'runs_of', 'blind_prior_line', 'nsd_sweep_summary', 'reproduction_summary',
+           'claims_ledger']
 
 # %% ../nbs/08b_compare.ipynb #bf37d124
 PAPER_TABLES = {1: 'kvasir', 2: 'acdc', 3: 'ms'}  # table number → our dataset family
@@ -214,6 +215,24 @@ def choose_recipe(summary:pd.DataFrame, # `validation_summary` output
     if not len(summary): raise ValueError("no recipe has validation scores")
     close = summary[summary['mean'] >= summary['mean'].max() - tolerance]
     return close.assign(_sd=close['sd'].fillna(np.inf)).sort_values(['_sd', 'mean'], ascending=[True, False]).index[0]
+
+# %% ../nbs/08b_compare.ipynb #7b1c0d02
+def recipe_summary(summary:pd.DataFrame, # `validation_summary` output of a search whose run names are '<loss>-<recipe>'
+                  ) -> pd.DataFrame:
+    "`summary` pooled per recipe over its losses: per seed the mean over the losses run on it; then mean, SD over seeds."
+    if not len(summary): return pd.DataFrame()
+    rows = {}
+    for name, r in summary.iterrows():
+        if not name.startswith(r['loss'] + '-'): raise ValueError(f"run {name!r} is not named '<loss>-<recipe>' (loss {r['loss']!r})")
+        row = rows.setdefault(name[len(r['loss']) + 1:], {'losses': [], 'scores': {}, 'minutes': []})
+        row['losses'].append(r['loss']); row['minutes'].append(r['minutes'])
+        for seed, v in zip(r['seeds'], r[[c for c in summary.columns if c.startswith('valid ')][0]]): row['scores'].setdefault(seed, []).append(v)
+    out = []
+    for recipe, row in rows.items():
+        s = pd.Series({seed: np.mean(v) for seed, v in row['scores'].items()}).sort_index()
+        out.append({'recipe': recipe, 'losses': row['losses'], 'seeds': list(s.index), 'valid (mean over losses)': [round(v, 2) for v in s],
+                    'mean': s.mean(), 'sd': s.std(ddof=1) if len(s) > 1 else np.nan, 'minutes': float(np.nanmedian(row['minutes']))})
+    return pd.DataFrame(out).set_index('recipe')
 
 # %% ../nbs/08b_compare.ipynb #fc676513
 def side_by_side(ours:pd.DataFrame, # `results_table` output (index: loss names, metric columns ×100)

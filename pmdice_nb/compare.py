@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np, pandas as pd
 from scipy import stats
 from .losses import PAPER_LOSSES
-from .core import repo_root, atomic_write_text, check_int
+from .core import repo_root, atomic_write_text, check_int, md_table
 from .metrics import case_metrics, summarize_cases, nsd_key, METRIC_TABLE
 from .records import predictions_path, load_predictions, run_name, by_name
 from .tables import results_table
@@ -410,10 +410,8 @@ def reproduction_summary(studies:Sequence[tuple]=REPRODUCTION_STUDIES, # (study,
         if rows:
             sbs = side_by_side(ours.loc[rows], paper, ('mDice', 'mNSD'))
             head = ['loss', 'seeds'] + [f'{m} {w}' for m, w in sbs.columns]
-            lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * 2 + '---:|' * (len(head) - 2)]
-            for (label, r), n in zip(sbs.iterrows(), ours.loc[rows, 'n_seeds'].astype(int)):
-                lines.append(f'| {label} | {n} | ' + ' | '.join(f'{v:.2f}' for v in r) + ' |')
-            out.append('\n' + '\n'.join(lines) + '\n')
+            body = [[label, n, *(f'{v:.2f}' for v in r)] for (label, r), n in zip(sbs.iterrows(), ours.loc[rows, 'n_seeds'].astype(int))]
+            out.append('\n' + md_table(head, body, ['---'] * 2 + ['---:'] * (len(head) - 2)))
         seed0 = [r for r in records if r['seed'] == 0]
         if len({r['name'] for r in seed0}) > max(len(rows), 2):   # more losses than shown (and enough to rank): their ordering
             out.append('**Ordering** (seed 0 of every loss). ' + rank_line(rank_agreement(results_table(seed0), paper)) + '\n')
@@ -442,6 +440,5 @@ def claims_ledger(studies:Sequence[tuple]=REPRODUCTION_STUDIES, # (study, paper 
             best, row = best_of(records), ('PM Dice (our) is the best of the 14', 'mDice')
             if row not in rows: rows.append(row)
             cells[row, name] = f"**{best.attrs['verdict']}** (against the {len(best)} of 13 other losses run)"
-    lines = ['| claim | metric | ' + ' | '.join(LEDGER_COLUMNS.get(n, n) for n, *_ in studies) + ' |', '|---|---|' + '---|' * len(studies)]
-    lines += [f'| {c} | {m} | ' + ' | '.join(cells.get(((c, m), n), '–') for n, *_ in studies) + ' |' for c, m in rows]
-    return '\n'.join(lines) + '\n'
+    return md_table(['claim', 'metric', *(LEDGER_COLUMNS.get(n, n) for n, *_ in studies)],
+                    [[c, m, *(cells.get(((c, m), n), '–') for n, *_ in studies)] for c, m in rows])

@@ -6,14 +6,14 @@
 from __future__ import annotations
 import inspect, json, math, numbers, os, warnings, platform, subprocess, sys, tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Sequence
 from fastcore.docments import docments
 
 # %% auto #0
 __all__ = ['THIRD_PARTY_NOISE', 'PAPER_LOSSES', 'PAPER_LR', 'SHARED', 'atomic_write_bytes', 'atomic_write_text',
            'atomic_write_json', 'git_commit', 'package_versions', 'device_name', 'repo_root', 'config_differences',
            'one_of', 'check_int', 'check_threads', 'auto_threads', 'set_threads', 'signature_options', 'type_mismatch',
-           'writable_dir']
+           'writable_dir', 'md_table']
 
 # %% ../nbs/00_core.ipynb #bc74518e
 THIRD_PARTY_NOISE = (  # (message pattern, category) of warnings raised by other packages' imports
@@ -204,3 +204,20 @@ def writable_dir(path:str|Path, # a folder (made when missing)
     try: tempfile.TemporaryFile(dir=p).close()
     except OSError as e: raise ValueError(f"{what} {str(p)!r} does not take new files: {e.strerror or e}") from None
     return p
+
+# %% ../nbs/00_core.ipynb #0c1e0f08
+def md_table(header:Sequence[str], # column titles
+             rows:Iterable[Sequence], # one sequence of cells per row (printed with `str`)
+             align:Sequence[str]|None=None, # per column '---' (left) or '---:' (right); None: all left
+            ) -> str:
+    "A markdown table, one line per row, ending in a newline; a '|' inside a cell is escaped."
+    cell = lambda v: str(v).replace('|', r'\|')
+    align = list(align) if align is not None else ['---'] * len(header)
+    bad = [a for a in align if a not in ('---', '---:', ':---:')]
+    if bad or len(align) != len(header): raise ValueError(f"align needs one of '---', '---:', ':---:' per column ({len(header)}), got {align}")
+    lines = ['| ' + ' | '.join(map(cell, header)) + ' |', '|' + '|'.join(align) + '|']
+    for row in rows:
+        row = list(row)
+        if len(row) != len(header): raise ValueError(f"a row of {len(row)} cells in a table of {len(header)} columns: {row}")
+        lines.append('| ' + ' | '.join(map(cell, row)) + ' |')
+    return '\n'.join(lines) + '\n'

@@ -8,7 +8,7 @@ import pmdice_nb.core  # first: it silences fastai's import-time deprecation war
 import json, math
 from dataclasses import dataclass, field
 from typing import Sequence
-from .core import PAPER_LOSSES, PAPER_LR, config_differences
+from .core import PAPER_LOSSES, PAPER_LR, config_differences, md_table
 from .records import run_identity, run_name
 
 # %% auto #0
@@ -174,9 +174,7 @@ class Study:
 
     def deviation_table(self) -> str:
         "The deviations as a markdown table."
-        rows = ['| setting | paper (§3) | this study | why |', '|---|---|---|---|']
-        rows += [f'| {d.setting} | {d.paper} | {d.ours} | {d.why} |' for d in self.all_deviations]
-        return '\n'.join(rows) + '\n'
+        return md_table(['setting', 'paper (§3)', 'this study', 'why'], [(d.setting, d.paper, d.ours, d.why) for d in self.all_deviations])
 
 # %% ../nbs/05d_study_design.ipynb #aa02e69f
 def check_gammas(values, # focusing parameters, e.g. an ablation's

@@ -18,10 +18,10 @@ if TYPE_CHECKING: from pmdice_nb.experiments import RunConfig   # annotations on
 # modules): the presets alone load in a fraction of a second, so `pmdice study list` imports neither torch nor fastai
 
 # %% auto #0
-__all__ = ['MAIN_LOSSES', 'OTHER_LOSSES', 'STUDIES', 'MS_LOSSES', 'MS_SEARCH', 'KVASIR_RECIPE', 'KVASIR_SEARCH',
-           'KVASIR_RECIPE_E20', 'KVASIR_VARIATIONS', 'TOPK_CE_LOSSES', 'data_root', 'results_dir', 'get_study',
-           'study_configs', 'blind_prior', 'run_study', 'pool_study_folds', 'study_records', 'finished_runs',
-           'finished_line', 'study_table', 'add_commands']
+__all__ = ['MAIN_LOSSES', 'OTHER_LOSSES', 'STUDIES', 'MS_LOSSES', 'MS_SEARCH', 'MS_CHOSEN', 'MS_RECIPE', 'KVASIR_RECIPE',
+           'KVASIR_SEARCH', 'KVASIR_RECIPE_E20', 'KVASIR_VARIATIONS', 'TOPK_CE_LOSSES', 'data_root', 'results_dir',
+           'get_study', 'study_configs', 'blind_prior', 'run_study', 'pool_study_folds', 'study_records',
+           'finished_runs', 'finished_line', 'study_table', 'add_commands']
 
 # %% ../nbs/07_studies.ipynb #3e517462
 MAIN_LOSSES = ('dice', 'ce+dice', 'pm_dice', 'ce+pm_dice')  # the four losses of the paper's main claim
@@ -148,6 +148,24 @@ STUDIES['ms_recipe_search'] = Study(
     reasons={**_MS.reasons, 'lr': 'a candidate of this search (the candidates row)'},
     description="MS recipe search: Dice terms per image or over the batch × lr, on a validation patient of each fold's training patients",
     run_minutes=3)
+
+# %% ../nbs/07_studies.ipynb #8e5d0c02
+MS_CHOSEN = 'image-lr3e-3'   # `choose_recipe(recipe_summary(...))` on all 72 runs of ms_recipe_search (notebook 13): 8.54 valid mDice, next 6.90
+_MS_CHANGE, _MS_DICE_TERMS = MS_SEARCH[MS_CHOSEN]
+MS_RECIPE = {**{k: v for k, v in _MS.config.items() if k != 'scored_at'}, **_MS_CHANGE}   # scored on the original voxel grid
+_MS_CHOSEN_DEVS = (_MS.deviations[0],) + ((Deviation(
+    'Dice terms', 'per image, over the classes present in the image (eq. 4)', 'over the whole mini-batch (batch Dice [15]) for every Dice-type loss',
+    f'chosen on validation patients (ms_recipe_search: {MS_CHOSEN})'),) if _MS_DICE_TERMS['batch_dice'] else ())
+_MS_CHOSEN_WHY = {'size': 'CPU time', 'features': 'CPU time', 'epochs': 'CPU time; ' + _EPOCHS_WHY,
+                  'lr': f'chosen on validation patients (ms_recipe_search: {MS_CHOSEN})'}
+STUDIES['ms_chosen_cpu'] = Study(
+    'ms_chosen_cpu', 'open_ms', 'open-ms-sample', (Grid(MS_LOSSES, (0,)), Grid(MS_LOSSES, (1, 2))), config=MS_RECIPE,
+    loss_options=_MS_DICE_TERMS, folds=_MS.folds, deviations=_MS_CHOSEN_DEVS, reasons=_MS_CHOSEN_WHY, run_minutes=3,
+    description='Table 3 on the MS recipe chosen on validation patients (ms_recipe_search), scored on the original voxel grid, 3 seeds')
+STUDIES['ms_gamma_chosen_cpu'] = Study(
+    'ms_gamma_chosen_cpu', 'open_ms', 'open-ms-sample', sum((_gamma_grids((s,)) for s in (0, 1, 2)), ()), config=MS_RECIPE,
+    loss_options=_MS_DICE_TERMS, folds=_MS.folds, deviations=_MS_CHOSEN_DEVS, reasons=_MS_CHOSEN_WHY, run_minutes=3,
+    description="Figures 3 and 4 (PM Dice's γ) on the MS recipe chosen on validation patients, 3 seeds")
 
 # %% ../nbs/07_studies.ipynb #777c951f
 def data_root(path:str|Path|None=None) -> Path:

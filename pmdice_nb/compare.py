@@ -16,7 +16,7 @@ from .records import predictions_path, load_predictions, run_name, by_name
 from .tables import results_table
 from .studies import get_study, study_records, finished_runs, finished_line, study_configs, results_dir
 from .study_design import run_name_without_fold
-from .statistics import decide, holm_verdicts, effect_map, ALPHA, N_BOOT
+from .statistics import decide, holm_verdicts, effect_map, min_clusters, ALPHA, N_BOOT
 
 # %% auto #0
 __all__ = ['PAPER_TABLES', 'CLAIMS', 'REPRODUCTION_STUDIES', 'LEDGER_COLUMNS', 'parse_paper_tables', 'published_path',
@@ -111,9 +111,11 @@ def decision_lines(df:pd.DataFrame) -> str:
     out = []
     for _, r in df.iterrows():
         sd = f", SD of the per-seed means {r['seed_sd']:.2f}" if np.isfinite(r['seed_sd']) else ''
+        few = (f" ({r['n_clusters']} clusters: too few for any test at α {ALPHA:g}, whatever the bootstrap says)"
+               if r['n_clusters'] < min_clusters() else '')
         out.append(f"- **{r['claim']}** ({r['metric']}; {len(r['seeds'])} seed(s) × {r['n_cases']} cases in {r['n_clusters']} clusters): "
                    f"{r['mean_diff']:+.2f} points, Holm-corrected CI [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}], "
-                   f"p = {r['p']:.3g} (Holm {r['p_holm']:.3g}){sd}; minimal detectable effect {r['mde']:.2f}: **{r['verdict']}**.")
+                   f"p = {r['p']:.3g} (Holm {r['p_holm']:.3g}){sd}; minimal detectable effect {r['mde']:.2f}: **{r['verdict']}**{few}.")
     return '\n'.join(out) + '\n'
 
 # %% ../nbs/08b_compare.ipynb #9b0c1d02
@@ -393,7 +395,7 @@ def nsd_sweep_summary(study:str, # a study whose results folder holds `nsd_sweep
 REPRODUCTION_STUDIES = (('kvasir_gpu', 'kvasir', 'Table 1, Kvasir-SEG, the paper’s protocol on a GPU (from scratch)', '11_paper.table1_kvasir'),
                         ('kvasir_unet_e20_cpu', 'kvasir', 'Table 1, Kvasir-SEG, the CPU recipe chosen on validation', '11_paper.table1_kvasir'),
                         ('acdc_unet_cpu', 'acdc', 'Table 2, ACDC, the CPU recipe chosen on Kvasir-SEG validation', '12_paper.table2_acdc'),
-                        ('ms_cpu', 'ms', 'Table 3, MS lesions', '13_paper.table3_ms'))
+                        ('ms_chosen_cpu', 'ms', 'Table 3, MS lesions, the CPU recipe chosen on validation patients', '13_paper.table3_ms'))
 
 def reproduction_summary(studies:Sequence[tuple]=REPRODUCTION_STUDIES, # (study, paper table key, title, notebook)
                          losses:Sequence[str]=('ce', 'dice', 'ce+dice', 'topk_dice', 'pm_dice', 'ce+pm_dice'), # rows, when run
@@ -419,7 +421,7 @@ def reproduction_summary(studies:Sequence[tuple]=REPRODUCTION_STUDIES, # (study,
 
 _TABLE_CLAIMS = {'ms': (('pm_dice', 'dice'), ('pm_dice', 'ce+dice'), ('pm_dice', 'topk_dice'))}   # Table 3 has no CE + PM Dice
 LEDGER_COLUMNS = {'kvasir_gpu': 'Kvasir-SEG, GPU', 'kvasir_unet_e20_cpu': 'Kvasir-SEG, CPU', 'acdc_unet_cpu': 'ACDC, CPU',
-                  'ms_cpu': 'MS, CPU'}   # short column names of `claims_ledger`
+                  'ms_chosen_cpu': 'MS, CPU', 'ms_cpu': 'MS, CPU (first recipe)'}   # short column names of `claims_ledger`
 
 def claims_ledger(studies:Sequence[tuple]=REPRODUCTION_STUDIES, # (study, paper table key, title, notebook)
                  ) -> str:

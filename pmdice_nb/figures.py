@@ -191,7 +191,7 @@ def plot_figure5(data:dict, # `load_figure_data` output
 
 # %% ../nbs/14_paper.figures.ipynb #f6ba3482
 FIGURES_DIR = 'nbs/results/figures'
-FIGURE_RUNS = {'kvasir_unet_e20_cpu': 2, 'acdc_unet_cpu': 0, 'ms_cpu': 0}   # study: the seed whose Dice and PM Dice predictions are kept
+FIGURE_RUNS = {'kvasir_unet_e20_cpu': 2, 'acdc_unet_cpu': 0, 'ms_chosen_cpu': 0}   # study: the seed whose Dice and PM Dice predictions are kept
 FIGURE2_RUN = ('kvasir_unet_e20_cpu', 'pm_dice', 2)                    # Figure 2's model: study, run, seed
 
 def figure5_runs(study:str, # a study name

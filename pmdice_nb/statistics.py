@@ -14,7 +14,8 @@ from .core import one_of
 # %% auto #0
 __all__ = ['ALPHA', 'POWER', 'N_BOOT', 'MDE_FACTOR', 'case_scores', 'case_clusters', 'stratified_bootstrap',
            'hierarchical_bootstrap', 'holm', 'seeds_for_power', 'variance_parts', 'projected_mde', 'decide',
-           'holm_verdicts', 'quantile_strata', 'difficulty_strata', 'effect_by_stratum', 'class_view', 'effect_map']
+           'min_clusters', 'holm_verdicts', 'quantile_strata', 'difficulty_strata', 'effect_by_stratum', 'class_view',
+           'effect_map']
 
 # %% ../nbs/08a_statistics.ipynb #5a1b0c01
 ALPHA, POWER, N_BOOT = 0.05, 0.8, 10_000   # two-sided α of every test, power of every MDE, bootstrap resamples
@@ -179,10 +180,14 @@ def decide(a:Sequence[dict], # records of loss a (the claim: a is better)
     return _decision_of(diff, hierarchical_bootstrap(diff, n_boot=n_boot, seed=seed), metric)
 
 # %% ../nbs/08a_statistics.ipynb #42d283b3
+def min_clusters(alpha:float=ALPHA) -> int:
+    "The fewest clusters (patients, images) with which a paired test can reject at two-sided `alpha`: the exact sign-flip test's smallest p, 2/2^n, must reach it (6 at 0.05). A bootstrap over fewer would claim a precision the data lack."
+    return int(np.ceil(np.log2(2 / alpha)))
+
 def holm_verdicts(df:pd.DataFrame, # rows of `decide` output (with its 'boots'), one table's family of tests
                   alpha:float=ALPHA, # family-wise error rate
                  ) -> pd.DataFrame:
-    "`df` with Holm-adjusted p, the CI at each test's Holm level and the verdict: holds, contradicted or inconclusive (a clear test of one seed reads '... on one seed')."
+    "`df` with Holm-adjusted p, the CI at each test's Holm level and the verdict: holds, contradicted or inconclusive (a clear test of one seed reads '... on one seed'; fewer clusters than `min_clusters`: always inconclusive)."
     if not len(df): return pd.DataFrame()
     df = df.copy()
     df['p_holm'] = holm(df['p'])
@@ -190,6 +195,7 @@ def holm_verdicts(df:pd.DataFrame, # rows of `decide` output (with its 'boots'),
     df['ci_low'] = [np.percentile(bt, 100 * l / 2) for bt, l in zip(df['boots'], level)]
     df['ci_high'] = [np.percentile(bt, 100 * (1 - l / 2)) for bt, l in zip(df['boots'], level)]
     df['verdict'] = np.where(df['p_holm'] < alpha, np.where(df['mean_diff'] > 0, 'holds', 'contradicted'), 'inconclusive')
+    if 'n_clusters' in df: df.loc[df['n_clusters'] < min_clusters(alpha), 'verdict'] = 'inconclusive'   # no test of so few can decide
     one = (df['seeds'].map(len) == 1) & (df['verdict'] != 'inconclusive')   # the seed's own variance is not in the test
     df.loc[one, 'verdict'] = df.loc[one, 'verdict'] + ' on one seed'
     return df.drop(columns='boots')

@@ -104,7 +104,9 @@ def results_table(records:Sequence[dict], # run records (`load_records`); failed
         rows.append(row)
     df = pd.DataFrame(rows).set_index('loss')
     units = sorted({str(r['nsd_units']) for r in records if r.get('nsd_units')})
-    df.attrs.update(dataset=dataset, metrics=keys, experiment=experiment(records[0]), failed=failed, nsd_units=units, missing=missing)
+    taus = sorted({(float(d['nsd_tolerance']), str(r.get('nsd_units') or d.get('nsd_units', ''))) for r in records
+                   for d in [r.get('dataset_describe') or {}] if d.get('nsd_tolerance') is not None})   # NSD's τ as the runs had it
+    df.attrs.update(dataset=dataset, metrics=keys, experiment=experiment(records[0]), failed=failed, nsd_units=units, nsd_tau=taus, missing=missing)
     return df
 
 # %% ../nbs/05c_tables.ipynb #81368efd
@@ -160,8 +162,10 @@ def table_caption(title:str, # e.g. "Results on `kvasir`"
     parts = [f"{title}: mean{' ± std' if max(seeds) > 1 else ''} over {'/'.join(map(str, seeds))} seed(s), in percent. "
              "Best in bold, second best underlined."]
     if df.attrs.get('experiment', {}).get('pretrained_used') is False: parts.append("ResNet34 encoder from scratch (no ImageNet weights).")
-    units = [{'px': 'pixels', 'pixel': 'pixels'}.get(u, u) for u in df.attrs.get('nsd_units', []) if u != 'mm']
-    if units: parts.append(f"NSD in {' and '.join(units)}.")
+    word = lambda u: {'px': 'pixels', 'pixel': 'pixels'}.get(u, u)
+    units = [word(u) for u in df.attrs.get('nsd_units', []) if u != 'mm']
+    if df.attrs.get('nsd_tau'): parts.append(f"NSD at τ = {' and '.join(f'{t:g} {word(u)}' for t, u in df.attrs['nsd_tau'])}.")
+    elif units: parts.append(f"NSD in {' and '.join(units)}.")
     if df.attrs.get('missing'): parts.append("A cell marked (n=k) is the mean of the k seeds that define it; undefined (null or NaN) in "
                                              + ', '.join(df.attrs['missing']) + '.')
     parts += failed_note(df.attrs.get('failed', []))

@@ -13,11 +13,11 @@ import numpy as np
 from .core import atomic_write_text, atomic_write_bytes
 
 # %% auto #0
-__all__ = ['RECORD_SCHEMA', 'LOCK_MAX_AGE', 'PROB_SCALE', 'RunKey', 'run_path', 'write_record', 'RecordError', 'is_safe_name',
-           'record_loss_name', 'read_record', 'load_record', 'lock_path', 'lock_stale', 'describe_lock', 'claim_run',
-           'RecordSet', 'find_records', 'check_readable', 'load_records', 'run_name', 'by_name', 'run_identity',
-           'predictions_path', 'quantize_probs', 'dequantize_probs', 'write_npz', 'write_predictions',
-           'load_predictions']
+__all__ = ['ROW_FIELDS', 'RECORD_SCHEMA', 'LOCK_MAX_AGE', 'PROB_SCALE', 'RunKey', 'run_path', 'record_text', 'write_record',
+           'RecordError', 'is_safe_name', 'record_loss_name', 'read_record', 'load_record', 'lock_path', 'lock_stale',
+           'describe_lock', 'claim_run', 'RecordSet', 'find_records', 'check_readable', 'load_records', 'run_name',
+           'by_name', 'run_identity', 'predictions_path', 'quantize_probs', 'dequantize_probs', 'write_npz',
+           'write_predictions', 'load_predictions']
 
 # %% ../nbs/05a_records.ipynb #d08755f6
 class RunKey(Protocol):
@@ -39,11 +39,25 @@ def _finite(obj):
     if isinstance(obj, (list, tuple)): return [_finite(v) for v in obj]
     return obj
 
+ROW_FIELDS = ('per_case', 'history')   # lists a record writes one item per line
+
+def _strict(obj, indent=None) -> str: return json.dumps(obj, indent=indent, allow_nan=False, default=str)
+
+def record_text(record:dict) -> str:
+    "`record` as strict JSON: indented, except one line per case in `per_case` and per epoch in `history`."
+    rec, parts = _finite(record), []
+    if not isinstance(rec, dict): raise TypeError(f'a record is a dict, not {type(record).__name__}')
+    for k, v in rec.items():
+        if k in ROW_FIELDS and isinstance(v, list) and v: s = '[\n' + ',\n'.join('    ' + _strict(x) for x in v) + '\n  ]'
+        else: s = _strict(v, indent=2).replace('\n', '\n  ')
+        parts.append(f'  {_strict(str(k))}: {s}')
+    return '{\n' + ',\n'.join(parts) + '\n}\n'
+
 def write_record(path:str|Path, # the record's file
                  record:dict, # the record
                 ) -> Path:
-    "Write `record` atomically as strict JSON: NaN and ±Inf become `null`."
-    return atomic_write_text(path, json.dumps(_finite(record), indent=2, allow_nan=False, default=str) + '\n')
+    "Write `record` atomically as strict JSON (`record_text`): NaN and ±Inf become `null`."
+    return atomic_write_text(path, record_text(record))
 
 # %% ../nbs/05a_records.ipynb #85c97071
 class RecordError(ValueError):

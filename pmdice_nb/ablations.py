@@ -287,5 +287,8 @@ def equal_runs(records:Sequence[dict], # ablation runs (`finished_ablation`'s re
     "Per-case `metric` (×100, seed 0) of the `tag` runs beside `reference`'s, and whether all ran on the CPU; (None, False) when either is missing."
     mine = [r for r in records if r['config'].get('tag') == tag]
     if not (mine and reference): return None, False
-    pair = pd.DataFrame({labels[0]: case_scores(mine, metric)[0], labels[1]: case_scores([reference], metric)[0]}) * 100
+    a, b = case_scores(mine, metric), case_scores([reference], metric)
+    if 0 not in a: raise ValueError(f"no seed-0 run of tag {tag!r} (seeds {list(a.columns)})")
+    if 0 not in b: raise ValueError(f"reference run {reference.get('name', reference['loss'])!r} is seed {reference['seed']}, not 0")
+    pair = pd.DataFrame({labels[0]: a[0], labels[1]: b[0]}) * 100
     return pair, all(r['device'].startswith('cpu') for r in mine + [reference])

@@ -128,10 +128,10 @@ def train_options(p):
 def train(args) -> int:
     "`pmdice train`: one run, its record written; exit status 1 when it diverged."
     from pmdice_nb.metrics import METRIC_TABLE
-    from pmdice_nb.experiments import RunConfig, run_one, run_status, check_run_dirs
+    from pmdice_nb.experiments import RunConfig, run_one, is_done, check_run_dirs
     cfg = RunConfig(**config_from_args(args))
     path = run_path(args.runs_dir, cfg)
-    done = lambda: run_status(args.runs_dir, cfg) == 'done' and not args.force
+    done = lambda: is_done(args.runs_dir, cfg) and not args.force
     if done(): print(f"{path} exists: run already done (--force to run it again)"); return 0
     check_run_dirs([cfg], args.runs_dir)
     with claim_run(args.runs_dir, cfg) as mine:

@@ -108,11 +108,11 @@ def claim_decisions(records:Sequence[dict], # finished run records of one study 
 def decision_lines(df:pd.DataFrame) -> str:
     "`claim_decisions` as markdown sentences, every number from `df`."
     if not len(df): return "No pair of the claim has records yet.\n"
-    out = []
+    out, alpha = [], df.attrs.get('alpha', ALPHA)   # the level `holm_verdicts` tested at
     for _, r in df.iterrows():
         sd = f", SD of the per-seed means {r['seed_sd']:.2f}" if np.isfinite(r['seed_sd']) else ''
-        few = (f" ({r['n_clusters']} clusters: too few for any test at α {ALPHA:g}, whatever the bootstrap says)"
-               if r['n_clusters'] < min_clusters() else '')
+        few = (f" ({r['n_clusters']} clusters: too few for any test at α {alpha:g}, whatever the bootstrap says)"
+               if r['n_clusters'] < min_clusters(alpha) else '')
         out.append(f"- **{r['claim']}** ({r['metric']}; {len(r['seeds'])} seed(s) × {r['n_cases']} cases in {r['n_clusters']} clusters): "
                    f"{r['mean_diff']:+.2f} points, Holm-corrected CI [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}], "
                    f"p = {r['p']:.3g} (Holm {r['p_holm']:.3g}){sd}; minimal detectable effect {r['mde']:.2f}: **{r['verdict']}**{few}.")
@@ -307,7 +307,14 @@ def nsd_sweep(predictions:dict, # `load_predictions` output
     return pd.DataFrame(rows).set_index('tau')
 
 # %% ../nbs/08b_compare.ipynb #65be1000
-_SWEEP_COLUMNS = ['run', 'tau', 'mDice', 'mNSD']
+_SWEEP_COLUMNS = ['run', 'seed', 'tau', 'mDice', 'mNSD']
+
+def _read_sweep(path:Path) -> pd.DataFrame:
+    "A study's `nsd_sweep.csv` (a file from before seeds were kept: all seed 0), or an empty one."
+    old = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=_SWEEP_COLUMNS)
+    if 'seed' not in old: old.insert(1, 'seed', 0)   # the sweeps written before: seed 0 only
+    if sorted(old.columns) != sorted(_SWEEP_COLUMNS): raise ValueError(f"{path}: columns {list(old.columns)}, expected {_SWEEP_COLUMNS}")
+    return old[_SWEEP_COLUMNS]
 
 def update_nsd_sweep(runs_dir:str|Path, # the study's results folder (`pmdice_nb.studies.results_dir`)
                      configs:Sequence, # the study's `RunConfig`s (`study_configs`)
@@ -317,20 +324,20 @@ def update_nsd_sweep(runs_dir:str|Path, # the study's results folder (`pmdice_nb
                      seeds:Sequence[int]=(0,), # sweep runs of these seeds
                      per_slice:bool=False, # see `nsd_sweep`
                     ) -> pd.DataFrame:
-    "`<runs_dir>/nsd_sweep.csv` with every run of `configs` whose predictions are kept added (written atomically)."
+    "`<runs_dir>/nsd_sweep.csv` with every run and seed of `configs` whose predictions are kept added (written atomically)."
     path = Path(runs_dir) / 'nsd_sweep.csv'
-    old = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=_SWEEP_COLUMNS)
-    if list(old.columns) != _SWEEP_COLUMNS: raise ValueError(f"{path}: columns {list(old.columns)}, expected {_SWEEP_COLUMNS}")
-    done = {run for run, d in old.groupby('run') if set(map(float, tolerances)) <= set(d['tau'].astype(float))}
+    old = _read_sweep(path)
+    done = {key for key, d in old.groupby(['run', 'seed']) if set(map(float, tolerances)) <= set(d['tau'].astype(float))}
     rows = []
     for cfg in configs:
         pred = predictions_path(runs_dir, cfg)
-        if cfg.seed not in seeds or cfg.name in done or not pred.is_file(): continue
+        if cfg.seed not in seeds or (cfg.name, cfg.seed) in done or not pred.is_file(): continue
         sweep = nsd_sweep(load_predictions(pred), tolerances, classes, spacing, per_slice)
-        rows += [{'run': cfg.name, 'tau': t, 'mDice': r.mDice, 'mNSD': r.mNSD} for t, r in sweep.iterrows()]
+        rows += [{'run': cfg.name, 'seed': cfg.seed, 'tau': t, 'mDice': r.mDice, 'mNSD': r.mNSD} for t, r in sweep.iterrows()]
     if not rows: return old
     new = pd.DataFrame(rows).round(3)
-    kept = old[~old['run'].isin(set(new['run']))]
+    swept = set(zip(new['run'], new['seed']))
+    kept = old[[k not in swept for k in zip(old['run'], old['seed'])]]
     out = pd.concat([kept, new], ignore_index=True) if len(kept) else new
     atomic_write_text(path, out.to_csv(index=False))
     return out
@@ -383,13 +390,14 @@ def nsd_sweep_summary(study:str, # a study whose results folder holds `nsd_sweep
                       runs_dir:str|Path|None=None, # where its records are; None: `results_dir(study)`
                       root:str|Path|None='.', # the dataset folder passed to `study_configs`
                      ) -> tuple:
-    "mNSD per run and τ (None when the study has no sweep yet) and the lines printed under it: seed-0 runs not swept, `closest_tau`."
+    "mNSD per run and τ, the mean over its swept seeds (None when the study has no sweep yet), and the lines printed under it: seed-0 runs not swept, `closest_tau`."
     path = results_dir(study, runs_dir) / 'nsd_sweep.csv'
     if not path.is_file(): return None, f'{path} not made yet: it needs the kept predictions of the study (flag `data`)'
-    sweep = pd.read_csv(path)
-    missing = [c.name for c in study_configs(study, root=root) if c.seed == 0 and c.name not in set(sweep['run'])]
+    sweep = _read_sweep(path)
+    swept = set(zip(sweep['run'], sweep['seed']))
+    missing = [c.name for c in study_configs(study, root=root) if c.seed == 0 and (c.name, 0) not in swept]
     lines = (['not swept (their predictions were not kept): ' + ', '.join(missing)] if missing else []) + [closest_tau(sweep, paper, unit)]
-    return sweep.pivot(index='run', columns='tau', values='mNSD').round(2), '\n'.join(lines)
+    return sweep.groupby(['run', 'tau'])['mNSD'].mean().unstack('tau').round(2), '\n'.join(lines)
 
 # %% ../nbs/08b_compare.ipynb #d7b7d63a
 REPRODUCTION_STUDIES = (('kvasir_gpu', 'kvasir', 'Table 1, Kvasir-SEG, the paper’s protocol on a GPU (from scratch)', '11_paper.table1_kvasir'),

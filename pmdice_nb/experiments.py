@@ -477,8 +477,9 @@ def _save_predictions(learn, cfg:RunConfig, path:Path):
     write_predictions(path, {case.id: predict_case(learn, case, probs=True) for case in cases})
 
 class SavePredictions(Callback):
-    "After training, write the test-set predictions of the run `cfg` to `path` (first process only)."
+    "After training, write the test-set predictions of the run `cfg` to `path` (first process only; none for a run that diverged)."
     order = 100  # after `Checkpoints`, which may load the best weights in its after_fit
     def __init__(self, cfg:RunConfig, path:str|Path): self.cfg, self.path = cfg, Path(path)
-    def after_fit(self):
+    def after_fit(self):   # fastai calls it after a `CancelFitException` too: a diverged model has nothing to show
+        if any(getattr(cb, 'epoch_diverged', None) is not None for cb in self.learn.cbs if isinstance(cb, DivergenceCheck)): return
         if not rank_distrib(): _save_predictions(self.learn, self.cfg, self.path)

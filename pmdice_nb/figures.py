@@ -12,14 +12,15 @@ from .core import repo_root
 from .experiments import make_dataset
 from .augment import prepare_case
 from .losses import DiceLoss, PMDiceLoss
-from .records import load_predictions, predictions_path, quantize_probs, dequantize_probs, write_npz
-from .studies import results_dir, study_configs, STUDIES
+from .records import load_predictions, predictions_path, quantize_probs, dequantize_probs, write_npz, read_npz
+from .metrics import case_metrics
+from .studies import results_dir, study_configs, get_study, STUDIES
 from .data.acdc import ACDC_CLASSES
 
 # %% auto #0
 __all__ = ['FIGURES_DIR', 'FIGURE_RUNS', 'FIGURE2_RUN', 'pm_dice_losses', 'modulating_map', 'plot_figure2', 'pick_figure2_case',
-           'error_overlay', 'quantile_cases', 'dice_per_case', 'figure_data', 'save_figure_data', 'load_figure_data',
-           'plot_figure5', 'figure5_runs', 'make_figure_files', 'plot_figure2_file', 'figure5_data',
+           'error_overlay', 'quantile_cases', 'dice_per_case', 'study_run', 'figure_data', 'save_figure_data',
+           'load_figure_data', 'plot_figure5', 'figure5_runs', 'make_figure_files', 'plot_figure2_file', 'figure5_data',
            'plot_figure5_files']
 
 # %% ../nbs/14_paper.figures.ipynb #0741534f
@@ -98,14 +99,30 @@ def quantile_cases(scores:dict, # {case id: score}
     return [ranked[min(len(ranked) - 1, int(round(q * (len(ranked) - 1))))][1] for q in quantiles]
 
 def dice_per_case(predictions:dict) -> dict:
-    "{case id: mean foreground Dice of the argmax prediction over the classes present}."
+    "{case id: the argmax prediction's Dice as the tables score a case (`case_metrics`, mean over foreground classes), NaN: none in either map}."
     out = {}
     for i, (p, t, _) in predictions.items():
-        pred, ds = p.argmax(0), []
-        for c in range(1, p.shape[0]):
-            if (t == c).any(): ds.append(2 * ((pred == c) & (t == c)).sum() / ((pred == c).sum() + (t == c).sum()))
-        out[i] = float(np.mean(ds)) if ds else np.nan
+        d = case_metrics(p.argmax(0), t, p.shape[0], nsd=False)['dice']
+        out[i] = float(np.nanmean(d)) if np.isfinite(d).any() else np.nan
     return out
+
+# %% ../nbs/14_paper.figures.ipynb #a1c0e5d2
+def study_run(study:str, # a study name
+              seed:int, # which seed's run
+              name:str|None=None, # the run's name (loss and tag); None: any
+              loss:str|None=None, # its loss; None: any
+              fold:Sequence[str]|None=None, # its test ids (`dataset_kwargs.test_ids`, () for none); None: any
+              root:str|Path|None=None, # the dataset folder; None: under the data root
+             ):
+    "The one run of `study` with `seed`, `name`, `loss` and test `fold`; a `ValueError` naming the candidates when there are none or several."
+    configs, sname = study_configs(study, root), get_study(study).name
+    runs = [c for c in configs if c.seed == seed]
+    if not runs: raise ValueError(f"study {sname!r} has no runs of seed {seed} (seeds {sorted({c.seed for c in configs})})")
+    found = [c for c in runs if (name is None or c.name == name) and (loss is None or c.loss == loss)
+             and (fold is None or tuple(c.dataset_kwargs.get('test_ids') or ()) == tuple(fold))]
+    if len(found) == 1: return found[0]
+    want = ', '.join(f'{k} {v!r}' for k, v in dict(name=name, loss=loss, fold=fold).items() if v is not None) or 'any name'
+    raise ValueError(f"study {sname!r} seed {seed}: {len(found)} runs with {want}, need one (candidates: {sorted(c.name for c in found or runs)})")
 
 # %% ../nbs/14_paper.figures.ipynb #21791d43
 def _slice_of(arr:np.ndarray, k:int|None):
@@ -117,19 +134,21 @@ def figure_data(study:str, # a study name (its records and kept predictions are 
                 seed:int=0, # which seed's runs
                 root:str|Path|None=None, # the dataset folder; None: under the data root
                 keep_probs:bool=False, # keep the soft predictions (Figure 2) as well as the labels
+                runs_dir:str|Path|None=None, # the study's runs; None: `results_dir(study)`
                ) -> dict:
     "Arrays of the chosen cases: image (H, W, 3|1) uint8, target, and per loss the predicted labels (and probabilities)."
-    configs = {c.name: c for c in study_configs(study, root) if c.seed == seed}
-    missing = [l for l in losses if l not in configs]
-    if missing: raise ValueError(f"study {study!r} has no runs {missing} (has {sorted(configs)})")
-    preds = {l: load_predictions(predictions_path(results_dir(study), configs[l])) for l in losses}
+    configs = {l: study_run(study, seed, name=l, root=root) for l in losses}
+    preds = {}
+    for l, c in configs.items():
+        path = predictions_path(results_dir(study, runs_dir), c)
+        preds[l] = load_predictions(path)
+        if lost := [i for i in case_ids if i not in preds[l]]:
+            raise ValueError(f"{path}: no kept predictions of cases {lost} ({len(preds[l])} cases, e.g. {sorted(preds[l])[:3]})")
     cfg = configs[losses[0]]
     ds = make_dataset(cfg)
     by_id = {ds.ids[i]: i for i in range(len(ds))}
-    kept = preds[losses[0]]
-    unknown = [c for c in case_ids if c not in by_id or c not in kept]
-    if unknown: raise ValueError(f"study {study!r} seed {seed}: cases {unknown} are not among run {cfg.name!r}'s kept test predictions "
-                                 f"({len(kept)} cases, e.g. {sorted(kept)[:3]})")
+    if unknown := [c for c in case_ids if c not in by_id]:
+        raise ValueError(f"study {get_study(study).name!r} seed {seed}: cases {unknown} are not in run {cfg.name!r}'s dataset")
     out = {}
     for cid in case_ids:
         case = ds[by_id[cid]]
@@ -158,12 +177,11 @@ def load_figure_data(path:str|Path) -> dict:
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"{path}: figure data not found (made by `figure_data` from a study's kept predictions)")
     out = {}
-    with np.load(path) as z:
-        for k in z.files:
-            parts = k.split('/')
-            node = out.setdefault(parts[0], {})
-            for p in parts[1:-1]: node = node.setdefault(p, {})
-            node[parts[-1]] = z[k]
+    for k, v in read_npz(path, 'figure-data file').items():
+        parts = k.split('/')
+        node = out.setdefault(parts[0], {})
+        for p in parts[1:-1]: node = node.setdefault(p, {})
+        node[parts[-1]] = v
     return out
 
 # %% ../nbs/14_paper.figures.ipynb #e33eadab
@@ -198,13 +216,9 @@ def figure5_runs(study:str, # a study name
                  seed:int=0, # which seed's runs
                 ) -> list[tuple]:
     "The (Dice, PM Dice) pairs of `study`'s runs of `seed` that Figure 5 compares: one per fold (`dataset_kwargs.test_ids`)."
-    configs = [c for c in study_configs(study) if c.seed == seed and c.loss in ('dice', 'pm_dice')]
-    folds = sorted({tuple(c.dataset_kwargs.get('test_ids') or ()) for c in configs})
-    def of(loss, fold):
-        found = [c for c in configs if c.loss == loss and tuple(c.dataset_kwargs.get('test_ids') or ()) == fold]
-        if len(found) != 1: raise ValueError(f"study {study!r} seed {seed}: {len(found)} runs of {loss!r} on test fold {list(fold)}, need one")
-        return found[0]
-    return [(of('dice', f), of('pm_dice', f)) for f in folds]
+    folds = sorted({tuple(c.dataset_kwargs.get('test_ids') or ()) for c in study_configs(study)
+                    if c.seed == seed and c.loss in ('dice', 'pm_dice')})
+    return [(study_run(study, seed, loss='dice', fold=f), study_run(study, seed, loss='pm_dice', fold=f)) for f in folds]
 
 def make_figure_files(out_dir:str|Path|None=None, # where the .npz go; None: the repository's nbs/results/figures
                       runs:dict|None=None, # Figure 5's {study: seed}; None: `FIGURE_RUNS`
@@ -227,10 +241,7 @@ def make_figure_files(out_dir:str|Path|None=None, # where the .npz go; None: the
 
 def _figure2_file(out_dir:Path, study:str, run:str, seed:int) -> list:
     "Figure 2's data from Kvasir-SEG run `run` of `study` and `seed`, when its predictions are kept (else the committed file stays)."
-    found = [c for c in study_configs(study) if c.name == run and c.seed == seed]
-    if len(found) != 1: raise ValueError(f"study {study!r}: {len(found)} runs named {run!r} with seed {seed}, need one")
-    cfg = found[0]
-    path = predictions_path(results_dir(study), cfg)
+    path = predictions_path(results_dir(study), study_run(study, seed, name=run))
     if not path.is_file(): return []
     pick = pick_figure2_case(load_predictions(path))
     return [save_figure_data(figure_data(study, (run,), [pick], seed, keep_probs=True), out_dir / f'fig2_{study}-seed{seed}.npz')]

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_records.ipynb #0fd771ea
 from __future__ import annotations
-import contextlib, inspect, io, json, math, os, re, socket, stat, time
+import contextlib, inspect, io, json, math, os, re, socket, stat, time, zipfile, zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,9 +14,9 @@ from .core import atomic_write_text, atomic_write_bytes
 
 # %% auto #0
 __all__ = ['ROW_FIELDS', 'RECORD_SCHEMA', 'LOCK_MAX_AGE', 'PROB_SCALE', 'RunKey', 'run_path', 'record_text', 'write_record',
-           'RecordError', 'is_safe_name', 'record_loss_name', 'read_record', 'load_record', 'lock_path', 'lock_stale',
-           'describe_lock', 'claim_run', 'RecordSet', 'find_records', 'check_readable', 'load_records', 'run_name',
-           'by_name', 'run_identity', 'predictions_path', 'quantize_probs', 'dequantize_probs', 'write_npz',
+           'RecordError', 'is_safe_name', 'record_loss_name', 'read_record', 'lock_path', 'lock_stale', 'describe_lock',
+           'claim_run', 'RecordSet', 'find_records', 'check_readable', 'load_records', 'run_name', 'by_name',
+           'run_identity', 'predictions_path', 'quantize_probs', 'dequantize_probs', 'write_npz', 'read_npz',
            'write_predictions', 'load_predictions']
 
 # %% ../nbs/05a_records.ipynb #d08755f6
@@ -134,12 +134,6 @@ def read_record(path:str|Path) -> dict:
     rec['name'] = loss + name[len(rec['loss']):] if name.lower().startswith(rec['loss'].lower()) else name
     rec['loss'], rec['path'] = loss, str(path)
     return rec
-
-# %% ../nbs/05a_records.ipynb #c9b876f7
-def load_record(path:str|Path) -> dict|None:
-    "The record at `path` (`read_record`), or None when there is none or it cannot be read."
-    try: return read_record(path)
-    except RecordError: return None
 
 # %% ../nbs/05a_records.ipynb #933db40f
 LOCK_MAX_AGE = 24 * 3600  # seconds after which every lock is stale: a run takes hours, and a dead machine's lock must expire
@@ -319,6 +313,15 @@ def write_npz(path:str|Path, arrays:dict) -> Path:
     np.savez_compressed(buf, **arrays)
     return atomic_write_bytes(path, buf.getvalue())
 
+def read_npz(path:str|Path, what:str='.npz file') -> dict:
+    "{key: array} of a `write_npz` file; a `ValueError` naming `path` when it is not one (unreadable, truncated, another format)."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"{path}: {what} not found")
+    try:
+        if not zipfile.is_zipfile(path): raise ValueError('not an .npz archive')
+        with np.load(path) as z: return {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e: raise ValueError(f"{path}: not a {what} ({e})") from e
+
 def write_predictions(path:str|Path, # a `predictions_path`
                       cases:dict, # {case id: (probabilities (C, ...) in [0, 1], target labels, spacing or None)}
                      ) -> Path:
@@ -331,9 +334,7 @@ def write_predictions(path:str|Path, # a `predictions_path`
 
 def load_predictions(path:str|Path) -> dict:
     "{case id: (probabilities float32 in [0, 1], target labels, spacing)} from a predictions file (`write_predictions`)."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"{path}: predictions file not found")
-    with np.load(path) as z:
-        ids = sorted({k.rsplit('/', 1)[0] for k in z.files})
-        return {i: (dequantize_probs(z[f'{i}/probs']), z[f'{i}/target'],
-                    tuple(float(v) for v in z[f'{i}/spacing']) or None) for i in ids}
+    z = read_npz(path, 'predictions file')
+    try: return {i: (dequantize_probs(z[f'{i}/probs']), z[f'{i}/target'], tuple(float(v) for v in z[f'{i}/spacing']) or None)
+                 for i in sorted({k.rsplit('/', 1)[0] for k in z})}
+    except (KeyError, ValueError, TypeError) as e: raise ValueError(f"{path}: not a predictions file (no or bad array {e})") from e

@@ -190,15 +190,18 @@ def holm_verdicts(df:pd.DataFrame, # rows of `decide` output (with its 'boots'),
     "`df` with Holm-adjusted p, the CI at each test's Holm level and the verdict: holds, contradicted or inconclusive (a clear test of one seed reads '... on one seed'; fewer clusters than `min_clusters`: always inconclusive)."
     if not len(df): return pd.DataFrame()
     df = df.copy()
-    df['p_holm'] = holm(df['p'])
-    level = alpha / (len(df) - (df['p'].rank(method='first').astype(int) - 1))   # Holm's level at each test's rank
+    df['p_holm'], m = holm(df['p']), len(df)
+    rank, k = df['p'].rank(method='first').astype(int), int((df['p_holm'] < alpha).sum())   # the step-down rejected the first k
+    level = np.where(rank <= k, alpha / (m - rank + 1), alpha / max(m - k, 1))   # a rejected test at its rank's level, the rest where it stopped
     df['ci_low'] = [np.percentile(bt, 100 * l / 2) for bt, l in zip(df['boots'], level)]
     df['ci_high'] = [np.percentile(bt, 100 * (1 - l / 2)) for bt, l in zip(df['boots'], level)]
     df['verdict'] = np.where(df['p_holm'] < alpha, np.where(df['mean_diff'] > 0, 'holds', 'contradicted'), 'inconclusive')
     if 'n_clusters' in df: df.loc[df['n_clusters'] < min_clusters(alpha), 'verdict'] = 'inconclusive'   # no test of so few can decide
     one = (df['seeds'].map(len) == 1) & (df['verdict'] != 'inconclusive')   # the seed's own variance is not in the test
     df.loc[one, 'verdict'] = df.loc[one, 'verdict'] + ' on one seed'
-    return df.drop(columns='boots')
+    out = df.drop(columns='boots')
+    out.attrs['alpha'] = alpha   # the level `decision_lines` states
+    return out
 
 # %% ../nbs/08a_statistics.ipynb #5a1b2c02
 def quantile_strata(values:pd.Series, # case id -> a property of the case (its polyp's area, a reference's score), lowest first

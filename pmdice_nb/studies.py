@@ -12,7 +12,7 @@ import numpy as np
 from .core import PAPER_LOSSES, repo_root, atomic_write_text, check_threads, set_threads
 from .records import predictions_path, load_records
 from .commands import comma_list, threads_option, subcommand, add_grid_options, report_grid
-from .study_design import Deviation, Grid, Study, PAPER_RECIPES, ABLATIONS, pool_folds, with_fold
+from .study_design import Deviation, Grid, Study, PAPER_RECIPES, ABLATIONS, pool_folds, with_fold, incomplete_folds
 if TYPE_CHECKING: from pmdice_nb.experiments import RunConfig   # annotations only; imported where used (experiments pulls in fastai)
 # torch, fastai and the experiment modules are imported inside the functions that train or read runs (all lower
 # modules): the presets alone load in a fraction of a second, so `pmdice study list` imports neither torch nor fastai
@@ -430,8 +430,9 @@ def _class_names(records:Sequence[dict]) -> list:
 def pool_study_folds(study:str|Study, # a preset name or a `Study`
                      records:Sequence[dict], # its finished records, one per run
                     ) -> list[dict]:
-    "`records` with the folds of each loss and seed pooled (`pool_folds`) when the study has folds."
-    return pool_folds(records, _class_names(records)) if get_study(study).folds and records else list(records)
+    "`records` with the folds of each loss and seed pooled (`pool_folds`) when the study has folds; a seed still missing a fold is left out."
+    study = get_study(study)
+    return pool_folds(records, _class_names(records), len(study.folds)) if study.folds and records else list(records)
 
 def study_records(study:str|Study, # a preset name or a `Study`
                   runs_dir:str|Path|None=None, # where its records are; None: `results_dir(study)`
@@ -474,7 +475,8 @@ def study_table(study:str|Study, # a preset name or a `Study`
     devices = sorted({str(r.get('device', 'unknown device')) for r in finished})
     notes = [finished_line(study, finished)
              + (f", {sum(secs) / 3600:.1f} h of wall time in all ({np.median(secs) / 60:.1f} min per run, median) on {'; '.join(devices)}." if secs else ".")] + (
-            ["Folds pooled: every test patient scored by the model that did not see it."] if study.folds else [])
+            ["Folds pooled: every test patient scored by the model that did not see it."] if study.folds else []) + (
+            [f"Left out until all their folds finish: {', '.join(missing)}."] if (missing := study.folds and incomplete_folds(finished, len(study.folds))) else [])
     title = f"Study `{study.name}` ({study.description})"
     if write: write_table_files(runs_dir, 'table', title, df, format_table(df), notes)
     return table_caption(title, df, notes) + format_table(df)

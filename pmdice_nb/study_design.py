@@ -13,7 +13,8 @@ from .records import run_identity, run_name
 
 # %% auto #0
 __all__ = ['PAPER_RECIPES', 'RECIPE_ROWS', 'ABLATIONS', 'Deviation', 'Grid', 'paper_recipe', 'study_recipe', 'recipe_deviations',
-           'Study', 'check_gammas', 'Ablation', 'get_ablation', 'with_fold', 'run_name_without_fold', 'pool_folds']
+           'Study', 'check_gammas', 'Ablation', 'get_ablation', 'with_fold', 'run_name_without_fold',
+           'incomplete_folds', 'pool_folds']
 
 # %% ../nbs/05d_study_design.ipynb #03cbc1bb
 @dataclass(frozen=True)
@@ -248,18 +249,30 @@ def run_name_without_fold(record:dict) -> str:
     "A record's run name without its fold's part: the name its folds share (pooled by `pool_folds`)."
     return _without_fold(run_name(record), run_identity(record)['fold'])
 
-def pool_folds(records:Sequence[dict], # finished records of a study with folds (`dataset_kwargs.test_ids`)
-               classes:Sequence[str], # class names, background first
-              ) -> list[dict]:
-    "One record per run but its fold (`run_identity`) with the per-case scores of all its folds and their `summarize_cases` metrics."
-    from pmdice_nb.metrics import summarize_cases   # here, not at the top: `pmdice study list` imports no torch
+def _fold_groups(records:Sequence[dict]) -> dict:
+    "The records of each run but its fold: (name without fold, seed, the rest of its identity) → its folds' records."
     groups = {}
     for r in records:
         who = run_identity(r)
         rest = json.dumps({k: v for k, v in who.items() if k != 'fold'}, sort_keys=True)
         groups.setdefault((run_name_without_fold(r), who['seed'], rest), []).append(r)
+    return dict(sorted(groups.items()))
+
+def incomplete_folds(records:Sequence[dict], # finished records of a study with folds
+                     n_folds:int, # the study's number of folds
+                    ) -> list[str]:
+    "The runs `pool_folds(records, classes, n_folds)` leaves out, as '<name> seed <s> (<k> of <n_folds> folds)'."
+    return [f"{base} seed {seed} ({len(rs)} of {n_folds} folds)" for (base, seed, _), rs in _fold_groups(records).items() if len(rs) != n_folds]
+
+def pool_folds(records:Sequence[dict], # finished records of a study with folds (`dataset_kwargs.test_ids`)
+               classes:Sequence[str], # class names, background first
+               n_folds:int|None=None, # the study's number of folds: a run with another number is left out; None: pool what there is
+              ) -> list[dict]:
+    "One record per run but its fold (`run_identity`) with the per-case scores of all its folds and their `summarize_cases` metrics."
+    from pmdice_nb.metrics import summarize_cases   # here, not at the top: `pmdice study list` imports no torch
     out = []
-    for (base, seed, _), rs in sorted(groups.items()):
+    for (base, seed, _), rs in _fold_groups(records).items():
+        if n_folds is not None and len(rs) != n_folds: continue   # a seed missing a patient is not a seed of the table
         ids = [c['id'] for r in rs for c in r['per_case']]
         if len(ids) != len(set(ids)): raise ValueError(f"{base} seed {seed}: a test case appears in two folds")
         per_case = [c for r in rs for c in r['per_case']]

@@ -20,7 +20,7 @@ from .commands import add_grid_options, check_grid_options
 # %% auto #0
 __all__ = ['PLOTTED', 'ablation_configs', 'ablation_value', 'ablation_records', 'ablation_table', 'format_ablation',
            'plot_ablation', 'plot_ablations', 'trend_checks', 'write_ablation', 'run_ablation', 'ablation_options',
-           'ablation_command', 'add_commands', 'finished_ablation', 'equal_runs']
+           'ablation_command', 'add_commands', 'finished_ablation', 'study_ablations', 'ablation_by_seed', 'equal_runs']
 
 # %% ../nbs/10_paper.ablations.ipynb #672ba2ca
 _SET_BY_ABLATION = ('dataset', 'loss', 'seed', 'loss_kwargs', 'tag')
@@ -276,6 +276,29 @@ def finished_ablation(records:Sequence[dict], # a study's records, pooled over i
             + (f"; seeds {partial} only for some, left out so that every point averages the same seeds" if partial else ''))
     mine = [r for r in mine if r['seed'] in seeds]
     return (ablation_table(mine, figure) if seeds else None), seeds, mine, line
+
+# %% ../nbs/10_paper.ablations.ipynb #67909595
+def study_ablations(records:Sequence[dict], # a study's records, pooled over its folds (`study_records`)
+                    n_folds:int, # the study's number of folds
+                    figures:Sequence[int]=(3, 4), # the paper's figures to collect
+                   ) -> tuple:
+    "`finished_ablation` for each figure: tables and seeds of the figures with a finished seed, their records, and one line each."
+    tables, seeds, mine, lines = {}, {}, [], []
+    for k in figures:
+        table, finished, recs, line = finished_ablation(records, k, n_folds)
+        lines.append(line)
+        if table is not None: tables[k], seeds[k], mine = table, finished, mine + recs
+    return tables, seeds, mine, '\n'.join(lines)
+
+def ablation_by_seed(records:Sequence[dict], # ablation runs (`study_ablations`'s records)
+                     figures:Sequence[int]=(3, 4), # the paper's figures
+                     metric:str='mDice', # a key of a record's `metrics`
+                    ) -> pd.DataFrame:
+    "`metric` (×100) of every run, one row per figure and γ, one column per seed: do the seeds agree on a trend?"
+    rows = [{'figure': k, 'γ': ablation_value(r, k), 'seed': r['seed'], metric: 100 * r['metrics'][metric]}
+            for k in figures for r in records if ablation_value(r, k) is not None]
+    if not rows: raise ValueError(f"no run of figures {list(figures)} among {len(records)} record(s)")
+    return pd.DataFrame(rows).pivot_table(index=['figure', 'γ'], columns='seed', values=metric)
 
 # %% ../nbs/10_paper.ablations.ipynb #86db9dac
 def equal_runs(records:Sequence[dict], # ablation runs (`finished_ablation`'s records)

@@ -5,7 +5,7 @@
 # %% ../nbs/15_paper.collapse.ipynb #4cb733a8
 from __future__ import annotations
 import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
-import json, re
+import inspect, json, re
 from pathlib import Path
 from functools import partial
 from typing import Callable
@@ -15,12 +15,12 @@ from fastai.callback.core import Callback, CancelFitException
 from fastai.data.core import DataLoaders
 from fastai.optimizer import Adam
 from fastai.torch_core import set_seed
-from .core import atomic_write_json
+from .core import atomic_write_json, config_differences
 from .learner import seg_learner, fit_poly
 
 # %% auto #0
 __all__ = ['PROBE_BASE', 'PROBE_CONDITIONS', 'ProbeLog', 'zero_last_conv', 'probe_learner', 'collapse_probe', 'probe_frame',
-           'run_probes', 'probe_summary', 'read_probes']
+           'probe_settings', 'run_probes', 'probe_summary', 'read_probes']
 
 # %% ../nbs/15_paper.collapse.ipynb #e3b1cfac
 class ProbeLog(Callback):
@@ -82,8 +82,10 @@ def collapse_probe(dls:DataLoaders, # from `seg_dataloaders`
 def probe_frame(path:str|Path, # a probe record: <condition>/<loss>/probe<k>.json
                ) -> pd.DataFrame:
     "One probe record as rows of `run_probes`' grid: its log (one row per logged step) with its condition, loss and seed."
-    rec = json.loads(Path(path).read_text())
-    return pd.DataFrame(rec['log']).assign(condition=rec['condition'], loss=rec['loss'], seed=rec['seed'])
+    try:
+        rec = json.loads(Path(path).read_text())
+        return pd.DataFrame(rec['log']).assign(condition=rec['condition'], loss=rec['loss'], seed=rec['seed'])
+    except (ValueError, KeyError, TypeError) as e: raise ValueError(f"{path}: not a probe record ({type(e).__name__}: {e})") from None
 
 # %% ../nbs/15_paper.collapse.ipynb #e44b3972
 PROBE_BASE = dict(arch='resnet34', head='quarter', pretrained=False, lr=5e-4)   # kvasir_cpu_lr5e-4's learner
@@ -102,6 +104,19 @@ PROBE_CONDITIONS = {   # name: what changes in PROBE_BASE (collapse_probe option
 
 def _slug(name:str) -> str: return re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')
 
+def probe_settings(*changes:dict) -> dict:
+    "What a probe runs with besides its loss and seed: `collapse_probe`'s defaults updated by `changes` in turn, as JSON."
+    defaults = {k: p.default for k, p in inspect.signature(collapse_probe).parameters.items() if p.default is not p.empty and k != 'seed'}
+    for change in changes: defaults.update(change)
+    return json.loads(json.dumps(defaults))
+
+def _check_probe(path:Path, change:dict, settings:dict):
+    "A `ValueError` when the probe at `path` ran with other settings than `settings` (only its condition's `change` for a record without them)."
+    rec = json.loads(path.read_text())
+    kept, asked = (rec['settings'], settings) if 'settings' in rec else (rec.get('options'), change)   # a record older than 'settings'
+    diff = config_differences(kept, asked) if isinstance(kept, dict) else ['settings']
+    if diff: raise ValueError(f"{path} holds a probe run with other settings (differs in {diff}); use another folder")
+
 def run_probes(dls_for:Callable, # seed -> `DataLoaders` (a fresh loader per probe: the batch order follows the seed)
                out_dir:str|Path, # one JSON per probe: <condition>/<loss>/probe<k>.json
                conditions:dict|None=None, # name: options; None: `PROBE_CONDITIONS`
@@ -110,16 +125,18 @@ def run_probes(dls_for:Callable, # seed -> `DataLoaders` (a fresh loader per pro
                base:dict|None=None, # options shared by every probe; None: `PROBE_BASE`
                **probe_kwargs, # `collapse_probe` options (steps, epochs, every)
               ) -> pd.DataFrame:
-    "Every probe of the grid (finished ones read back): one row per logged step, with condition, loss and seed."
+    "Every probe of the grid (finished ones read back, their settings checked): one row per logged step, with condition, loss and seed."
     out_dir, frames = Path(out_dir), []
     for seed in seeds:   # seed by seed: an interrupted grid has every condition on the first seeds
         for name, change in (PROBE_CONDITIONS if conditions is None else conditions).items():
             for loss in losses:
                 path = out_dir / _slug(name) / loss / f'probe{seed}.json'
-                if not path.is_file():
+                settings = probe_settings(PROBE_BASE if base is None else base, change, probe_kwargs)
+                if path.is_file(): _check_probe(path, change, settings)
+                else:
                     set_seed(seed)   # the loader draws its shuffling seed when it is built: from the probe's seed, not the process's history
                     log = collapse_probe(dls_for(seed), seed=seed, loss=loss, **{**(PROBE_BASE if base is None else base), **change, **probe_kwargs})
-                    atomic_write_json(path, {'condition': name, 'options': change, 'loss': loss, 'seed': seed, 'log': log.to_dict('records')})
+                    atomic_write_json(path, {'condition': name, 'options': change, 'settings': settings, 'loss': loss, 'seed': seed, 'log': log.to_dict('records')})
                 frames.append(probe_frame(path))
     return pd.concat(frames, ignore_index=True)
 

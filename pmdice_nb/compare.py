@@ -14,6 +14,8 @@ from .core import repo_root, atomic_write_text, check_int, md_table
 from .metrics import case_metrics, summarize_cases, nsd_key, METRIC_TABLE
 from .records import predictions_path, load_predictions, run_name, by_name
 from .tables import results_table
+from .learner import evaluate_cases, to_original
+from .experiments import make_dataset
 from .studies import get_study, study_records, finished_runs, finished_line, study_configs, results_dir
 from .study_design import run_name_without_fold
 from .statistics import decide, holm_verdicts, effect_map, min_clusters, ALPHA, N_BOOT
@@ -22,9 +24,9 @@ from .statistics import decide, holm_verdicts, effect_map, min_clusters, ALPHA, 
 __all__ = ['PAPER_TABLES', 'CLAIMS', 'REPRODUCTION_STUDIES', 'LEDGER_COLUMNS', 'parse_paper_tables', 'published_path',
            'published_table', 'collapsed_runs', 'collapsed_line', 'claim_label', 'claim_decisions', 'decision_lines',
            'best_of', 'claim_across', 'forest_plot', 'gain_map', 'validation_summary', 'choose_recipe',
-           'recipe_summary', 'side_by_side', 'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'update_nsd_sweep',
-           'closest_tau', 'study_progress', 'runs_of', 'blind_prior_line', 'nsd_sweep_summary', 'reproduction_summary',
-           'claims_ledger']
+           'recipe_summary', 'side_by_side', 'rank_agreement', 'rank_line', 'rescore', 'nsd_sweep', 'sweep_original',
+           'update_nsd_sweep', 'closest_tau', 'study_progress', 'runs_of', 'blind_prior_line', 'nsd_sweep_summary',
+           'reproduction_summary', 'claims_ledger']
 
 # %% ../nbs/08b_compare.ipynb #bf37d124
 PAPER_TABLES = {1: 'kvasir', 2: 'acdc', 3: 'ms'}  # table number → our dataset family
@@ -302,17 +304,36 @@ def nsd_sweep(predictions:dict, # `load_predictions` output
         return case_metrics(p, t, len(classes), s, list(tolerances), per_slice=slicewise)
     per_case = [score(p.argmax(0), t, s) for p, t, s in predictions.values()]
     summary = summarize_cases(per_case, list(classes))
+    return _sweep_frame(summary, tolerances)
+
+def _sweep_frame(summary:dict, tolerances:Sequence[float]) -> pd.DataFrame:
+    "mDice and mNSD (×100) per τ from a `summarize_cases` summary scored at all of `tolerances`."
     rows = [{'tau': tau, 'mDice': 100 * summary['mDice'], 'mNSD': 100 * summary['m' + nsd_key(tau).replace('nsd', 'NSD')]}
             for tau in tolerances]
     return pd.DataFrame(rows).set_index('tau')
 
+def sweep_original(predictions:dict, # `load_predictions` output of one run: probabilities on the network's input grid
+                   cfg, # the run's `RunConfig`
+                   tolerances:Sequence[float], # the τ values, in the dataset's NSD units
+                  ) -> pd.DataFrame:
+    "`nsd_sweep` scored as a record scored at 'original' is: each kept prediction moved to its case's stored grid (`to_original`), against the stored mask, in the dataset's units."
+    ds = make_dataset(cfg)
+    test = ds.split(seed=cfg.split_seed)['test']
+    if len(test) != len(predictions): raise ValueError(f"{cfg.name} seed{cfg.seed}: {len(predictions)} kept predictions for {len(test)} test cases")
+    def predict(case):
+        if case.id not in predictions: raise ValueError(f"{cfg.name} seed{cfg.seed}: no kept prediction of test case {case.id!r}")
+        return to_original(predictions[case.id][0], case)
+    summary, _ = evaluate_cases(ds, test, predict, size=False, tolerance=list(tolerances), progress=False)
+    return _sweep_frame(summary, tolerances)
+
 # %% ../nbs/08b_compare.ipynb #65be1000
-_SWEEP_COLUMNS = ['run', 'seed', 'tau', 'mDice', 'mNSD']
+_SWEEP_COLUMNS = ['run', 'seed', 'grid', 'tau', 'mDice', 'mNSD']
 
 def _read_sweep(path:Path) -> pd.DataFrame:
-    "A study's `nsd_sweep.csv` (a file from before seeds were kept: all seed 0), or an empty one."
+    "A study's `nsd_sweep.csv` (a file from before seeds were kept: all seed 0; from before grids were: the input grid), or an empty one."
     old = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=_SWEEP_COLUMNS)
     if 'seed' not in old: old.insert(1, 'seed', 0)   # the sweeps written before: seed 0 only
+    if 'grid' not in old: old.insert(2, 'grid', 'input')   # the sweeps written before: all on the network's input grid
     if sorted(old.columns) != sorted(_SWEEP_COLUMNS): raise ValueError(f"{path}: columns {list(old.columns)}, expected {_SWEEP_COLUMNS}")
     return old[_SWEEP_COLUMNS]
 
@@ -327,13 +348,14 @@ def update_nsd_sweep(runs_dir:str|Path, # the study's results folder (`pmdice_nb
     "`<runs_dir>/nsd_sweep.csv` with every run and seed of `configs` whose predictions are kept added (written atomically)."
     path = Path(runs_dir) / 'nsd_sweep.csv'
     old = _read_sweep(path)
-    done = {key for key, d in old.groupby(['run', 'seed']) if set(map(float, tolerances)) <= set(d['tau'].astype(float))}
+    done = {key for key, d in old.groupby(['run', 'seed', 'grid']) if set(map(float, tolerances)) <= set(d['tau'].astype(float))}
     rows = []
     for cfg in configs:
-        pred = predictions_path(runs_dir, cfg)
-        if cfg.seed not in seeds or (cfg.name, cfg.seed) in done or not pred.is_file(): continue
-        sweep = nsd_sweep(load_predictions(pred), tolerances, classes, spacing, per_slice)
-        rows += [{'run': cfg.name, 'seed': cfg.seed, 'tau': t, 'mDice': r.mDice, 'mNSD': r.mNSD} for t, r in sweep.iterrows()]
+        pred, grid = predictions_path(runs_dir, cfg), getattr(cfg, 'scored_at', 'input')   # swept where its record is scored
+        if cfg.seed not in seeds or (cfg.name, cfg.seed, grid) in done or not pred.is_file(): continue
+        kept = load_predictions(pred)
+        sweep = sweep_original(kept, cfg, tolerances) if grid == 'original' else nsd_sweep(kept, tolerances, classes, spacing, per_slice)
+        rows += [{'run': cfg.name, 'seed': cfg.seed, 'grid': grid, 'tau': t, 'mDice': r.mDice, 'mNSD': r.mNSD} for t, r in sweep.iterrows()]
     if not rows: return old
     new = pd.DataFrame(rows).round(3)
     swept = set(zip(new['run'], new['seed']))
@@ -390,13 +412,19 @@ def nsd_sweep_summary(study:str, # a study whose results folder holds `nsd_sweep
                       runs_dir:str|Path|None=None, # where its records are; None: `results_dir(study)`
                       root:str|Path|None='.', # the dataset folder passed to `study_configs`
                      ) -> tuple:
-    "mNSD per run and τ, the mean over its swept seeds (None when the study has no sweep yet), and the lines printed under it: seed-0 runs not swept, `closest_tau`."
+    "mNSD per run and τ, the mean over its seeds swept where its records are scored (None when there are none), and the lines printed under it: runs not swept, rows left out, `closest_tau`."
     path = results_dir(study, runs_dir) / 'nsd_sweep.csv'
     if not path.is_file(): return None, f'{path} not made yet: it needs the kept predictions of the study (flag `data`)'
-    sweep = _read_sweep(path)
-    swept = set(zip(sweep['run'], sweep['seed']))
-    missing = [c.name for c in study_configs(study, root=root) if c.seed == 0 and (c.name, 0) not in swept]
-    lines = (['not swept (their predictions were not kept): ' + ', '.join(missing)] if missing else []) + [closest_tau(sweep, paper, unit)]
+    sweep, configs = _read_sweep(path), study_configs(study, root=root)
+    grid = {c.name: getattr(c, 'scored_at', 'input') for c in configs}
+    here = np.array([grid.get(r, g) == g for r, g in zip(sweep['run'], sweep['grid'])], bool)
+    elsewhere = sorted({f"{r} seed{s} ({g} grid)" for r, s, g in sweep[~here][['run', 'seed', 'grid']].itertuples(index=False)})
+    sweep = sweep[here]
+    missing = [n for n in dict.fromkeys(c.name for c in configs) if n not in set(sweep['run'])]
+    lines = ((['not swept (their predictions were not kept): ' + ', '.join(missing)] if missing else [])
+             + (['left out, swept on another grid than their records are scored on: ' + ', '.join(elsewhere)] if elsewhere else []))
+    if not len(sweep): return None, '\n'.join(lines)
+    lines.append(closest_tau(sweep, paper, unit))
     return sweep.groupby(['run', 'tau'])['mNSD'].mean().unstack('tau').round(2), '\n'.join(lines)
 
 # %% ../nbs/08b_compare.ipynb #d7b7d63a

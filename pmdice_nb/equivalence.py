@@ -134,7 +134,10 @@ def plain_batches(dataset, # the `SegDataset` the pipeline trained on
                   storage:str|None='float16', # how the pipeline keeps images: 'float16', 'uint8' or None (float32)
                  ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     "The batches fastai trained on, rebuilt in plain PyTorch from the cases: recorded order, last partial batch dropped, recorded fields."
-    cases = [prepare_case(dataset[i], size) for i in train_idx]
+    loaded = [dataset[i] for i in train_idx]
+    volumes = [c.id for c in loaded if c.ndim != 2]
+    if volumes: raise ValueError(f"plain_batches rebuilds 2D cases; {len(volumes)} are volumes ({volumes[:3]}): slice them first")
+    cases = [prepare_case(c, size) for c in loaded]
     xs, ys = [x[0] for x, _, _ in cases], [y[0] for _, y, _ in cases]
     out = []
     for order in rec.orders:
@@ -166,7 +169,7 @@ def minimal_run(rec:StepRecorder, # the recorded pipeline fit (initial model, st
                 lr0:float, # initial learning rate
                 power:float=0.9, # exponent of the poly policy
                 teacher_forced:bool=True, # start each step from the pipeline's weights before it (no drift)
-                optimiser:str='fastai', # 'fastai' (`PlainAdam`), 'torch_adam' or 'torch_adamw' (matched settings)
+                optimiser:str='fastai', # 'fastai' (`PlainAdam`); 'torch_adamw' (fastai's β2 0.99, ε 1e-5 and decay groups); 'torch_adam' (torch's defaults, L2 decay: a control)
                ) -> tuple[list[float], list[dict]]:
     "The minimal training loop: per step, loss on the model's output, backward, the optimiser step at the poly lr."
     model = copy.deepcopy(rec.model0).train()

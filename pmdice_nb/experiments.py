@@ -28,9 +28,9 @@ from .records import (RECORD_SCHEMA, RecordError, run_path, write_record, read_r
 # %% auto #0
 __all__ = ['DATASETS', 'CHOICES', 'DatasetSetup', 'dataset_setup', 'dataset_class', 'paper_loss_kwargs', 'check_choice',
            'min_input_size', 'check_input_size', 'check_dataset_kwargs', 'RunConfig', 'result_config', 'record_config',
-           'pretrained_used', 'run_status', 'is_done', 'DivergenceCheck', 'make_dataset', 'run_record', 'run_one',
-           'grid_configs', 'parse_shard', 'shard_configs', 'output_file', 'cache_dir_of', 'check_run_dirs', 'run_grid',
-           'SavePredictions']
+           'pretrained_used', 'augment_path', 'run_status', 'is_done', 'DivergenceCheck', 'make_dataset', 'check_split',
+           'run_record', 'run_one', 'grid_configs', 'parse_shard', 'shard_configs', 'output_file', 'cache_dir_of',
+           'check_run_dirs', 'run_grid', 'SavePredictions']
 
 # %% ../nbs/05b_experiments.ipynb #6d903e4b
 @dataclass(frozen=True)
@@ -243,6 +243,14 @@ def pretrained_used(record:dict, # a run record, possibly from an older version
     cfg = cfg or record_config(record)
     return bool(record.get('pretrained_used', cfg['pretrained'])) if cfg['arch'] == 'resnet34' else None
 
+def augment_path(record:dict, # a run record, possibly from an older version
+                 cfg:dict|None=None, # its `record_config`, when the caller has it already
+                ) -> str:
+    "Which training augmentation ran: 'batch' (`BatchAugment`, the fast path) or 'fastai' (per-item transforms, `seg_augmentations`)."
+    if record.get('augment_path'): return record['augment_path']
+    cfg = cfg or record_config(record)   # a record from before the field: the rule `seg_dataloaders` applied (CUDA and a fixed size)
+    return 'batch' if str(record.get('device', '')).startswith('cuda') and cfg['size'] is not None else 'fastai'
+
 # %% ../nbs/05b_experiments.ipynb #a80f0f70
 @lru_cache(maxsize=1)
 def _imagenet_available() -> bool:
@@ -258,11 +266,13 @@ def run_status(runs_dir:str|Path, # where records go
     try: rec = read_record(path)
     except RecordError: return 'missing'  # a broken record is run again
     old, new = record_config(rec), result_config(cfg.to_dict())
-    used = pretrained_used(rec, old) is True  # ImageNet weights that ran
-    diff = config_differences({**old, 'pretrained': used}, {**new, 'pretrained': used and cfg.pretrained})
+    used = pretrained_used(rec, old)  # None: the plain U-Net, which has no weights to choose
+    fallback = used is False and bool(old['pretrained'])  # asked for ImageNet weights, started from random ones
+    either = used is None or fallback  # then a run asking for either describes what ran
+    diff = config_differences(old, {**new, 'pretrained': old['pretrained']} if either else new)
     if diff: raise ValueError(f"{path} holds a run with another configuration (differs in {diff}); use another runs folder or a tag")
     if rec['status'] != 'done': return rec['status']
-    if cfg.arch == 'resnet34' and cfg.pretrained and not used and _imagenet_available(): return 'outdated'
+    if fallback and cfg.pretrained and _imagenet_available(): return 'outdated'
     return 'done'
 
 def is_done(runs_dir:str|Path, cfg:RunConfig) -> bool:
@@ -291,6 +301,7 @@ def _dataset_description(ds):
 def _provenance(cfg:RunConfig, ds, learn) -> dict:
     "What ran (encoder weights, arithmetic), the dataset's description, and where and with what it ran."
     return {'pretrained_used': bool(getattr(learn, 'pretrained', False)) if cfg.arch == 'resnet34' else False,
+            'augment_path': 'batch' if getattr(learn.dls, 'fast', False) else 'fastai',
             'precision': precision_of(learn), 'nsd_units': getattr(ds, 'nsd_units', 'mm'),
             'dataset_describe': _dataset_description(ds), 'device': device_name(), 'versions': package_versions(),
             'git_commit': git_commit(Path(importlib.import_module('pmdice_nb').__file__).resolve().parent),
@@ -305,12 +316,23 @@ def make_dataset(cfg:RunConfig):
     if not Path(cfg.root).exists(): raise FileNotFoundError(f"{cfg.root}: dataset folder for {cfg.dataset!r} not found")
     return cls(cfg.root, **kwargs)
 
+def check_split(cfg:RunConfig, # the run
+                split:dict, # its dataset's split ('train', 'valid', 'test': case indices)
+               ) -> dict:
+    "`split` when it can score `cfg`: it has test cases, and a checkpoint chosen on validation cases is not chosen on test cases."
+    where = f"{cfg.dataset} {cfg.name} seed{cfg.seed} (dataset_kwargs={cfg.dataset_kwargs})"
+    if not len(split['test']): raise ValueError(f"{where}: the split has no test cases")
+    if cfg.checkpoint == 'best' and set(split['valid']) & set(split['test']):
+        raise ValueError(f"{where}: checkpoint='best' would choose the weights on the test cases (the split has no validation "
+                         "cases of its own: they are the test cases); give the dataset a val_fraction or keep the last epoch's weights")
+    return split
+
 def _build(cfg:RunConfig, work:Path, device, progress:bool):
     "The dataset, its split and the learner of `cfg`, seeded; checkpoints go to `work`."
     set_seed(cfg.seed)
     ds = make_dataset(cfg)
     if cfg.size is None: check_input_size(getattr(ds, 'image_size', None), cfg.arch, "the dataset's size")
-    split = ds.split(seed=cfg.split_seed)
+    split = check_split(cfg, ds.split(seed=cfg.split_seed))
     dls = seg_dataloaders(ds, split, bs=cfg.bs, size=cfg.size, crop=cfg.crop, augment=cfg.augment,
                           num_workers=cfg.num_workers, device=device, progress=progress)
     learn = seg_learner(dls, arch=cfg.arch, loss=cfg.loss, loss_kwargs=cfg.loss_kwargs, pretrained=cfg.pretrained,
@@ -481,5 +503,7 @@ class SavePredictions(Callback):
     order = 100  # after `Checkpoints`, which may load the best weights in its after_fit
     def __init__(self, cfg:RunConfig, path:str|Path): self.cfg, self.path = cfg, Path(path)
     def after_fit(self):   # fastai calls it after a `CancelFitException` too: a diverged model has nothing to show
-        if any(getattr(cb, 'epoch_diverged', None) is not None for cb in self.learn.cbs if isinstance(cb, DivergenceCheck)): return
-        if not rank_distrib(): _save_predictions(self.learn, self.cfg, self.path)
+        if rank_distrib(): return
+        if any(getattr(cb, 'epoch_diverged', None) is not None for cb in self.learn.cbs if isinstance(cb, DivergenceCheck)):
+            self.path.unlink(missing_ok=True)   # an earlier run's predictions would pass for this one's
+        else: _save_predictions(self.learn, self.cfg, self.path)

@@ -40,7 +40,7 @@ from .models import HEADS, UNet, quarter_scale_head, imagenet_weights_available
 __all__ = ['ARCHS', 'CHECKPOINTS', 'PRECISIONS', 'OPTIMIZERS', 'NORMALIZE', 'SCORED_AT', 'optimizer', 'CPUBFloat16',
            'seg_learner', 'compile_model', 'Checkpoints', 'load_weights', 'check_warmup', 'PolyLR', 'GatherMetrics',
            'distributed', 'fit_poly', 'training_history', 'training_log', 'precision_of', 'predict_case',
-           'evaluate_cases', 'predict_original', 'evaluate']
+           'evaluate_cases', 'to_original', 'predict_original', 'evaluate']
 
 # %% ../nbs/04c_learner.ipynb #9cbdb1c1
 ARCHS = ('resnet34', 'unet')  # the ResNet34 U-Net (fastai) and the plain 4-pooling U-Net (section 3.2)
@@ -360,17 +360,25 @@ def evaluate_cases(dataset, # the `SegDataset` the cases come from
 # %% ../nbs/04c_learner.ipynb #863a3505
 SCORED_AT = ('original', 'input')  # where predictions are scored: each case's stored grid (§3.2), or the network's input grid
 
-def predict_original(learn:Learner, # a trained learner
-                     case, # a `Case`
-                     size:Sequence[int]|None=None, # input (h, w); None: the size the learner's data used
-                    ) -> np.ndarray:
-    "Labels of `case` on its stored grid: the softmax resized bilinearly from the input grid (§3.2), then the argmax."
-    probs = torch.from_numpy(predict_case(learn, case, size, probs=True)[0])   # (C,h,w) or (C,D,h,w)
+def to_original(probs:np.ndarray, # softmax probabilities on the input grid, (C,h,w) or (C,D,h,w) (`predict_case`)
+                case, # the `Case` they predict
+               ) -> np.ndarray:
+    "Labels of `case` on its stored grid: `probs` resized bilinearly, slice by slice, to the case's size (§3.2), then the argmax."
+    probs = torch.as_tensor(np.asarray(probs, dtype=np.float32))
     grid = tuple(np.asarray(case.mask).shape[-2:])
+    if probs.ndim != case.ndim + 1 or (case.ndim == 3 and probs.shape[1] != np.asarray(case.mask).shape[0]):
+        raise ValueError(f"case {case.id!r}: probabilities of shape {tuple(probs.shape)} do not fit its mask of shape {np.asarray(case.mask).shape}")
     slices = probs[None] if case.ndim == 2 else probs.permute(1, 0, 2, 3)        # (S, C, h, w)
     labels = torch.cat([F.interpolate(s[None], size=grid, mode='bilinear', align_corners=False).argmax(1) for s in slices])
     labels = labels.numpy().astype(np.uint8)
     return labels[0] if case.ndim == 2 else labels
+
+def predict_original(learn:Learner, # a trained learner
+                     case, # a `Case`
+                     size:Sequence[int]|None=None, # input (h, w); None: the size the learner's data used
+                    ) -> np.ndarray:
+    "Labels of `case` on its stored grid: the softmax resized bilinearly from the input grid (§3.2), then the argmax (`to_original`)."
+    return to_original(predict_case(learn, case, size, probs=True)[0], case)
 
 def evaluate(learn:Learner, # a trained learner
              dataset, # the `SegDataset` the cases come from

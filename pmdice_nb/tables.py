@@ -13,7 +13,7 @@ from .metrics import METRIC_TABLE
 from .learner import evaluate_cases
 from .records import RecordSet, find_records, run_name, by_name, check_readable
 from .core import writable_dir
-from .experiments import (RunConfig, record_config, pretrained_used, make_dataset, grid_configs, run_grid,
+from .experiments import (RunConfig, record_config, pretrained_used, augment_path, make_dataset, grid_configs, run_grid,
                                    output_file)
 
 # %% auto #0
@@ -37,6 +37,7 @@ def experiment(record:dict, # a run record
     out = {k: v for k, v in cfg.items() if k not in _ROW_FIELDS + ('pretrained', 'mixed_precision')}
     out['pretrained_used'] = pretrained_used(record, cfg)
     out['precision'] = record.get('precision') or _old_precision(record, cfg)
+    out['augment_path'] = augment_path(record, cfg)   # the GPU's batch augmentation and the CPU's fastai transforms differ
     return out
 
 # %% ../nbs/05c_tables.ipynb #29b9920a
@@ -218,8 +219,11 @@ def write_tables(runs_dir:str|Path, # a folder of run records
 
 # %% ../nbs/05c_tables.ipynb #8bef7a72
 def everything_foreground(cfg:RunConfig) -> dict:
-    "Metrics of the trivial prediction 'class 1 everywhere' on `cfg`'s test cases, at the input resolution."
+    "Metrics of the trivial prediction 'class 1 everywhere' on `cfg`'s test cases, scored where `cfg`'s records are (`scored_at`)."
     ds = make_dataset(cfg)
+    if cfg.scored_at == 'original':   # each case's stored grid
+        return evaluate_cases(ds, ds.split(seed=cfg.split_seed)['test'], lambda case: np.ones(np.asarray(case.mask).shape, np.uint8),
+                              size=False, progress=False)[0]
     size = tuple(cfg.size or ds.image_size or ()) or None
     def grid(case): return (case.mask.shape[:-2] if case.ndim == 3 else ()) + (size or case.mask.shape[-2:])
     summary, _ = evaluate_cases(ds, ds.split(seed=cfg.split_seed)['test'], lambda case: np.ones(grid(case), np.uint8),

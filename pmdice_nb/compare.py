@@ -18,7 +18,7 @@ from .learner import evaluate_cases, to_original
 from .experiments import make_dataset
 from .studies import get_study, study_records, finished_runs, finished_line, study_configs, results_dir
 from .study_design import run_name_without_fold
-from .statistics import decide, holm_verdicts, effect_map, min_clusters, ALPHA, N_BOOT
+from .statistics import decide, holm_verdicts, effect_map, mde_text, judged_mde, ALPHA, N_BOOT
 
 # %% auto #0
 __all__ = ['PAPER_TABLES', 'CLAIMS', 'REPRODUCTION_STUDIES', 'LEDGER_COLUMNS', 'parse_paper_tables', 'published_path',
@@ -110,14 +110,15 @@ def claim_decisions(records:Sequence[dict], # finished run records of one study 
 def decision_lines(df:pd.DataFrame) -> str:
     "`claim_decisions` as markdown sentences, every number from `df`."
     if not len(df): return "No pair of the claim has records yet.\n"
-    out, alpha = [], df.attrs.get('alpha', ALPHA)   # the level `holm_verdicts` tested at
+    out = []
     for _, r in df.iterrows():
         sd = f", SD of the per-seed means {r['seed_sd']:.2f}" if np.isfinite(r['seed_sd']) else ''
-        few = (f" ({r['n_clusters']} clusters: too few for any test at α {alpha:g}, whatever the bootstrap says)"
-               if r['n_clusters'] < min_clusters(alpha) else '')
+        holm_mde = r.get('mde_holm', np.nan)   # inf: its clusters cannot reach the level it was judged at (`holm_verdicts`)
+        few = f" ({r['n_clusters']} clusters: too few for any test at its Holm level, whatever the bootstrap says)" if np.isinf(holm_mde) else ''
+        at_holm = f" ({holm_mde:.2f} at its Holm level)" if np.isfinite(holm_mde) else ''
         out.append(f"- **{r['claim']}** ({r['metric']}; {len(r['seeds'])} seed(s) × {r['n_cases']} cases in {r['n_clusters']} clusters): "
                    f"{r['mean_diff']:+.2f} points, Holm-corrected CI [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}], "
-                   f"p = {r['p']:.3g} (Holm {r['p_holm']:.3g}){sd}; minimal detectable effect {r['mde']:.2f}: **{r['verdict']}**{few}.")
+                   f"p = {r['p']:.3g} (Holm {r['p_holm']:.3g}){sd}; {mde_text(judged_mde(r), r['n_clusters'])}{at_holm}: **{r['verdict']}**{few}.")
     return '\n'.join(out) + '\n'
 
 # %% ../nbs/08b_compare.ipynb #9b0c1d02
@@ -160,7 +161,7 @@ def forest_plot(df:pd.DataFrame, # `claim_across` output
         c = colour[r['verdict'].split()[0]]   # 'holds on one seed' is drawn as 'holds'
         ax.plot([r['ci_low'], r['ci_high']], [yi, yi], color=c, lw=2)
         ax.plot(r['mean_diff'], yi, 'o', color=c)
-        ax.annotate(f"{r['verdict']} ({len(r['seeds'])} seeds, MDE {r['mde']:.1f})", (1.02, yi), xycoords=('axes fraction', 'data'),
+        ax.annotate(f"{r['verdict']} ({len(r['seeds'])} seeds, {mde_text(judged_mde(r), r['n_clusters'], 1)})", (1.02, yi), xycoords=('axes fraction', 'data'),
                     va='center', fontsize=8)
     ax.axvline(0, color='k', lw=0.8)
     ax.set_yticks(y); ax.set_yticklabels(df.index); ax.set_xlabel('difference in points (Holm-corrected CI)')
@@ -358,8 +359,9 @@ def update_nsd_sweep(runs_dir:str|Path, # the study's results folder (`pmdice_nb
         rows += [{'run': cfg.name, 'seed': cfg.seed, 'grid': grid, 'tau': t, 'mDice': r.mDice, 'mNSD': r.mNSD} for t, r in sweep.iterrows()]
     if not rows: return old
     new = pd.DataFrame(rows).round(3)
-    swept = set(zip(new['run'], new['seed']))
-    kept = old[[k not in swept for k in zip(old['run'], old['seed'])]]
+    key = ['run', 'seed', 'grid', 'tau']   # a row is replaced only by a new one of the same run, seed, grid and τ
+    swept = set(map(tuple, new[key].astype({'tau': float}).itertuples(index=False)))
+    kept = old[[k not in swept for k in map(tuple, old[key].astype({'tau': float}).itertuples(index=False))]]
     out = pd.concat([kept, new], ignore_index=True) if len(kept) else new
     atomic_write_text(path, out.to_csv(index=False))
     return out
@@ -370,7 +372,8 @@ def closest_tau(sweep:pd.DataFrame, # `update_nsd_sweep` output
                ) -> str:
     "Our mean mNSD/mDice ratio per τ against the paper's, and the τ closest to it, as one sentence."
     ratio = paper['mNSD'] / paper['mDice']
-    ours = sweep.groupby('tau').apply(lambda d: (d.mNSD / d.mDice).mean(), include_groups=False)
+    per_run = sweep.assign(r=sweep.mNSD / sweep.mDice).groupby(['run', 'tau'])['r'].mean()   # each run once, whatever its seeds
+    ours = per_run.groupby('tau').mean()
     best = (ours - ratio.mean()).abs().idxmin()
     return (f"paper: mNSD/mDice = {ratio.mean():.3f} (range {ratio.min():.3f}-{ratio.max():.3f}); ours, by τ: "
             + ', '.join(f'{t:g}: {v:.3f}' for t, v in ours.items()) + f"; closest at τ = {best:g} {unit}")
@@ -425,7 +428,9 @@ def nsd_sweep_summary(study:str, # a study whose results folder holds `nsd_sweep
              + (['left out, swept on another grid than their records are scored on: ' + ', '.join(elsewhere)] if elsewhere else []))
     if not len(sweep): return None, '\n'.join(lines)
     lines.append(closest_tau(sweep, paper, unit))
-    return sweep.groupby(['run', 'tau'])['mNSD'].mean().unstack('tau').round(2), '\n'.join(lines)
+    table = sweep.groupby(['run', 'tau'])['mNSD'].mean().unstack('tau').round(2)
+    table.insert(0, 'seeds', sweep.groupby('run')['seed'].agg(lambda s: ', '.join(map(str, sorted(set(s))))))
+    return table, '\n'.join(lines)
 
 # %% ../nbs/08b_compare.ipynb #d7b7d63a
 REPRODUCTION_STUDIES = (('kvasir_gpu', 'kvasir', 'Table 1, Kvasir-SEG, the paper’s protocol on a GPU (from scratch)', '11_paper.table1_kvasir'),
@@ -473,7 +478,7 @@ def claims_ledger(studies:Sequence[tuple]=REPRODUCTION_STUDIES, # (study, paper 
             if row not in rows: rows.append(row)
             n = len(r['seeds'])
             cells[row, name] = (f"**{r['verdict']}** {r['mean_diff']:+.2f} (paper {paper.loc[r['a'], row[1]] - paper.loc[r['b'], row[1]]:+.2f}; "
-                                f"MDE {r['mde']:.2f}, {n} seed{'s' * (n > 1)})")
+                                f"{mde_text(judged_mde(r), r['n_clusters'])}, {n} seed{'s' * (n > 1)})")
         if key == 'kvasir':   # Table 1 ranks 14 losses: "PM Dice is the best" as one family (`best_of`)
             best, row = best_of(records), ('PM Dice (our) is the best of the 14', 'mDice')
             if row not in rows: rows.append(row)

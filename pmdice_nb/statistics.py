@@ -14,8 +14,8 @@ from .core import one_of
 # %% auto #0
 __all__ = ['ALPHA', 'POWER', 'N_BOOT', 'MDE_FACTOR', 'case_scores', 'case_clusters', 'stratified_bootstrap',
            'hierarchical_bootstrap', 'holm', 'seeds_for_power', 'variance_parts', 'projected_mde', 'decide',
-           'min_clusters', 'holm_verdicts', 'quantile_strata', 'difficulty_strata', 'effect_by_stratum', 'class_view',
-           'effect_map']
+           'min_clusters', 'mde_text', 'judged_mde', 'exact_floor', 'holm_verdicts', 'quantile_strata',
+           'difficulty_strata', 'effect_by_stratum', 'class_view', 'effect_map']
 
 # %% ../nbs/08a_statistics.ipynb #5a1b0c01
 ALPHA, POWER, N_BOOT = 0.05, 0.8, 10_000   # two-sided α of every test, power of every MDE, bootstrap resamples
@@ -42,11 +42,13 @@ def case_scores(records:Sequence[dict], # run records of one loss (any seeds)
 def _paired_scores(a:Sequence[dict], b:Sequence[dict], metric:str) -> tuple:
     "`case_scores` of a and b, their common seeds and their cases; an error naming what differs when they cannot be paired."
     sa, sb = case_scores(a, metric), case_scores(b, metric)
+    who = ' vs '.join(repr(', '.join(sorted({str(r.get('name', r.get('loss'))) for r in x}))) for x in (a, b))
     seeds = sorted(set(sa.columns) & set(sb.columns))
-    if not seeds: raise ValueError(f"no seed in common: {list(sa.columns)} vs {list(sb.columns)}")
+    if not seeds: raise ValueError(f"{who}: no seed in common: {list(sa.columns)} vs {list(sb.columns)}")
     cases = sorted(set(sa.index) & set(sb.index))
-    if set(sa.index) != set(sb.index): raise ValueError(f"the two losses were tested on different cases "
-                                                        f"({len(sa)} vs {len(sb)}, {len(cases)} shared)")
+    if set(sa.index) != set(sb.index):
+        odd = sorted(set(sa.index) ^ set(sb.index), key=str)
+        raise ValueError(f"{who} were tested on different cases ({len(sa)} vs {len(sb)}, {len(cases)} shared; e.g. {odd[0]!r} in one only)")
     return sa, sb, seeds, cases
 
 def _paired_diff(a:Sequence[dict], b:Sequence[dict], metric:str) -> pd.DataFrame:
@@ -184,19 +186,39 @@ def min_clusters(alpha:float=ALPHA) -> int:
     "The fewest clusters (patients, images) with which a paired test can reject at two-sided `alpha`: the exact sign-flip test's smallest p, 2/2^n, must reach it (6 at 0.05). A bootstrap over fewer would claim a precision the data lack."
     return int(np.ceil(np.log2(2 / alpha)))
 
+def mde_text(mde:float, # a minimal detectable effect (points), inf where none can be detected
+             n_clusters:int, # the test's clusters
+             digits:int=2, # decimals
+            ) -> str:
+    "An MDE for a sentence: 'MDE 2.74', or 'no MDE with 3 clusters' where no test of so few clusters can reach the level."
+    return f"MDE {mde:.{digits}f}" if np.isfinite(mde) else f"no MDE with {n_clusters} clusters"
+
+def judged_mde(row) -> float:
+    "The MDE to state beside a `holm_verdicts` row: its per-comparison `mde`, or inf where its clusters cannot reach the Holm level it was judged at."
+    return row['mde'] if np.isfinite(row.get('mde_holm', 0.)) else np.inf
+
+def exact_floor(n_clusters) -> np.ndarray:
+    "The smallest two-sided p that any paired test of `n_clusters` clusters can give: the exact sign-flip test's 2/2^n."
+    return 2.0 ** (1 - np.asarray(n_clusters, float))
+
 def holm_verdicts(df:pd.DataFrame, # rows of `decide` output (with its 'boots'), one table's family of tests
                   alpha:float=ALPHA, # family-wise error rate
                  ) -> pd.DataFrame:
-    "`df` with Holm-adjusted p, the CI at each test's Holm level and the verdict: holds, contradicted or inconclusive (a clear test of one seed reads '... on one seed'; fewer clusters than `min_clusters`: always inconclusive)."
+    "`df` with Holm-adjusted p (of the p-values floored at `exact_floor`), each test's Holm level with its CI and MDE there, and the verdict: holds, contradicted or inconclusive (a clear test of one seed reads '... on one seed')."
     if not len(df): return pd.DataFrame()
     df = df.copy()
-    df['p_holm'], m = holm(df['p']), len(df)
-    rank, k = df['p'].rank(method='first').astype(int), int((df['p_holm'] < alpha).sum())   # the step-down rejected the first k
+    floor = exact_floor(df['n_clusters']) if 'n_clusters' in df else np.zeros(len(df))
+    p = np.maximum(df['p'].to_numpy(float), floor)   # no test of n clusters is surer than 2/2^n, whatever its bootstrap says
+    df['p_holm'], m = holm(p), len(df)
+    rank, k = pd.Series(p).rank(method='first').astype(int).to_numpy(), int((df['p_holm'] < alpha).sum())   # the step-down rejected the first k
     level = np.where(rank <= k, alpha / (m - rank + 1), alpha / max(m - k, 1))   # a rejected test at its rank's level, the rest where it stopped
+    df['level'] = level
     df['ci_low'] = [np.percentile(bt, 100 * l / 2) for bt, l in zip(df['boots'], level)]
     df['ci_high'] = [np.percentile(bt, 100 * (1 - l / 2)) for bt, l in zip(df['boots'], level)]
+    if 'se' in df:   # `decide`'s MDE is per comparison (α); at the Holm level the test was judged at it is larger; none where the clusters cannot reach the level
+        df['mde'] = np.where(floor < alpha, df['mde'], np.inf)
+        df['mde_holm'] = np.where(floor < level, df['se'] * (stats.norm.ppf(1 - level / 2) + stats.norm.ppf(POWER)), np.inf)
     df['verdict'] = np.where(df['p_holm'] < alpha, np.where(df['mean_diff'] > 0, 'holds', 'contradicted'), 'inconclusive')
-    if 'n_clusters' in df: df.loc[df['n_clusters'] < min_clusters(alpha), 'verdict'] = 'inconclusive'   # no test of so few can decide
     one = (df['seeds'].map(len) == 1) & (df['verdict'] != 'inconclusive')   # the seed's own variance is not in the test
     df.loc[one, 'verdict'] = df.loc[one, 'verdict'] + ' on one seed'
     out = df.drop(columns='boots')

@@ -10,8 +10,9 @@ For each path and batch size it reports
   no synchronisation inside the loop), from the wall time of a full epoch after a warm-up epoch;
 - the split of the step time into data, aug, fwd, loss, bwd, opt, measured in a separate loop of the same
   components with a synchronisation between phases (so the parts add up to more than the pipelined step);
-- on CUDA, the GPU busy fraction: the GPU time of one step (CUDA events around aug+fwd+loss+bwd+opt, summed) over
-  the wall time of a step in fastai's loop; and the peak memory (`torch.cuda.max_memory_allocated`);
+- on CUDA, the GPU busy fraction: the CUDA-event time from the start of augmentation to the end of the optimizer step
+  of one step of the synchronised loop (idle gaps and host overhead between its phases included, so an upper bound)
+  over the wall time of a step in fastai's loop, capped at 1; and the peak memory (`torch.cuda.max_memory_allocated`);
 - the images/s of the input pipeline alone (data and augmentation, no model): what the data path can feed;
 - the largest batch that fits 16 GiB, from a linear fit of peak memory against batch size.
 
@@ -24,7 +25,9 @@ metrics (the two paths must agree within seed noise).
     python bench/train.py --procs 4 --seconds 75 --out train_gpu     # bench/gpu_run.sh: 4 processes at once
 
 `--procs P` runs P processes of the fast path at batch 16 at the same time (each with cores/P CPU threads) and
-reports images/s per process and in total, each one's peak memory, and the GPU busy fraction two ways: the mean
+reports images/s per process and in total (the sum of the processes' rates: a total only where their timed epochs
+overlap, so the report gives that overlap, `timed_overlap_s`, beside each epoch's length), each one's peak memory,
+and the GPU busy fraction two ways: the mean
 `utilization.gpu` that nvidia-smi samples every 0.2 s while every process is in its timed epoch, and the kernel time
 that torch.profiler records in each process over one epoch of fastai's loop (summed over the processes, over that
 epoch's wall time). Processes still running after `--seconds` are stopped; the report has those that finished.
@@ -327,14 +330,16 @@ def procs(args) -> dict:
         r = json.loads(f.read_text())['rows'][0] if f.is_file() else dict(error='no result (stopped at --seconds or failed)')
         rows.append(dict(process=k, **r))
     ok = [r for r in rows if 'images_per_s' in r]
-    busy_smi = None
+    busy_smi, lo, hi = None, None, None
+    if ok: lo, hi = max(r['timed_window'][0] for r in ok), min(r['timed_window'][1] for r in ok)   # all processes in their timed epoch
     if ok and samples:
-        lo, hi = max(r['timed_window'][0] for r in ok), min(r['timed_window'][1] for r in ok)
         inside = [u for t, u in samples if lo <= t <= hi]
         busy_smi = round(sum(inside) / len(inside) / 100, 3) if inside else None
     kern = [r['gpu_busy_kernels'] for r in ok if r.get('gpu_busy_kernels') is not None]
     return dict(procs=args.procs, threads_per_process=threads, rows=rows, finished=len(ok),
                 images_per_s_total=round(sum(r['images_per_s'] for r in ok), 1),
+                timed_overlap_s=None if lo is None else round(max(0., hi - lo), 2),
+                timed_epoch_s=[round(r['timed_window'][1] - r['timed_window'][0], 2) for r in ok],
                 gpu_busy_smi=busy_smi, gpu_smi_samples=len(samples),
                 gpu_busy_kernels_process0=kern[0] if kern else None,
                 peak_gib_max=max((r['peak_gib'] for r in ok if r.get('peak_gib') is not None), default=None))

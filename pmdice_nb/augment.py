@@ -219,6 +219,9 @@ def seg_dataloaders(dataset, # a `pmdice_nb.data.SegDataset`
     if not valid_idx: raise ValueError("split has neither 'valid' nor 'test' cases to validate on")
     size = tuple(size) if size else getattr(dataset, 'image_size', None)
     crop = getattr(dataset, 'crop_size', None) if crop is None else (crop or None)
+    if crop and size and (crop[0] > size[0] or crop[1] > size[1]):
+        raise ValueError(f"crop {tuple(crop)} is larger than the input size {tuple(size)}: the crop would be padded with background; "
+                         "give a crop within the size, or crop=False")
     if bs < 1: raise ValueError(f"bs must be >= 1, got {bs!r}")
     device = torch.device(ifnone(device, default_device()))
     augment = augment_mode(augment)

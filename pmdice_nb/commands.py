@@ -195,7 +195,7 @@ def table(args) -> int:
 # %% ../nbs/06_commands.ipynb #ee909669
 def demo_options(p):
     p.add_argument('--runs-dir', default='runs/demo', help='where records and tables go (default runs/demo)')
-    p.add_argument('--fresh', action='store_true', help='delete earlier demo records first')
+    p.add_argument('--fresh', action='store_true', help='delete earlier demo records first (other records in --runs-dir stay)')
     p.add_argument('--threads', type=threads_option, help="torch CPU threads, or 'auto' (by the load, per run; default: half the cores, at most 4)")
 
 def demo(args) -> int:

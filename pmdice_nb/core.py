@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #4926dc2b
 from __future__ import annotations
-import inspect, json, math, numbers, os, warnings, platform, subprocess, sys, tempfile
+import inspect, json, math, numbers, os, warnings, platform, subprocess, tempfile
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 from fastcore.docments import docments

@@ -105,6 +105,10 @@ def check_dataset_kwargs(dataset:str, # a key of `DATASETS`
                         ) -> dict:
     "`kwargs` when `dataset`'s class takes every one of them, each of the type it declares; a `ValueError` naming the others."
     if not isinstance(kwargs, dict): raise ValueError(f"dataset_kwargs must be a dict, got {kwargs!r}")
+    fixed = dataset_setup(dataset).kwargs   # what makes the dataset the one its name says (the MS layouts)
+    clash = {k: v for k, v in kwargs.items() if k in fixed and fixed[k] != v}
+    if clash: raise ValueError(f"dataset {dataset!r} fixes {({k: fixed[k] for k in clash})}; dataset_kwargs {clash} would make it "
+                               f"another dataset: choose that dataset by its name")
     params = inspect.signature(dataset_class(dataset)).parameters
     for name, value in kwargs.items():
         if name in params and name != 'root':

@@ -67,11 +67,11 @@ def quarter_scale_head(unet:DynamicUnet, # a fastai U-Net
                        n_out:int, # classes
                       ) -> DynamicUnet:
     "Cut `unet`'s decoder after its 1/4-scale block; add a 1×1 convolution to `n_out` and a bilinear up-sampling."
-    layers, probe = list(unet.layers), torch.zeros(1, unet.layers[0][0].in_channels, 64, 64)
     device = next(unet.parameters()).device
+    layers, probe = list(unet.layers), torch.zeros(1, unet.layers[0][0].in_channels, 64, 64, device=device)
     was_training = unet.training
     unet.eval()
-    res, cut, ch = probe.to(device), None, None
+    res, cut, ch = probe, None, None
     with torch.no_grad():
         for i, layer in enumerate(layers):
             res.orig = probe
@@ -79,18 +79,22 @@ def quarter_scale_head(unet:DynamicUnet, # a fastai U-Net
             if tuple(res.shape[-2:]) == (16, 16): cut, ch = i, res.shape[1]
     unet.train(was_training)
     if cut is None: raise ValueError("the U-Net has no block at 1/4 of the input resolution")
-    unet.layers = nn.ModuleList(layers[:cut + 1] + [ConvLayer(ch, n_out, ks=1, act_cls=None, norm_type=None),
+    unet.layers = nn.ModuleList(layers[:cut + 1] + [ConvLayer(ch, n_out, ks=1, act_cls=None, norm_type=None).to(device),
                                                     BilinearToInput(), layers[-1]])
     return unet
 
 # %% ../nbs/04b_models.ipynb #5ebf82bb
+def _offline_asked() -> bool:
+    "Whether $PMDICE_OFFLINE asks for no downloads: set to anything but '', '0', 'false' or 'no'."
+    return os.environ.get('PMDICE_OFFLINE', '').strip().lower() not in ('', '0', 'false', 'no')
+
 def imagenet_weights_available(weights=ResNet34_Weights.IMAGENET1K_V1, # torchvision weights enum
                                download:bool|None=None, # try a download when not cached; None: unless $PMDICE_OFFLINE is set
                                timeout:float=15., # seconds a download may wait on the network
                               ) -> bool:
     "True when torchvision's `weights` are cached and readable, or (when `download`) can be downloaded now."
     cached = Path(torch.hub.get_dir()) / 'checkpoints' / Path(weights.url).name
-    if download is None: download = not os.environ.get('PMDICE_OFFLINE')
+    if download is None: download = not _offline_asked()
     if not cached.is_file() and not download: return False   # no network use at all
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout)

@@ -245,9 +245,9 @@ def run_demo(runs_dir:str|Path='runs/demo', # where records and tables go
     if threads is None: threads = max(1, min(4, (os.cpu_count() or 2) // 2))
     runs_dir = Path(runs_dir)
     settings = {**DEMO, **overrides}
-    if fresh and runs_dir.is_dir(): shutil.rmtree(runs_dir)
     writable_dir(runs_dir, 'runs_dir')
     dataset, seeds = settings.pop('dataset'), settings.pop('seeds')
+    if fresh and (runs_dir / dataset).is_dir(): shutil.rmtree(runs_dir / dataset)   # the demo's records only: other runs in the folder stay
     configs = grid_configs(dataset, seeds=seeds, **settings)
     start, old_threads = time.time(), torch.get_num_threads()
     def before_run(cfg): set_threads(threads)   # each run: 'auto' looks at the load again

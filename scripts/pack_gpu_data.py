@@ -10,7 +10,7 @@ unchanged, with the same layout, ids and split lists:
   pixel's size in original pixels (H/SIZE, W/SIZE), so that NSD tolerances mean the same as on the original files.
   `KvasirSEG('gpu_data/kvasir-seg', split='pranet')` gives the same split as on the original folder.
 - `acdc-ssl4mis/` (with `--acdc`): the SSL4MIS layout with each volume's image as uint8 (the per-volume [0, 1]
-  intensities times 2**bits - 1, rounded; 7 bits by default) and gzip-9; training volumes stored as 3D files instead
+  intensities times 2**bits - 1, rounded; 6 bits by default, see below) and gzip-9; training volumes stored as 3D files instead
   of slices (the loader reads both), the lists copied. `ACDC('gpu_data_acdc/acdc-ssl4mis')` reads it; its min-max
   normalisation maps the integers back to [0, 1] (error <= 0.5 / (2**bits - 1), 0.004 at 7 bits).
 
@@ -37,7 +37,7 @@ Usage (from the repository root):
 
 The sources default to `$PMDICE_DATA` or `../shared/data` beside the repository.
 """
-import argparse, json, os, shutil, subprocess, sys, time
+import argparse, functools, json, os, shutil, subprocess, sys, time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -84,6 +84,19 @@ def _pack_kvasir_case(args):
     return case.id, case.mask.shape
 
 
+def _atomic_folder(pack):
+    "`pack(src, dst, ...)` writing into `dst.part`, then put in place of `dst` at once: an interrupted pack leaves no folder a loader accepts."
+    @functools.wraps(pack)
+    def wrapper(src:Path, dst:Path, *args, **kwargs):
+        part = dst.with_name(dst.name + '.part')
+        out = pack(src, part, *args, **kwargs)
+        if dst.exists(): shutil.rmtree(dst)
+        os.replace(part, dst)
+        return out
+    return wrapper
+
+
+@_atomic_folder
 def pack_kvasir(src:Path, dst:Path, size:int=320, quality:int=95, workers:int=2) -> dict:
     "Write the resized copy of the Kvasir-SEG folder `src` into `dst`."
     from pmdice_nb.data.kvasir import KvasirSEG
@@ -129,7 +142,8 @@ def _pack_acdc_case(args):
     return name
 
 
-def pack_acdc(src:Path, dst:Path, bits:int=7, workers:int=2) -> dict:
+@_atomic_folder
+def pack_acdc(src:Path, dst:Path, bits:int=6, workers:int=2) -> dict:
     "Write the compact copy of the ACDC SSL4MIS folder `src` into `dst`."
     from pmdice_nb.data.acdc import ACDC
     if not 1 <= bits <= 8: raise SystemExit(f'--acdc-bits must be 1..8, got {bits}')

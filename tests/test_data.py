@@ -599,6 +599,7 @@ def test_pack_gpu_data_kvasir(tmp_path):
     pack = _pack_module()
     src = make_fake_kvasir(tmp_path/'src', n=4, size=(40, 52), pranet_lists=True)
     pack.pack_kvasir(src, tmp_path/'gpu'/'kvasir-seg', size=32, workers=1)
+    assert sorted(p.name for p in (tmp_path/'gpu').iterdir()) == ['kvasir-seg']   # written beside, then put in place whole
     a, b = KvasirSEG(src, cache_dir=None, split='pranet'), KvasirSEG(tmp_path/'gpu'/'kvasir-seg', cache_dir=None, split='pranet')
     assert a.ids == b.ids and a.split(0) == b.split(0) and b.bboxes['fake000']['width'] == 32
     for i in range(len(a)):

@@ -81,6 +81,8 @@ class KvasirSEG(SegDataset):
                  test_fraction:float=0.1,        # share of all images in the test set (split='random' only)
                  mask_threshold:int=127,         # JPEG masks: a pixel is polyp when its grey value is above this (see `read_mask`)
                 ):
+        if isinstance(mask_threshold, bool) or not isinstance(mask_threshold, (int, np.integer)) or not 0 <= mask_threshold < 255:
+            raise ValueError(f"mask_threshold must be an integer grey value from 0 to 254 (a pixel above it is polyp), got {mask_threshold!r}")
         super().__init__(['background', 'polyp'], 3, 2, cache_dir=cache_dir, image_size=(320, 320),
                          crop_size=(256, 256), nsd_tolerance=2.0, test_fraction=test_fraction, val_fraction=val_fraction)
         root = Path(root)

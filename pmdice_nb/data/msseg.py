@@ -81,8 +81,8 @@ class MSLesions(SegDataset):
         self.test_ids = None if test_ids is None else [str(t) for t in ([test_ids] if isinstance(test_ids, str) else test_ids)]
         if self.test_ids is not None:
             unknown = [t for t in self.test_ids if t not in self.ids]
-            if unknown or not self.test_ids or len(self.test_ids) >= len(self.ids):
-                raise ValueError(f'test_ids must be some (not all) of the patients {self.ids}, got {self.test_ids}')
+            if unknown or not self.test_ids or len(self.test_ids) >= len(self.ids) or len(set(self.test_ids)) < len(self.test_ids):
+                raise ValueError(f'test_ids must be some (not all) of the patients {self.ids}, each once, got {self.test_ids}')
             self.split_name = 'test_ids=' + '+'.join(self.test_ids)
 
 # %% ../../nbs/03d_data.msseg.ipynb #d36c309a

@@ -9,7 +9,7 @@
 # 4. runs the studies of GPU_RUN_STUDIES (default kvasir_gpu) for the minutes left, as GPU_RUN_SHARDS processes
 #    (`run_study(..., shard='k/n')`, as `pmdice study run --shard k/n`), resuming from the records committed under
 #    nbs/results/<study>/; records, locks and work folders live in a scratch folder outside OUTDIR;
-# 5. ends, also on a timeout or a signal (trap), with at most 8 plain-named files directly under OUTDIR:
+# 5. ends, also on a timeout or a signal (trap), with at most 6 plain-named files directly under OUTDIR (the call brings back at most 8):
 #    gpu_run.log, records.tar.gz (the new records and tables, `<study>/...`; refreshed every minute while the studies
 #    run), losses_gpu.csv, train_gpu.json, train_gpu.md, nvidia_smi.csv.
 # Merge what comes back here with `python scripts/gpu_results.py merge OUTDIR`.

@@ -1,5 +1,10 @@
 """A tiny train → evaluate run per dataset kind, timed: training images/s and peak GPU memory.
 
+The images/s time fastai's batch event (forward, loss, backward, optimizer step) only: loading, augmentation (the
+loader's `after_batch`) and the host-to-device copy happen outside it, so `--plain` against the fast path shows the
+model's side, not the data path's cost (`bench/train.py` times the whole step and the pipeline alone). The peak memory
+includes the evaluation.
+
 Mixed precision runs through fastai's callbacks (`mixed_precision='auto'`: bf16 where the GPU has it). Meant for the
 lent GPU machine (see bench/README.md for the one-call recipe); `--device cpu --quick` checks the script itself here.
 
@@ -16,7 +21,7 @@ from pmdice_nb.data.acdc import ACDC
 from pmdice_nb.data.msseg import MSLesions
 from pmdice_nb.data.fakes import make_fake_acdc
 from pmdice_nb.augment import seg_dataloaders
-from pmdice_nb.learner import seg_learner, fit_poly, evaluate
+from pmdice_nb.learner import seg_learner, fit_poly, evaluate, precision_of
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / 'data' / 'samples'
@@ -76,7 +81,7 @@ def main():
             with learn.no_bar(), learn.no_logging(): fit_poly(learn, args.epochs, cbs=[tp])
             summary, _ = evaluate(learn, ds, split['test'], progress=False)
             peak = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == 'cuda' else None
-            precision = type(getattr(learn, 'mixed_precision', None)).__name__ if hasattr(learn, 'mixed_precision') else 'fp32'
+            precision = precision_of(learn)   # bf16, fp16 or fp32, as training ran
             row = dict(kind=name, arch=arch, input=list(size), bs=bs, fast_path=bool(getattr(dls, 'fast', False)), train_images=len(dls.train_ds), epochs=args.epochs,
                        precision=precision, images_per_s=round(tp.images_per_s, 1), peak_gib=None if peak is None else round(peak, 2),
                        mDice=round(summary['mDice'], 4), wall_s=round(time.time() - t0, 1))

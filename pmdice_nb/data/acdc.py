@@ -121,11 +121,13 @@ class ACDCSSL4MISLayout(ACDCLayout):
             else: slices.setdefault(m[1], []).append((int(m[2]), folder/'data'/name))
         seen = {}
         for part, list_name in (('train', 'train.list'), ('valid', 'val.list'), ('test', 'test.list')):
-            path = folder/list_name
+            path, listed = folder/list_name, set()
             if not path.is_file(): raise FileNotFoundError(f'{path}: split list not found (SSL4MIS layout)')
             for line in path.read_text().split():
                 m = re.fullmatch(r'(patient\d{3})_frame(\d{2})', line.strip())
                 if m is None: raise ValueError(f'{path}: {line!r} is not a patientNNN_frameNN volume name')
+                if line in listed: raise ValueError(f'{path}: {line} is listed twice')
+                listed.add(line)
                 if m[1] in seen and seen[m[1]] != part:
                     raise ValueError(f'{path}: {m[1]} is also in the {seen[m[1]]!r} list: patients must be disjoint')
                 seen[m[1]] = part

@@ -24,8 +24,10 @@ for _message, _category in THIRD_PARTY_NOISE: warnings.filterwarnings('ignore', 
 
 # %% ../nbs/00_core.ipynb #382f329e
 def _umask() -> int:
-    "The process's umask (read by setting and restoring it)."
+    "The process's umask (read by setting and restoring it; `_UMASK` keeps the value read once, at import)."
     m = os.umask(0o022); os.umask(m); return m
+
+_UMASK = _umask()   # read once: setting the umask, even for an instant, is process-wide
 
 # %% ../nbs/00_core.ipynb #83af7b16
 def atomic_write_bytes(path:str|Path, # file to write; parent folders are created
@@ -37,7 +39,8 @@ def atomic_write_bytes(path:str|Path, # file to write; parent folders are create
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(data); f.flush(); os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600 files; give the usual permissions
+        mode = path.stat().st_mode & 0o777 if path.is_file() else 0o666 & ~_UMASK   # a file keeps its mode; a new one the usual
+        os.chmod(tmp, mode)   # (mkstemp makes 0600 files)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp): os.unlink(tmp)

@@ -14,8 +14,9 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['CACHE_FORMAT', 'Case', 'normalize_intensity', 'import_or_hint', 'read_nifti', 'read_image', 'binary_mask',
-           'read_mask', 'check_labels', 'seeded_split', 'cache_key', 'write_cached_case', 'read_cached_case',
-           'SegDataset', 'repo_path', 'class_frequencies', 'slice_case', 'VolumeSlices', 'show_case']
+           'read_mask', 'check_labels', 'seeded_split', 'carve_split', 'cache_key', 'write_cached_case',
+           'read_cached_case', 'SegDataset', 'repo_path', 'class_frequencies', 'slice_case', 'VolumeSlices',
+           'show_case']
 
 # %% ../../nbs/03_data.core.ipynb #15eab07e
 @dataclass(eq=False)
@@ -197,6 +198,17 @@ def seeded_split(n:int,                  # number of items (cases, patients)
     if not train: raise ValueError(f'{n} items are too few for test_fraction={test_fraction} and '
                                    f'val_fraction={val_fraction}: no training item left')
     return {'train': train, 'valid': valid, 'test': test}
+
+def carve_split(train:Sequence[int], # the fixed training items (a published list, the patients not held out)
+                test:Sequence[int],  # the fixed test items
+                val_fraction:float,  # fraction of `train` carved out for validation; 0: valid = test
+                seed:int=0,          # seed of the carve-out (`seeded_split` of the training items)
+               ) -> dict:
+    "A {'train', 'valid', 'test'} split around a fixed train/test split: validation carved seeded from the training items."
+    train, test = sorted(train), sorted(test)
+    if val_fraction == 0: return {'train': train, 'valid': list(test), 'test': test}
+    inner = seeded_split(len(train), val_fraction, 0., seed)   # its 'test' part is the validation set
+    return {'train': sorted(train[k] for k in inner['train']), 'valid': sorted(train[k] for k in inner['test']), 'test': test}
 
 # %% ../../nbs/03_data.core.ipynb #2d6158da
 CACHE_FORMAT = 2  # bump when the layout of cache entries changes (2: SHA-1 of the arrays in the JSON)

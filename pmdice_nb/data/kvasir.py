@@ -8,7 +8,7 @@ import hashlib, json
 from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
-from .core import Case, SegDataset, read_image, read_mask, seeded_split
+from .core import Case, SegDataset, read_image, read_mask, seeded_split, carve_split
 
 # %% auto #0
 __all__ = ['KVASIR_SPLITS', 'KvasirSEG']
@@ -172,7 +172,4 @@ def split(self:KvasirSEG, seed:int=0) -> dict:
     "{'train', 'valid', 'test'} indices: the lists of `split_name` (valid carved from train, seeded) or a seeded random split."
     if self.split_lists is None: return seeded_split(len(self), self.test_fraction, self.val_fraction, seed)
     index = {id_: k for k, id_ in enumerate(self.ids)}
-    train, test = sorted(index[i] for i in self.split_lists["train"]), sorted(index[i] for i in self.split_lists['test'])
-    if self.val_fraction == 0: return {'train': sorted(train), 'valid': list(test), 'test': test}
-    inner = seeded_split(len(train), self.val_fraction, 0., seed)   # its 'test' part is our validation set
-    return {'train': sorted(train[k] for k in inner['train']), 'valid': sorted(train[k] for k in inner['test']), 'test': test}
+    return carve_split([index[i] for i in self.split_lists['train']], [index[i] for i in self.split_lists['test']], self.val_fraction, seed)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np
 from fastcore.basics import patch
-from .core import Case, SegDataset, read_nifti, normalize_intensity, check_labels, seeded_split, import_or_hint
+from .core import Case, SegDataset, read_nifti, normalize_intensity, check_labels, carve_split, import_or_hint
 from ..core import one_of
 
 # %% auto #0
@@ -90,11 +90,8 @@ class MSLesions(SegDataset):
 def split(self:MSLesions, seed:int=0) -> dict:
     "The seeded patient split, or, with `test_ids`, those patients as test and the others as train (valid carved seeded)."
     if self.test_ids is None: return super(MSLesions, self).split(seed)
-    test = sorted(self.ids.index(t) for t in self.test_ids)
-    rest = [k for k in range(len(self)) if k not in test]
-    if self.val_fraction == 0: return {'train': rest, 'valid': list(test), 'test': test}
-    inner = seeded_split(len(rest), self.val_fraction, 0., seed)
-    return {'train': sorted(rest[k] for k in inner['train']), 'valid': sorted(rest[k] for k in inner['test']), 'test': test}
+    test = [self.ids.index(t) for t in self.test_ids]
+    return carve_split([k for k in range(len(self)) if k not in test], test, self.val_fraction, seed)
 
 @patch
 def case_files(self:MSLesions, i): return [*self.files[i][0].values(), self.files[i][1]]

@@ -225,6 +225,7 @@ def make_figure_files(out_dir:str|Path|None=None, # where the .npz go; None: the
                       figure2:tuple|None=None, # Figure 2's (study, run, seed); None: `FIGURE2_RUN`
                      ) -> list[Path]:
     "Figure 2 and Figure 5 (each study's Dice and PM Dice runs of one seed) data files, from the kept predictions; a figure whose runs' predictions are not on disk keeps its committed file."
+    if out_dir is None and repo_root() is None: return []   # an installed package (Colab): no repository, no kept predictions
     out_dir = Path(out_dir) if out_dir is not None else repo_root() / FIGURES_DIR
     written = []
     for study, seed in (FIGURE_RUNS if runs is None else runs).items():

@@ -5,7 +5,7 @@
 # %% ../nbs/05b_experiments.ipynb #68a80f86
 from __future__ import annotations
 import pmdice_nb.core  # first: it silences fastai's import-time deprecation warnings (00_core)
-import contextlib, dataclasses, importlib, inspect, json, math, os, re, shutil, time
+import contextlib, dataclasses, importlib, inspect, json, math, numbers, os, re, shutil, time
 from dataclasses import dataclass, field, asdict
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -422,7 +422,13 @@ def grid_configs(dataset:str, # a key of `DATASETS`
     "The runs of one table: every loss × every seed, seed by seed."
     losses = list(PAPER_LOSSES) if losses is None else list(losses)
     if not losses or not len(seeds): raise ValueError(f"a grid needs losses and seeds, got {losses!r} and {seeds!r}")
-    return [RunConfig(dataset, loss, seed=s, **kwargs) for s in seeds for loss in losses]
+    if any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0 for s in seeds):
+        raise ValueError(f"seeds must be integers >= 0, got {list(seeds)}")
+    configs = [RunConfig(dataset, loss, seed=s, **kwargs) for s in seeds for loss in losses]
+    keys = [(c.seed, c.name) for c in configs]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice: raise ValueError(f"a grid runs each loss and seed once; {twice} come twice (losses {losses}, seeds {list(seeds)})")
+    return configs
 
 def parse_shard(shard:str|tuple|None) -> tuple[int, int]|None:
     "'i/n' (or (i, n)) → (i, n), checked: 0 <= i < n."

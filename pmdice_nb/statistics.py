@@ -13,9 +13,9 @@ from .core import one_of
 
 # %% auto #0
 __all__ = ['ALPHA', 'POWER', 'N_BOOT', 'MDE_FACTOR', 'case_scores', 'case_clusters', 'stratified_bootstrap',
-           'hierarchical_bootstrap', 'holm', 'seeds_for_power', 'variance_parts', 'projected_mde', 'decide',
-           'min_clusters', 'mde_text', 'judged_mde', 'exact_floor', 'holm_verdicts', 'quantile_strata',
-           'difficulty_strata', 'effect_by_stratum', 'class_view', 'effect_map']
+           'hierarchical_bootstrap', 'holm', 'seeds_for_power', 'variance_parts', 'projected_mde', 'decide', 'mde_text',
+           'judged_mde', 'exact_floor', 'min_clusters', 'holm_verdicts', 'quantile_strata', 'difficulty_strata',
+           'effect_by_stratum', 'class_view', 'effect_map']
 
 # %% ../nbs/08a_statistics.ipynb #5a1b0c01
 ALPHA, POWER, N_BOOT = 0.05, 0.8, 10_000   # two-sided α of every test, power of every MDE, bootstrap resamples
@@ -182,10 +182,6 @@ def decide(a:Sequence[dict], # records of loss a (the claim: a is better)
     return _decision_of(diff, hierarchical_bootstrap(diff, n_boot=n_boot, seed=seed), metric)
 
 # %% ../nbs/08a_statistics.ipynb #42d283b3
-def min_clusters(alpha:float=ALPHA) -> int:
-    "The fewest clusters (patients, images) with which a paired test can reject at two-sided `alpha`: the exact sign-flip test's smallest p, 2/2^n, must reach it (6 at 0.05). A bootstrap over fewer would claim a precision the data lack."
-    return int(np.ceil(np.log2(2 / alpha)))
-
 def mde_text(mde:float, # a minimal detectable effect (points), inf where none can be detected
              n_clusters:int, # the test's clusters
              digits:int=2, # decimals
@@ -200,6 +196,13 @@ def judged_mde(row) -> float:
 def exact_floor(n_clusters) -> np.ndarray:
     "The smallest two-sided p that any paired test of `n_clusters` clusters can give: the exact sign-flip test's 2/2^n."
     return 2.0 ** (1 - np.asarray(n_clusters, float))
+
+def min_clusters(alpha:float=ALPHA) -> int:
+    "The fewest clusters (patients, images) with which a paired test can reject at two-sided `alpha`: the first n whose `exact_floor`, 2/2^n, is under it, as `holm_verdicts` asks (6 at 0.05). A bootstrap over fewer would claim a precision the data lack."
+    if not 0 < alpha < 1: raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    n = 1
+    while exact_floor(n) >= alpha: n += 1
+    return n
 
 def holm_verdicts(df:pd.DataFrame, # rows of `decide` output (with its 'boots'), one table's family of tests
                   alpha:float=ALPHA, # family-wise error rate
@@ -301,4 +304,4 @@ def effect_map(a:Sequence[dict], # records of loss a (the claim: a is better)
                  for k, name in enumerate(classes)]
     for label, strata in {'difficulty': difficulty_strata(reference, n, metric), **(by or {})}.items():
         rows += [{'by': label, 'where': k, **r} for k, r in effect_by_stratum(a, b, strata, metric, n_boot=n_boot, seed=seed).to_dict('index').items()]
-    return holm_verdicts(pd.DataFrame(rows))
+    return holm_verdicts(pd.DataFrame(rows), alpha)

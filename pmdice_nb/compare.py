@@ -108,9 +108,9 @@ def claim_decisions(records:Sequence[dict], # finished run records of one study 
     return holm_verdicts(pd.DataFrame(rows), alpha)
 
 def decision_lines(df:pd.DataFrame) -> str:
-    "`claim_decisions` as markdown sentences, every number from `df`."
+    "`claim_decisions` as markdown sentences, every number from `df`, under the family-wise level they were judged at (`attrs['alpha']`)."
     if not len(df): return "No pair of the claim has records yet.\n"
-    out = []
+    out = [f"Holm's correction over these {len(df)} tests at a family-wise α of {df.attrs['alpha']:g}:\n"] if 'alpha' in df.attrs else []
     for _, r in df.iterrows():
         sd = f", SD of the per-seed means {r['seed_sd']:.2f}" if np.isfinite(r['seed_sd']) else ''
         holm_mde = r.get('mde_holm', np.nan)   # inf: its clusters cannot reach the level it was judged at (`holm_verdicts`)

@@ -956,5 +956,6 @@ d = { 'settings': { 'branch': 'main',
                                   'pmdice_nb.tables.run_demo': ('tables.html#run_demo', 'pmdice_nb/tables.py'),
                                   'pmdice_nb.tables.table_caption': ('tables.html#table_caption', 'pmdice_nb/tables.py'),
                                   'pmdice_nb.tables.table_columns': ('tables.html#table_columns', 'pmdice_nb/tables.py'),
+                                  'pmdice_nb.tables.table_stem': ('tables.html#table_stem', 'pmdice_nb/tables.py'),
                                   'pmdice_nb.tables.write_table_files': ('tables.html#write_table_files', 'pmdice_nb/tables.py'),
                                   'pmdice_nb.tables.write_tables': ('tables.html#write_tables', 'pmdice_nb/tables.py')}}}

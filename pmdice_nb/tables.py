@@ -18,7 +18,8 @@ from .experiments import (RunConfig, record_config, pretrained_used, augment_pat
 
 # %% auto #0
 __all__ = ['METRICS', 'DEMO', 'experiment', 'results_table', 'rank_marks', 'markdown_table', 'format_table', 'failed_note',
-           'table_caption', 'table_columns', 'write_table_files', 'write_tables', 'everything_foreground', 'run_demo']
+           'table_caption', 'table_columns', 'write_table_files', 'table_stem', 'write_tables', 'everything_foreground',
+           'run_demo']
 
 # %% ../nbs/05c_tables.ipynb #8d9e71a8
 METRICS = {m.name: m.display for m in METRIC_TABLE.values()}   # summary key: column name of the tables
@@ -196,6 +197,12 @@ def write_table_files(out_dir:str|Path, # where the files go
     return [atomic_write_text(output_file(out_dir, f'{stem}.md'), table_caption(title, df, notes) + table),
             atomic_write_text(output_file(out_dir, f'{stem}.csv'), csv.round(4).to_csv())]
 
+def table_stem(dataset:str, # the table's dataset
+               datasets:Sequence[str], # every dataset a folder's tables are written for
+              ) -> str:
+    "The file name (without suffix) of `dataset`'s table: 'table' when it is the only dataset, else 'table_<dataset>'."
+    return 'table' if list(datasets) == [dataset] else f'table_{dataset}'
+
 def write_tables(runs_dir:str|Path, # a folder of run records
                  out_dir:str|Path|None=None, # where tables go; None: `runs_dir`
                  digits:int=2, # decimals
@@ -213,8 +220,7 @@ def write_tables(runs_dir:str|Path, # a folder of run records
     written = []
     for ds in datasets:
         df = results_table(found.done, ds)
-        stem = 'table' if len(datasets) == 1 else f'table_{ds}'
-        written += write_table_files(out_dir, stem, f"Results on `{ds}`", df, format_table(df, digits), _left_out(found, ds))
+        written += write_table_files(out_dir, table_stem(ds, datasets), f"Results on `{ds}`", df, format_table(df, digits), _left_out(found, ds))
     return written
 
 # %% ../nbs/05c_tables.ipynb #8bef7a72
@@ -254,7 +260,9 @@ def run_demo(runs_dir:str|Path='runs/demo', # where records and tables go
     try: run_grid(configs, runs_dir, progress=progress, device='cpu', before_run=before_run)
     finally: torch.set_num_threads(old_threads)
     write_tables(runs_dir)
-    md = (runs_dir / 'table.md').read_text()
+    datasets = sorted({r['dataset'] for r in find_records(runs_dir).done})   # other datasets' runs in the folder get tables of their own
+    if dataset not in datasets: raise FileNotFoundError(f"{runs_dir}: no finished {dataset} run: every demo run failed")
+    md = (runs_dir / f'{table_stem(dataset, datasets)}.md').read_text()
     trivial = everything_foreground(configs[0])
     return md + (f"\nFor comparison, predicting the foreground class everywhere scores mDice {100 * trivial['mDice']:.2f}."
                  f"\n({len(configs)} runs; {time.time() - start:.0f} s this time; records in {runs_dir})\n")

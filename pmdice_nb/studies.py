@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence, TYPE_CHECKING
 import numpy as np
 from .core import PAPER_LOSSES, repo_root, atomic_write_text, check_threads, set_threads
-from .records import predictions_path, load_records
+from .records import RecordSet, predictions_path, find_records, check_readable, run_name
 from .commands import comma_list, threads_option, subcommand, add_grid_options, report_grid
 from .study_design import Deviation, Grid, Study, PAPER_RECIPES, ABLATIONS, pool_folds, with_fold, incomplete_folds
 if TYPE_CHECKING: from pmdice_nb.experiments import RunConfig   # annotations only; imported where used (experiments pulls in fastai)
@@ -186,9 +186,15 @@ def results_dir(study:str|Study, # a preset name or a `Study`
     base = repo_root() / 'nbs' / 'results' if repo_root() is not None else Path('results')
     return base / name
 
+def _found_in(runs_dir:Path, skip_bad:bool=False) -> RecordSet:
+    "`find_records(runs_dir)` (an unreadable record is an error unless `skip_bad`), none when the folder does not exist."
+    found = find_records(runs_dir) if Path(runs_dir).is_dir() else RecordSet([], [], [])
+    check_readable(found, runs_dir, skip_bad)
+    return found
+
 def _records_in(runs_dir:Path, skip_bad:bool=False) -> list[dict]:
-    "`load_records(runs_dir)`, none when the folder does not exist."
-    return load_records(runs_dir, skip_bad) if Path(runs_dir).is_dir() else []
+    "The finished records of `_found_in(runs_dir)`."
+    return _found_in(runs_dir, skip_bad).done
 
 def get_study(name:str) -> Study:
     "The preset called `name`."
@@ -457,18 +463,20 @@ def finished_line(study:str|Study, # a preset name or a `Study`
     "'<k> of <n> planned runs finished'."
     return f"{len(found)} of {get_study(study).n_runs} planned runs finished"
 
+# %% ../nbs/07_studies.ipynb #f1bf07f9
 def study_table(study:str|Study, # a preset name or a `Study`
                 runs_dir:str|Path|None=None, # where its records are; None: `results_dir(study)`
                 write:bool=True, # write `table.md` and `table.csv` into `runs_dir`
                ) -> str:
-    "The study's results table as markdown (caption included), written next to the records."
-    from pmdice_nb.tables import results_table, format_table, table_caption, write_table_files
+    "The study's results table as markdown (caption included, failed runs named), written next to the records."
+    from pmdice_nb.tables import results_table, format_table, table_caption, write_table_files, failed_note
     study = get_study(study)
     if any(g.config for g in study.grids):
         raise ValueError(f"study {study.name!r} is a recipe search: its candidates are different experiments, so it has no one table; "
                          "compare them on validation with `compare.validation_summary` (notebooks 11 and 13)")
     runs_dir = results_dir(study, runs_dir)
-    finished, records = finished_runs(study, runs_dir)
+    found = _found_in(runs_dir)
+    finished, records = found.done, pool_study_folds(study, found.done)
     if not records: raise FileNotFoundError(f"{runs_dir}: no finished records of study {study.name!r}")
     df = results_table(records)
     secs = [r['wall_time_s'] for r in finished if isinstance(r.get('wall_time_s'), (int, float))]
@@ -476,7 +484,8 @@ def study_table(study:str|Study, # a preset name or a `Study`
     notes = [finished_line(study, finished)
              + (f", {sum(secs) / 3600:.1f} h of wall time in all ({np.median(secs) / 60:.1f} min per run, median) on {'; '.join(devices)}." if secs else ".")] + (
             ["Folds pooled: every test patient scored by the model that did not see it."] if study.folds else []) + (
-            [f"Left out until all their folds finish: {', '.join(missing)}."] if (missing := study.folds and incomplete_folds(finished, len(study.folds))) else [])
+            [f"Left out until all their folds finish: {', '.join(missing)}."] if (missing := study.folds and incomplete_folds(finished, len(study.folds))) else []) + (
+            failed_note([f"{run_name(r)} seed {r['seed']} (epoch {r.get('diverged_epoch')})" for r in found.failed]))
     title = f"Study `{study.name}` ({study.description})"
     if write: write_table_files(runs_dir, 'table', title, df, format_table(df), notes)
     return table_caption(title, df, notes) + format_table(df)

@@ -264,17 +264,27 @@ def incomplete_folds(records:Sequence[dict], # finished records of a study with 
     "The runs `pool_folds(records, classes, n_folds)` leaves out, as '<name> seed <s> (<k> of <n_folds> folds)'."
     return [f"{base} seed {seed} ({len(rs)} of {n_folds} folds)" for (base, seed, _), rs in _fold_groups(records).items() if len(rs) != n_folds]
 
+def _fold_experiment(record:dict) -> dict:
+    "What the folds of one run share: the record's `experiment` (05c_tables) but its fold's test ids."
+    from pmdice_nb.tables import experiment   # here, not at the top: `pmdice study list` imports no torch
+    out = experiment(record)
+    return {**out, 'dataset_kwargs': {k: v for k, v in out['dataset_kwargs'].items() if k != 'test_ids'}}
+
 def pool_folds(records:Sequence[dict], # finished records of a study with folds (`dataset_kwargs.test_ids`)
                classes:Sequence[str], # class names, background first
                n_folds:int|None=None, # the study's number of folds: a run with another number is left out; None: pool what there is
               ) -> list[dict]:
-    "One record per run but its fold (`run_identity`) with the per-case scores of all its folds and their `summarize_cases` metrics."
+    "One record per run but its fold (`run_identity`) with the per-case scores of all its folds and their `summarize_cases` metrics; folds of different experiments are an error."
     from pmdice_nb.metrics import summarize_cases   # here, not at the top: `pmdice study list` imports no torch
     out = []
     for (base, seed, _), rs in _fold_groups(records).items():
         if n_folds is not None and len(rs) != n_folds: continue   # a seed missing a patient is not a seed of the table
         ids = [c['id'] for r in rs for c in r['per_case']]
         if len(ids) != len(set(ids)): raise ValueError(f"{base} seed {seed}: a test case appears in two folds")
+        kinds = [_fold_experiment(r) for r in rs]
+        diff = sorted({f for k in kinds[1:] for f in config_differences(kinds[0], k)})
+        if diff: raise ValueError(f"{base} seed {seed}: its folds {[r.get('name') for r in rs]} are runs of different experiments "
+                                  f"(they differ in {diff}); put each experiment in its own folder")
         per_case = [c for r in rs for c in r['per_case']]
         config = {**rs[0]['config'], 'tag': _without_fold(str(rs[0]['config'].get('tag', '')), run_identity(rs[0])['fold'])}
         config['dataset_kwargs'] = {k: v for k, v in config.get('dataset_kwargs', {}).items() if k != 'test_ids'}

@@ -70,7 +70,7 @@ def _record_value(record:dict, ablation:Ablation) -> float:
     value, tag = ablation_value(record, ablation.figure), str(record['config'].get('tag', ''))
     where = f"record {record['dataset']}/{run_name(record)}/seed{record['seed']}"
     if value is None: raise ValueError(f"{where} is no run of figure {ablation.figure} ({ablation.label})")
-    named = re.match(r'(gamma|gamma_bg)=[^-]*', tag)
+    named = re.match(r'(gamma|gamma_bg)=[0-9.]+(e[-+]?[0-9]+)?', tag)   # the γ as `Ablation.tag` writes it (`:g`, so 1e-05)
     if named and named.group(0) != ablation.tag(value):
         raise ValueError(f"{where}: tag {tag!r} does not match its γ ({ablation.tag(value)})")
     return value
@@ -225,7 +225,7 @@ def run_ablation(figure:int, # the paper's figure: 3 or 4
                  write:bool=True, # write the table and the figure afterwards
                  **run_kwargs, # further `RunConfig` fields (root, epochs, bs, ...)
                 ) -> dict:
-    "Run Figure `figure`'s missing runs, then write its table and figure; returns {'done', 'skipped', 'written'}."
+    "Run Figure `figure`'s missing runs, then write its table and figure; returns `run_grid`'s status with 'written' (the files) added."
     configs = ablation_configs(figure, dataset, seeds, gammas, **run_kwargs)
     status = run_grid(configs, runs_dir, shard=shard, progress=progress, train_progress=train_progress,
                       keep_checkpoints=keep_checkpoints, device=device)

@@ -269,7 +269,7 @@ def finished_ablation(records:Sequence[dict], # a study's records, pooled over i
     "Figure `figure`'s table over the seeds finished for every γ (None: no such seed), those seeds, their records, and a line saying so."
     mine = ablation_records([r for r in records if len(r.get('folds', ())) == n_folds], figure)
     seeds_of = {}
-    for r in mine: seeds_of.setdefault(r['name'], set()).add(r['seed'])
+    for r in mine: seeds_of.setdefault(run_name(r), set()).add(r['seed'])
     seeds = sorted(set.intersection(*seeds_of.values())) if seeds_of else []
     partial = sorted({r['seed'] for r in mine} - set(seeds))
     line = (f"Figure {figure}: {len(seeds_of)} γ settings with all {n_folds} folds; seeds {seeds} finished for every one"
@@ -312,6 +312,6 @@ def equal_runs(records:Sequence[dict], # ablation runs (`finished_ablation`'s re
     if not (mine and reference): return None, False
     a, b = case_scores(mine, metric), case_scores([reference], metric)
     if 0 not in a: raise ValueError(f"no seed-0 run of tag {tag!r} (seeds {list(a.columns)})")
-    if 0 not in b: raise ValueError(f"reference run {reference.get('name', reference['loss'])!r} is seed {reference['seed']}, not 0")
+    if 0 not in b: raise ValueError(f"reference run {run_name(reference)!r} is seed {reference['seed']}, not 0")
     pair = pd.DataFrame({labels[0]: a[0], labels[1]: b[0]}) * 100
     return pair, all(r['device'].startswith('cpu') for r in mine + [reference])

@@ -386,8 +386,8 @@ def study_progress(study:str, # a preset name or a `Study`
     study = get_study(study)
     runs_dir = results_dir(study, runs_dir)
     found, records = finished_runs(study, runs_dir)
-    if len({(r['name'], r['seed']) for r in records}) != len(records): raise ValueError(f"{runs_dir}: a run (name, seed) is counted twice")
-    return f"{finished_line(study, found)}: {sorted({r['seed'] for r in found})} seeds, {len({r['name'] for r in records})} losses"
+    if len({(run_name(r), r['seed']) for r in records}) != len(records): raise ValueError(f"{runs_dir}: a run (name, seed) is counted twice")
+    return f"{finished_line(study, found)}: {sorted({r['seed'] for r in found})} seeds, {len({run_name(r) for r in records})} losses"
 
 # %% ../nbs/08b_compare.ipynb #cb0a138f
 def runs_of(records:str|Sequence[dict], # a study name (its records, `study_records`) or records
@@ -395,7 +395,7 @@ def runs_of(records:str|Sequence[dict], # a study name (its records, `study_reco
            ) -> list[dict]:
     "The records of run `name`, every seed, in the order of `records`."
     if isinstance(records, str): records = study_records(records)
-    return [r for r in records if r['name'] == name]
+    return [r for r in records if run_name(r) == name]
 
 # %% ../nbs/08b_compare.ipynb #a192c55a
 def blind_prior_line(study:str, # a study name; its results folder may hold `blind_prior.json`
@@ -456,7 +456,7 @@ def reproduction_summary(studies:Sequence[tuple]=REPRODUCTION_STUDIES, # (study,
             body = [[label, n, *(f'{v:.2f}' for v in r)] for (label, r), n in zip(sbs.iterrows(), ours.loc[rows, 'n_seeds'].astype(int))]
             out.append('\n' + md_table(head, body, ['---'] * 2 + ['---:'] * (len(head) - 2)))
         seed0 = [r for r in records if r['seed'] == 0]
-        if len({r['name'] for r in seed0}) > max(len(rows), 2):   # more losses than shown (and enough to rank): their ordering
+        if len({run_name(r) for r in seed0}) > max(len(rows), 2):   # more losses than shown (and enough to rank): their ordering
             out.append('**Ordering** (seed 0 of every loss). ' + rank_line(rank_agreement(results_table(seed0), paper)) + '\n')
     return '\n'.join(out)
 

@@ -263,7 +263,7 @@ def load_records(runs_dir:str|Path, # a folder of run records
 # %% ../nbs/05a_records.ipynb #d5c5637d
 def run_name(record:dict) -> str:
     "The run a record belongs to: its `name` (loss and tag), else its loss (records older than names)."
-    return record.get('name', record['loss'])
+    return record['name'] if 'name' in record else record['loss']
 
 def by_name(records:Sequence[dict]) -> dict[str, list[dict]]:
     "`records` grouped by `run_name`, in their order."

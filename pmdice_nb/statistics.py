@@ -10,6 +10,7 @@ import numpy as np, pandas as pd
 from scipy import stats
 from .metrics import METRIC_TABLE
 from .core import one_of
+from .records import run_name
 
 # %% auto #0
 __all__ = ['ALPHA', 'POWER', 'N_BOOT', 'MDE_FACTOR', 'case_scores', 'case_clusters', 'stratified_bootstrap',
@@ -30,7 +31,7 @@ def case_scores(records:Sequence[dict], # run records of one loss (any seeds)
     one_of('metric', metric, _PER_CASE)
     cols = {}
     for r in records:
-        if r['seed'] in cols: raise ValueError(f"seed {r['seed']} twice among the records of {r.get('name', r['loss'])!r}")
+        if r['seed'] in cols: raise ValueError(f"seed {r['seed']} twice among the records of {run_name(r)!r}")
         vals = {}
         for c in r['per_case']:
             v = np.array([np.nan if x is None else x for x in c[metric]], float)
@@ -42,7 +43,7 @@ def case_scores(records:Sequence[dict], # run records of one loss (any seeds)
 def _paired_scores(a:Sequence[dict], b:Sequence[dict], metric:str) -> tuple:
     "`case_scores` of a and b, their common seeds and their cases; an error naming what differs when they cannot be paired."
     sa, sb = case_scores(a, metric), case_scores(b, metric)
-    who = ' vs '.join(repr(', '.join(sorted({str(r.get('name', r.get('loss'))) for r in x}))) for x in (a, b))
+    who = ' vs '.join(repr(', '.join(sorted({run_name(r) for r in x}))) for x in (a, b))
     seeds = sorted(set(sa.columns) & set(sb.columns))
     if not seeds: raise ValueError(f"{who}: no seed in common: {list(sa.columns)} vs {list(sb.columns)}")
     cases = sorted(set(sa.index) & set(sb.index))

@@ -21,7 +21,6 @@ class MetricInfo(NamedTuple):
     name:str                     # summary key and fastai metric name: 'mPrec'
     display:str                  # column header in the paper's tables: 'mPrec.'
     per_case:str                 # key of `case_metrics`' per-class scores: 'precision'
-    higher_is_better:bool=True   # direction, for rankings and paired tests
 
 METRIC_TABLE = {m.name: m for m in (
     MetricInfo('mDice', 'mDice', 'dice'), MetricInfo('mIoU', 'mIoU', 'iou'), MetricInfo('mNSD', 'mNSD', 'nsd'),

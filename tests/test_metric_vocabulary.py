@@ -12,9 +12,9 @@ import numpy as np
 
 
 def test_metric_table():
-    assert [(m.name, m.display, m.per_case, m.higher_is_better) for m in METRIC_TABLE.values()] == [
-        ('mDice', 'mDice', 'dice', True), ('mIoU', 'mIoU', 'iou', True), ('mNSD', 'mNSD', 'nsd', True),
-        ('mPrec', 'mPrec.', 'precision', True), ('mRec', 'mRec.', 'recall', True)]
+    assert [(m.name, m.display, m.per_case) for m in METRIC_TABLE.values()] == [
+        ('mDice', 'mDice', 'dice'), ('mIoU', 'mIoU', 'iou'), ('mNSD', 'mNSD', 'nsd'),
+        ('mPrec', 'mPrec.', 'precision'), ('mRec', 'mRec.', 'recall')]
 
 
 def test_consumers_in_02_use_it():

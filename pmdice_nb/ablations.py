@@ -19,8 +19,9 @@ from .commands import add_grid_options, check_grid_options
 
 # %% auto #0
 __all__ = ['PLOTTED', 'ablation_configs', 'ablation_value', 'ablation_records', 'ablation_table', 'format_ablation',
-           'plot_ablation', 'plot_ablations', 'trend_checks', 'write_ablation', 'run_ablation', 'ablation_options',
-           'ablation_command', 'add_commands', 'finished_ablation', 'study_ablations', 'ablation_by_seed', 'equal_runs']
+           'plot_ablation', 'plot_ablations', 'trend_checks', 'trend_checks_by_seed', 'write_ablation', 'run_ablation',
+           'ablation_options', 'ablation_command', 'add_commands', 'finished_ablation', 'study_ablations',
+           'ablation_by_seed', 'equal_runs']
 
 # %% ../nbs/10_paper.ablations.ipynb #672ba2ca
 _SET_BY_ABLATION = ('dataset', 'loss', 'seed', 'loss_kwargs', 'tag')
@@ -180,6 +181,20 @@ def trend_checks(df:pd.DataFrame, # from `ablation_table`
         checks.append({'paper says': f"the best mDice is at {'γ' if figure == 3 else 'γ_BG'} = {best:g}", 'γ': ', '.join(f'{x:g}' for x in sorted(g)),
                        'metric': METRICS['mDice'], 'ours': ', '.join(f'{x:.2f}' for x in vals('mDice', sorted(g))), 'holds here': top == best})
     return pd.DataFrame(checks, columns=['paper says', 'γ', 'metric', 'ours', 'holds here'])
+
+# %% ../nbs/10_paper.ablations.ipynb #5353cf52
+def trend_checks_by_seed(records:Sequence[dict], # run records; only Figure `figure`'s are used
+                         figure:int, # the paper's figure: 3 or 4
+                        ) -> pd.DataFrame:
+    "`trend_checks` of the mean over seeds, with the number of seeds whose own table repeats each statement."
+    mine = ablation_records(records, figure)
+    if not mine: raise ValueError(f"no run of figure {figure} among {len(records)} record(s)")
+    out, seeds = trend_checks(ablation_table(mine, figure), figure), sorted({r['seed'] for r in mine})
+    per_seed = [trend_checks(ablation_table([r for r in mine if r['seed'] == s], figure), figure).set_index('paper says')['holds here'] for s in seeds]
+    held = [sum(bool(t.get(text, False)) for t in per_seed) for text in out['paper says']]
+    out['seeds where it holds'] = [f"{k} of {len(seeds)}" for k in held]
+    out['supported'] = [bool(h) and k == len(seeds) for h, k in zip(out['holds here'], held)]
+    return out
 
 # %% ../nbs/10_paper.ablations.ipynb #dd3b3ea7
 def write_ablation(runs_dir:str|Path, # a folder of run records

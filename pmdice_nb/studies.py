@@ -282,17 +282,20 @@ KVASIR_VARIATIONS = {  # name: (what changes in the recipe, why it is worth vary
     'epochs_x2': ({'epochs': KVASIR_RECIPE_E20['epochs'] * 2}, 'twice the epochs'),
 }
 
+_MORE_SEEDS = {'epochs_x2': (3, 4, 5)}   # the forest plot's nearest decision on seeds 0-2 (11_paper.table1_kvasir): a second grid
 for _name, (_change, _what) in KVASIR_VARIATIONS.items():
     STUDIES[f'kvasir_var_{_name}'] = Study(
-        f'kvasir_var_{_name}', 'kvasir', 'kvasir-seg', (Grid(('dice', 'pm_dice'), (0, 1, 2)),),
+        f'kvasir_var_{_name}', 'kvasir', 'kvasir-seg',
+        (Grid(('dice', 'pm_dice'), (0, 1, 2)),) + ((Grid(('dice', 'pm_dice'), _MORE_SEEDS[_name]),) if _name in _MORE_SEEDS else ()),
         config={**KVASIR_RECIPE_E20, **_change}, deviations=(_KVASIR_SPLIT, _NSD_KVASIR),
         reasons={**_RECIPE_WHY, **{k: f'the variation studied: {_what}' for k in _change}},
         description=f'PM Dice vs Dice with {_what} (kvasir_unet_e20_cpu otherwise)', run_minutes=15 * _change.get('epochs', 20) / 20)
 STUDIES['kvasir_var_gamma'] = Study(
     'kvasir_var_gamma', 'kvasir', 'kvasir-seg',
-    tuple(Grid(('pm_dice',), (0, 1, 2), ABLATIONS[3].loss_kwargs(g), ABLATIONS[3].tag(g)) for g in (0.5, 2.)),
+    tuple(Grid(('pm_dice',), (0, 1, 2), ABLATIONS[3].loss_kwargs(g), ABLATIONS[3].tag(g)) for g in (0.5, 2.))
+    + (Grid(('pm_dice',), (3, 4, 5, 6, 7), ABLATIONS[3].loss_kwargs(2.), ABLATIONS[3].tag(2.)),),   # γ = 2, the next nearest: paired with the main study's Dice seeds 3-7
     config=KVASIR_RECIPE_E20, deviations=(_KVASIR_SPLIT, _NSD_KVASIR), reasons=_RECIPE_WHY,
-    description="PM Dice's γ = 0.5 and 2 on the kvasir_unet_e20_cpu recipe (γ = 1 and Dice, γ = 0, are that study's runs)", run_minutes=15)
+    description="PM Dice's γ = 0.5 and 2 on the kvasir_unet_e20_cpu recipe (γ = 1 and Dice, γ = 0, are that study's runs); γ = 2 also on seeds 3-7", run_minutes=15)
 
 TOPK_CE_LOSSES = ('topk_ce+dice', 'topk_ce+topk_dice')   # the compounds with TopK CE: neither trains on kvasir_unet_e20_cpu
 _EQ2 = {'topk_ce': {'normalise': 'all'}}                 # eq. 2 as printed: the kept pixels' CE summed over all N

@@ -15,7 +15,7 @@ run kvasir_unet_e20_cpu --grids 0
 run acdc_unet_cpu --grids 0
 run kvasir_unet_e20_cpu --grids 1
 run kvasir_var_topk_eq2   # why the TopK CE compounds fail: eq. 2 as printed (seed 0 first, then 1-2)
-for v in flips adamw lr_x0.3 lr_x3 gamma epochs_x2; do run kvasir_var_$v; done
+for v in flips adamw lr_x0.3 lr_x3 gamma epochs_x2; do run kvasir_var_$v; done   # gamma and epochs_x2 have a second grid of seeds (07_studies)
 run ms_recipe_search   # its grids in order: seed 0 of every candidate, then seed 1
 run ms_chosen_cpu         # Table 3 on the recipe ms_recipe_search chose on validation patients: seed 0 first, then 1-2
 run ms_gamma_chosen_cpu   # Figures 3 and 4 on the same recipe: seed 0 of every γ, then seed 1, then seed 2

@@ -12,7 +12,7 @@ itself is reinstalled from the freshly built wheel each run. torch and torchvisi
 are linked from `.venv` rather than reinstalled: everything else is resolved by pip as a user gets it.
 Set PMDICE_RUNTIME_VENV=0 to skip (e.g. on a machine without network or package mirror).
 """
-import hashlib, json, os, re, shutil, subprocess, sys, tarfile, zipfile
+import hashlib, json, os, re, shutil, subprocess, sys, tarfile, tempfile, zipfile
 from pathlib import Path
 import pytest
 
@@ -54,6 +54,17 @@ def _link_torch(venv: Path):
     (site/'torch_from_dev_venv.pth').write_text(str(links) + '\n')
 
 
+NEEDS_FREE = 2 * 2**30   # the runtime venv takes about 1 GB (torch linked), pip's downloads and unpacking as much again
+
+
+def _check_disk(*paths, needs=NEEDS_FREE):
+    "Fail at once, naming the folder and what is free, where a fresh runtime venv cannot fit (pip would stop midway)."
+    for p in paths:
+        free = shutil.disk_usage(p).free
+        if free < needs:
+            pytest.fail(f'the runtime venv needs about {needs / 2**30:.0f} GB free in {p}, which has {free / 2**30:.2f} GB')
+
+
 BUILD_LOG = {}   # the output of the `dist` build, for test_wheel_metadata
 
 
@@ -75,6 +86,7 @@ def runtime_venv(dist):
     key = _requirements_key()
     if not (PY.exists() and (VENV/'.key').exists() and (VENV/'.key').read_text() == key):
         shutil.rmtree(VENV, ignore_errors=True)
+        _check_disk(ROOT, tempfile.gettempdir())
         run([sys.executable, '-m', 'venv', VENV])
         if (ROOT/'.venv').exists() and not os.environ.get('PMDICE_RUNTIME_TORCH'): _link_torch(VENV)
         run([PY, '-m', 'pip', 'install', '-q', str(wheel), 'ipykernel', 'nbclient'], timeout=1800)
@@ -83,6 +95,12 @@ def runtime_venv(dist):
     else:
         run([PY, '-m', 'pip', 'install', '-q', '--no-deps', '--force-reinstall', str(wheel)])
     return PY
+
+
+def test_check_disk_names_the_folder(tmp_path):
+    _check_disk(tmp_path, needs=1)   # a byte is free
+    with pytest.raises(pytest.fail.Exception, match=re.escape(str(tmp_path)) + r', which has [0-9.]+ GB'):
+        _check_disk(tmp_path, needs=2**70)
 
 
 def test_dist_twine_check_and_contents(dist):
